@@ -1,0 +1,62 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { DatabasePool } from 'slonik';
+import type { Config } from './config';
+import dbPlugin from './plugins/db';
+import errorsPlugin from './plugins/errors';
+import healthRoutes from './routes/health';
+
+export type AppOptions = {
+  config: Config;
+  pool: DatabasePool;
+  logger?: FastifyServerOptions['logger'];
+};
+
+/**
+ * Builds the Fastify application without listening, so tests drive it with
+ * app.inject() and server.ts owns the process concerns.
+ */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { config } = options;
+  const app = Fastify({
+    logger: options.logger ?? { level: config.LOG_LEVEL },
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    // Never trust X-Forwarded-For unless a proxy is configured; rate limits key on the address.
+    trustProxy: false,
+    ajv: undefined,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  await app.register(errorsPlugin);
+  await app.register(dbPlugin, { pool: options.pool, visitorRole: config.DATABASE_VISITOR });
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'signalbox',
+        description: 'A database-first messaging backend. Errors: {statusCode, error, message, code, details?}.',
+        version: '0.1.0',
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(healthRoutes);
+
+  return app;
+}

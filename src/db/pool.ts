@@ -1,0 +1,55 @@
+import {
+  createPool,
+  createTypeParserPreset,
+  SchemaValidationError,
+  type DatabasePool,
+  type Interceptor,
+} from 'slonik';
+
+/**
+ * Validates every row of a `sql.type(schema)` query against its zod schema.
+ * Slonik 47 does not do this by itself: without this interceptor the types
+ * would be a promise the database never made.
+ */
+export const resultParserInterceptor: Interceptor = {
+  name: 'signalbox/result-parser',
+  transformRowAsync: async (context, query, row) => {
+    const { resultParser } = context;
+    if (!resultParser) return row;
+    const parsed = await resultParser.safeParseAsync(row);
+    if (!parsed.success) {
+      throw new SchemaValidationError(query, row, parsed.error.issues);
+    }
+    return parsed.data as typeof row;
+  },
+};
+
+/** int8 ids and counts fit in a JS number here; refuse silently wrong ones. */
+function parseInt8(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`int8 value ${value} exceeds Number.MAX_SAFE_INTEGER`);
+  return n;
+}
+
+/** timestamptz as an ISO-8601 UTC string: what the API speaks. */
+function parseTimestamptz(value: string): string {
+  return new Date(value.includes('T') ? value : value.replace(' ', 'T')).toISOString();
+}
+
+export type PoolOptions = {
+  maximumPoolSize?: number;
+  interceptors?: readonly Interceptor[];
+};
+
+export async function createDatabasePool(url: string, options: PoolOptions = {}): Promise<DatabasePool> {
+  const preset = createTypeParserPreset().filter((p) => p.name !== 'int8' && p.name !== 'timestamptz');
+  return createPool(url, {
+    maximumPoolSize: options.maximumPoolSize ?? 10,
+    interceptors: [...(options.interceptors ?? []), resultParserInterceptor],
+    typeParsers: [
+      ...preset,
+      { name: 'int8', parse: parseInt8 },
+      { name: 'timestamptz', parse: parseTimestamptz },
+    ],
+  });
+}

@@ -1,0 +1,47 @@
+import { Logger, migrate as graphileMigrate } from 'graphile-migrate';
+import { createPool, sql } from 'slonik';
+import { z } from 'zod';
+import { migrationsFolder } from '../paths';
+
+
+/**
+ * Creates the request role once per cluster and lets the connecting role
+ * switch to it. Roles are cluster-wide, so this is a setup step, not a
+ * migration: a migration would fail on the second database of a cluster.
+ */
+export async function ensureRoles(databaseUrl: string, visitorRole: string): Promise<void> {
+  const pool = await createPool(databaseUrl, { maximumPoolSize: 1 });
+  try {
+    const exists = await pool.exists(
+      sql.type(z.object({ exists: z.boolean() }))`select 1 from pg_roles where rolname = ${visitorRole}`,
+    );
+    if (!exists) {
+      try {
+        await pool.query(sql.unsafe`create role ${sql.identifier([visitorRole])} nologin`);
+      } catch (error) {
+        // Another process created it between our check and our create.
+        if ((error as { cause?: { code?: string } }).cause?.code !== '42710') throw error;
+      }
+    }
+    // SET ROLE needs membership; a superuser has it implicitly.
+    await pool.query(sql.unsafe`grant ${sql.identifier([visitorRole])} to current_user`);
+  } finally {
+    await pool.end();
+  }
+}
+
+const quietLogger = new Logger(() => () => {});
+
+/** Applies the committed migrations (idempotent: applied ones are skipped). */
+export async function migrateDatabase(
+  databaseUrl: string,
+  visitorRole: string,
+  options: { quiet?: boolean } = {},
+): Promise<void> {
+  await graphileMigrate({
+    connectionString: databaseUrl,
+    migrationsFolder,
+    placeholders: { ':DATABASE_VISITOR': visitorRole },
+    ...(options.quiet ? { logger: quietLogger } : {}),
+  });
+}

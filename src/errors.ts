@@ -1,0 +1,78 @@
+import {
+  CheckIntegrityConstraintViolationError,
+  ForeignKeyIntegrityConstraintViolationError,
+  InvalidInputError,
+  NotNullIntegrityConstraintViolationError,
+  UniqueIntegrityConstraintViolationError,
+} from 'slonik';
+
+/** An error whose status, stable code and message go to the client as-is. */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+export const notFound = (what = 'resource') => new HttpError(404, 'NOT_FOUND', `${what} not found`);
+export const forbidden = (message: string) => new HttpError(403, 'FORBIDDEN', message);
+export const unauthorized = (message = 'authentication required') => new HttpError(401, 'UNAUTHORIZED', message);
+
+type Mapped = { statusCode: number; code: string; message: string };
+
+/**
+ * The SQLSTATEs the schema raises (README, "Database rules") and the
+ * generic ones a hostile input can reach. Anything else is a real 500.
+ */
+const bySqlState: Record<string, Mapped> = {
+  SB001: { statusCode: 422, code: 'REPLY_CONVERSATION_MISMATCH', message: 'a reply must be in the same conversation as its parent' },
+  SB002: { statusCode: 422, code: 'IMMUTABLE_FIELD', message: 'sender, receiver, parent and sending time cannot change' },
+  SB003: { statusCode: 403, code: 'NOT_SENDER', message: 'only the sender may edit a message' },
+  SB004: { statusCode: 403, code: 'NOT_RECEIVER', message: 'only the receiver may mark a message read' },
+  '42501': { statusCode: 403, code: 'FORBIDDEN', message: 'not allowed' },
+  '22001': { statusCode: 400, code: 'VALUE_TOO_LONG', message: 'a value is too long' },
+  '22003': { statusCode: 400, code: 'NUMBER_OUT_OF_RANGE', message: 'a number is out of range' },
+  '22021': { statusCode: 400, code: 'INVALID_CHARACTER', message: 'text contains a character that cannot be stored (NUL)' },
+  '22P02': { statusCode: 400, code: 'INVALID_INPUT', message: 'a value has the wrong format' },
+  '54001': { statusCode: 400, code: 'TOO_COMPLEX', message: 'the request is too complex' },
+};
+
+/** Constraint names that deserve a precise answer instead of a generic one. */
+const byConstraint: Record<string, Mapped> = {
+  users_username_key: { statusCode: 409, code: 'USERNAME_TAKEN', message: 'that username is taken' },
+  messages_content_length: { statusCode: 400, code: 'INVALID_CONTENT', message: 'content must be 1-10000 characters after trimming' },
+  messages_depth_limit: { statusCode: 422, code: 'THREAD_TOO_DEEP', message: 'a thread may be at most 1000 replies deep' },
+  messages_sender_id_fkey: { statusCode: 404, code: 'NOT_FOUND', message: 'sender not found' },
+  messages_receiver_id_fkey: { statusCode: 404, code: 'NOT_FOUND', message: 'receiver not found' },
+  messages_parent_message_id_fkey: { statusCode: 404, code: 'NOT_FOUND', message: 'parent message not found' },
+};
+
+function sqlStateOf(error: unknown): string | undefined {
+  if (error instanceof InvalidInputError) return '22P02';
+  const e = error as { code?: unknown; cause?: { code?: unknown } };
+  if (typeof e.cause?.code === 'string') return e.cause.code;
+  if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) return e.code;
+  return undefined;
+}
+
+/** Maps a database error to a client error, or undefined when it is a server fault. */
+export function mapDatabaseError(error: unknown): Mapped | undefined {
+  const constraint = (error as { constraint?: string | null }).constraint;
+  if (constraint && byConstraint[constraint]) return byConstraint[constraint];
+  if (error instanceof UniqueIntegrityConstraintViolationError) {
+    return { statusCode: 409, code: 'CONFLICT', message: 'that already exists' };
+  }
+  if (error instanceof ForeignKeyIntegrityConstraintViolationError) {
+    return { statusCode: 404, code: 'NOT_FOUND', message: 'a referenced resource was not found' };
+  }
+  if (error instanceof CheckIntegrityConstraintViolationError || error instanceof NotNullIntegrityConstraintViolationError) {
+    return { statusCode: 400, code: 'CONSTRAINT_VIOLATION', message: 'the request breaks a data rule' };
+  }
+  const state = sqlStateOf(error);
+  return state ? bySqlState[state] : undefined;
+}

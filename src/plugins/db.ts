@@ -1,0 +1,32 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { DatabasePool } from 'slonik';
+import { asUser, type Tx } from '../db/transaction';
+import { unauthorized } from '../errors';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    pool: DatabasePool;
+    visitorRole: string;
+  }
+  interface FastifyRequest {
+    /** The authenticated user's id; set by the auth plugin, null when anonymous. */
+    userId: number | null;
+    /** One transaction as the authenticated caller (RLS applies). */
+    asCaller<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  }
+}
+
+type DbOptions = { pool: DatabasePool; visitorRole: string };
+
+async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void> {
+  app.decorate('pool', options.pool);
+  app.decorate('visitorRole', options.visitorRole);
+  app.decorateRequest('userId', null);
+  app.decorateRequest('asCaller', function <T>(this: FastifyRequest, fn: (tx: Tx) => Promise<T>) {
+    if (!this.userId) throw unauthorized();
+    return asUser(options.pool, options.visitorRole, this.userId, fn);
+  });
+}
+
+export default fp(dbPlugin, { name: 'db' });

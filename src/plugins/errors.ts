@@ -1,0 +1,61 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { HttpError, mapDatabaseError } from '../errors';
+
+type ErrorBody = { statusCode: number; error: string; message: string; code: string; details?: unknown };
+
+const reasons: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  406: 'Not Acceptable',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Entity',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+function body(statusCode: number, code: string, message: string, details?: unknown): ErrorBody {
+  return { statusCode, error: reasons[statusCode] ?? 'Error', message, code, ...(details === undefined ? {} : { details }) };
+}
+
+/** Turns any thrown error into the API's error shape; only real faults are 500s. */
+export function toErrorBody(error: FastifyError | Error): ErrorBody {
+  if (error instanceof HttpError) return body(error.statusCode, error.code, error.message, error.details);
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const details = error.validation.map((v) => ({
+      field: [error.validationContext, ...v.params.issue.path].filter((p) => p !== undefined).join('.'),
+      message: v.params.issue.message,
+    }));
+    const summary = details.map((d) => `${d.field}: ${d.message}`).join('; ');
+    return body(400, 'VALIDATION_ERROR', `invalid request: ${summary}`, details);
+  }
+  const mapped = mapDatabaseError(error);
+  if (mapped) return body(mapped.statusCode, mapped.code, mapped.message);
+  const status = (error as FastifyError).statusCode;
+  // Fastify's own client errors: malformed JSON, body too large, bad media type…
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return body(status, (error as FastifyError).code ?? 'BAD_REQUEST', error.message);
+  }
+  return body(500, 'INTERNAL', 'internal server error');
+}
+
+async function errorsPlugin(app: FastifyInstance): Promise<void> {
+  app.setErrorHandler((error, request, reply) => {
+    const payload = toErrorBody(error as Error);
+    if (payload.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ code: payload.code, statusCode: payload.statusCode }, payload.message);
+    if (error instanceof HttpError && error.statusCode === 401) reply.header('WWW-Authenticate', 'Bearer');
+    return reply.code(payload.statusCode).send(payload);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send(body(404, 'NOT_FOUND', `route ${request.method} ${request.url.split('?')[0]} not found`)),
+  );
+}
+
+export default fp(errorsPlugin, { name: 'errors' });

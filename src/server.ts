@@ -1,0 +1,42 @@
+import closeWithGrace from 'close-with-grace';
+import { buildApp } from './app';
+import { loadConfig } from './config';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded';
+import { createDatabasePool } from './db/pool';
+import { ensureRoles, migrateDatabase } from './db/setup';
+
+/**
+ * Process entry: configuration, the database (embedded when no
+ * DATABASE_URL), migrations, listen, and a graceful close on SIGTERM/SIGINT.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  let embedded: EmbeddedDatabase | undefined;
+  let databaseUrl = config.DATABASE_URL;
+  if (!databaseUrl) {
+    embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, durable: true });
+    databaseUrl = embedded.url;
+  }
+
+  await ensureRoles(databaseUrl, config.DATABASE_VISITOR);
+  await migrateDatabase(databaseUrl, config.DATABASE_VISITOR);
+
+  const pool = await createDatabasePool(databaseUrl, { maximumPoolSize: config.DATABASE_POOL_SIZE });
+  const app = await buildApp({ config, pool });
+
+  closeWithGrace({ delay: 10_000, logger: app.log }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'closing after an error');
+    else app.log.info({ signal }, 'closing');
+    // Stop accepting, let in-flight requests finish (onClose hooks end streams).
+    await app.close();
+    await pool.end();
+    if (embedded) await embedded.stop();
+  });
+
+  await app.listen({ host: config.HOST, port: config.PORT });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`signalbox failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
