@@ -9,14 +9,24 @@ import {
 } from 'fastify-type-provider-zod';
 import type { DatabasePool } from 'slonik';
 import type { Config } from './config';
+import rateLimit from '@fastify/rate-limit';
+import authPlugin from './plugins/auth';
+import cachePlugin from './plugins/cache';
 import dbPlugin from './plugins/db';
 import errorsPlugin from './plugins/errors';
+import authRoutes from './routes/auth';
+import conversationRoutes from './routes/conversations';
 import healthRoutes from './routes/health';
+import messageRoutes from './routes/messages';
+import notificationRoutes from './routes/notifications';
+import userRoutes from './routes/users';
 
 export type AppOptions = {
   config: Config;
   pool: DatabasePool;
   logger?: FastifyServerOptions['logger'];
+  /** An abstract-cache client (await style) for the view cache; memory when omitted. */
+  cacheClient?: unknown;
 };
 
 /**
@@ -30,7 +40,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: config.BODY_LIMIT_BYTES,
     // Never trust X-Forwarded-For unless a proxy is configured; rate limits key on the address.
     trustProxy: false,
-    ajv: undefined,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -56,7 +65,24 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  await app.register(authPlugin);
+  await app.register(cachePlugin, { ttlSeconds: config.CACHE_TTL_SECONDS, client: options.cacheClient });
+  // Limits are opted into per route (login); nothing else is limited globally.
+  await app.register(rateLimit, { global: false });
+
   await app.register(healthRoutes);
+  await app.register(authRoutes, {
+    sessionTtlHours: config.SESSION_TTL_HOURS,
+    loginRateLimit: config.LOGIN_RATE_LIMIT,
+  });
+  // Everything below requires a valid session.
+  await app.register(async (protectedScope) => {
+    protectedScope.addHook('onRequest', protectedScope.authenticate);
+    await protectedScope.register(userRoutes);
+    await protectedScope.register(messageRoutes);
+    await protectedScope.register(conversationRoutes);
+    await protectedScope.register(notificationRoutes);
+  });
 
   return app;
 }

@@ -33,7 +33,8 @@ function parseInt8(value: string): number {
 
 /** timestamptz as an ISO-8601 UTC string: what the API speaks. */
 function parseTimestamptz(value: string): string {
-  return new Date(value.includes('T') ? value : value.replace(' ', 'T')).toISOString();
+  // PostgreSQL writes "2026-11-26 21:07:06.389+00"; JS wants "T" and "+00:00".
+  return new Date(value.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')).toISOString();
 }
 
 export type PoolOptions = {

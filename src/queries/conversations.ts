@@ -1,0 +1,106 @@
+import { sql, type CommonQueryMethods } from 'slonik';
+import { z } from 'zod';
+import { messageColumns } from './messages';
+import { beforeCursor, headedPage, messageRow, paginate, userRow, type Message, type Page } from './schemas';
+
+export const conversationRow = z.object({
+  user: userRow,
+  lastMessage: messageRow,
+  unreadCount: z.number().int(),
+});
+export type Conversation = z.infer<typeof conversationRow>;
+
+const flatConversationRow = messageRow.extend({
+  partnerId: z.number(),
+  partnerUsername: z.string(),
+  partnerDisplayName: z.string().nullable(),
+  partnerCreatedAt: z.string(),
+  unreadCount: z.number(),
+});
+
+/**
+ * One entry per person the caller has exchanged messages with, most recent
+ * first: the latest message per partner (DISTINCT ON over the sender and
+ * receiver indexes), the partner, and the unread count from the partial
+ * unread index. Paginated by the last message's id.
+ */
+export async function listConversations(
+  connection: CommonQueryMethods,
+  me: number,
+  page: Page,
+): Promise<{ conversations: Conversation[]; nextCursor: number | null }> {
+  const rows = await connection.any(sql.type(flatConversationRow)`
+    with latest as (
+      select distinct on (m.partner_id) m.*
+        from (select case when m.sender_id = ${me} then m.receiver_id else m.sender_id end as partner_id, m.*
+                from app_public.messages m
+               where m.sender_id = ${me} or m.receiver_id = ${me}) m
+       order by m.partner_id, m.id desc
+    ), unread as (
+      select sender_id as partner_id, count(*) as unread_count
+        from app_public.messages
+       where receiver_id = ${me} and read = false
+       group by sender_id
+    )
+    select ${messageColumns},
+           u.id as "partnerId", u.username as "partnerUsername",
+           u.display_name as "partnerDisplayName", u.created_at as "partnerCreatedAt",
+           coalesce(unread.unread_count, 0) as "unreadCount"
+      from latest m
+      join app_public.users u on u.id = m.partner_id
+      left join unread on unread.partner_id = m.partner_id
+     where true ${beforeCursor(sql.identifier(['m', 'id']), page.before)}
+     order by m.id desc
+     limit ${page.limit + 1}
+  `);
+  const { items, nextCursor } = paginate(rows, page.limit);
+  return {
+    conversations: items.map((r) => ({
+      user: { id: r.partnerId, username: r.partnerUsername, displayName: r.partnerDisplayName, createdAt: r.partnerCreatedAt },
+      lastMessage: messageRow.parse(r),
+      unreadCount: r.unreadCount,
+    })),
+    nextCursor,
+  };
+}
+
+/**
+ * The messages between the caller and one user, newest first, over the
+ * conversation index. Null when that user does not exist.
+ */
+export async function getConversationMessages(
+  connection: CommonQueryMethods,
+  me: number,
+  other: number,
+  page: Page,
+): Promise<{ messages: Message[]; nextCursor: number | null } | null> {
+  const result = await headedPage(connection, {
+    head: sql.fragment`select id as head from app_public.users where id = ${other}`,
+    headSchema: z.number(),
+    row: messageRow,
+    page: sql.fragment`
+      select ${messageColumns}
+        from app_public.messages m
+       where m.user_low = least(${me}::bigint, ${other}::bigint)
+         and m.user_high = greatest(${me}::bigint, ${other}::bigint)
+             ${beforeCursor(sql.identifier(['m', 'id']), page.before)}
+       order by m.id desc
+       limit ${page.limit + 1}`,
+  });
+  if (!result) return null;
+  const { items, nextCursor } = paginate(result.rows, page.limit);
+  return { messages: items, nextCursor };
+}
+
+/** Marks every unread message from `other` to the caller read; returns how many. */
+export async function markConversationRead(connection: CommonQueryMethods, me: number, other: number): Promise<number> {
+  const result = await connection.query(sql.unsafe`
+    update app_public.messages set read = true
+     where receiver_id = ${me} and sender_id = ${other} and read = false
+  `);
+  return result.rowCount;
+}
+
+export async function userExists(connection: CommonQueryMethods, id: number): Promise<boolean> {
+  return connection.exists(sql.type(z.object({ exists: z.boolean() }))`select 1 from app_public.users where id = ${id}`);
+}

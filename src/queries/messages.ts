@@ -1,0 +1,190 @@
+import { sql, type CommonQueryMethods } from 'slonik';
+import { z } from 'zod';
+import { forbidden, notFound } from '../errors';
+import { beforeCursor, headedPage, messageRow, paginate, type Message, type Page } from './schemas';
+
+/**
+ * Every query scopes by the caller explicitly (`me`) as well as through
+ * row-level security: the policies are the second wall, not the only one.
+ */
+
+export const messageColumns = sql.fragment`
+  m.id, m.sender_id as "senderId", m.receiver_id as "receiverId",
+  m.parent_message_id as "parentMessageId", m.content, m.sent_at as "sentAt",
+  m.edited, m.edited_at as "editedAt", m.read, m.read_at as "readAt",
+  m.reply_count as "replyCount"`;
+
+const visibleTo = (me: number) => sql.fragment`(m.sender_id = ${me} or m.receiver_id = ${me})`;
+
+/**
+ * Sends a message, or a reply when parentMessageId is given (the receiver
+ * then defaults to the parent's other participant, in a trigger). Returns
+ * null when the parent is not visible to the sender.
+ */
+export async function sendMessage(
+  connection: CommonQueryMethods,
+  me: number,
+  input: { receiverId?: number | undefined; parentMessageId?: number | undefined; content: string },
+): Promise<Message | null> {
+  const parentId = input.parentMessageId ?? null;
+  return connection.maybeOne(sql.type(messageRow)`
+    with m as (
+      insert into app_public.messages (sender_id, receiver_id, parent_message_id, content)
+      select ${me}, ${input.receiverId ?? null}::bigint, ${parentId}::bigint, ${input.content}
+       where ${parentId}::bigint is null
+          or exists (select 1 from app_public.messages m
+                      where m.id = ${parentId}::bigint and ${visibleTo(me)})
+      returning *
+    )
+    select ${messageColumns} from m
+  `);
+}
+
+export async function getMessage(connection: CommonQueryMethods, me: number, id: number): Promise<Message | null> {
+  return connection.maybeOne(sql.type(messageRow)`
+    select ${messageColumns} from app_public.messages m where m.id = ${id} and ${visibleTo(me)}
+  `);
+}
+
+/** After a scoped UPDATE matched nothing: 404 if the caller cannot see it, else 403. */
+async function explainRefusal(connection: CommonQueryMethods, me: number, id: number, why: string): Promise<never> {
+  const visible = await connection.exists(sql.type(z.object({ exists: z.boolean() }))`
+    select 1 from app_public.messages m where m.id = ${id} and ${visibleTo(me)}
+  `);
+  throw visible ? forbidden(why) : notFound('message');
+}
+
+/** The sender edits; the BEFORE UPDATE trigger keeps the old version. */
+export async function editMessage(connection: CommonQueryMethods, me: number, id: number, content: string): Promise<Message> {
+  const edited = await connection.maybeOne(sql.type(messageRow)`
+    update app_public.messages m set content = ${content}
+     where m.id = ${id} and m.sender_id = ${me}
+    returning ${messageColumns}
+  `);
+  return edited ?? explainRefusal(connection, me, id, 'only the sender may edit a message');
+}
+
+/** The receiver marks it read (idempotent); returns the conversation's participants. */
+export async function markMessageRead(connection: CommonQueryMethods, me: number, id: number): Promise<readonly number[]> {
+  const row = await connection.maybeOne(sql.type(z.object({ senderId: z.number(), receiverId: z.number() }))`
+    update app_public.messages m set read = true
+     where m.id = ${id} and m.receiver_id = ${me}
+    returning m.sender_id as "senderId", m.receiver_id as "receiverId"
+  `);
+  if (!row) return explainRefusal(connection, me, id, 'only the receiver may mark a message read');
+  return [row.senderId, row.receiverId];
+}
+
+export const historyVersion = z.object({
+  oldContent: z.string(),
+  editedAt: z.string(),
+  editedBy: z.number().int().nullable(),
+});
+
+/** Every earlier version, newest first; null when the message is not visible. */
+export async function getHistory(
+  connection: CommonQueryMethods,
+  me: number,
+  id: number,
+): Promise<z.infer<typeof historyVersion>[] | null> {
+  const rows = await connection.any(sql.type(historyVersion.extend({ visible: z.boolean() }))`
+    select h.old_content as "oldContent", h.edited_at as "editedAt", h.edited_by as "editedBy", true as visible
+      from app_public.messages m
+      left join app_public.message_history h on h.message_id = m.id
+     where m.id = ${id} and ${visibleTo(me)}
+     order by h.id desc
+  `);
+  if (rows.length === 0) return null;
+  // A message never edited comes back as one row of NULLs from the left join.
+  return rows.filter((r) => r.oldContent !== null).map(({ oldContent, editedAt, editedBy }) => ({ oldContent, editedAt, editedBy }));
+}
+
+export const threadRow = messageRow.extend({ depth: z.number().int() });
+export type ThreadRow = z.infer<typeof threadRow>;
+
+/** Deepest thread the query will walk; the schema caps depth at the same value. */
+export const MAX_THREAD_DEPTH = 1000;
+
+/**
+ * The whole thread containing message `id`, in ONE query: the root comes
+ * from thread_root_id, a recursive CTE walks down through the
+ * (parent_message_id, id) index, SEARCH DEPTH FIRST orders it as a tree with
+ * siblings in sending order, and CYCLE guards against a cycle that the
+ * immutable parent column should make impossible anyway.
+ */
+export async function getThread(connection: CommonQueryMethods, me: number, id: number): Promise<readonly ThreadRow[]> {
+  return connection.any(sql.type(threadRow)`
+    with recursive thread as (
+      select ${messageColumns}, 0 as depth
+        from app_public.messages m
+       where m.id = (select t.thread_root_id from app_public.messages t where t.id = ${id})
+         and ${visibleTo(me)}
+      union all
+      select ${messageColumns}, thread.depth + 1
+        from thread
+        join app_public.messages m on m.parent_message_id = thread.id
+       where thread.depth < ${MAX_THREAD_DEPTH}
+    ) search depth first by id set tree_order
+      cycle id set is_cycle using visited
+    select id, "senderId", "receiverId", "parentMessageId", content, "sentAt", edited, "editedAt",
+           read, "readAt", "replyCount", depth
+      from thread
+     where not is_cycle
+     order by tree_order
+  `);
+}
+
+export type ThreadNode = ThreadRow & { replies: ThreadNode[] };
+
+/** Nests the depth-first rows of getThread() into a tree. */
+export function buildTree(rows: readonly ThreadRow[]): ThreadNode | null {
+  const byId = new Map<number, ThreadNode>();
+  let root: ThreadNode | null = null;
+  for (const row of rows) {
+    const node: ThreadNode = { ...row, replies: [] };
+    byId.set(row.id, node);
+    const parent = row.parentMessageId === null ? undefined : byId.get(row.parentMessageId);
+    if (parent) parent.replies.push(node);
+    else root ??= node;
+  }
+  return root;
+}
+
+export const inboxRow = z.object({
+  id: z.number().int(),
+  senderId: z.number().int(),
+  senderUsername: z.string(),
+  parentMessageId: z.number().int().nullable(),
+  preview: z.string(),
+  sentAt: z.string(),
+});
+
+/**
+ * The unread inbox in one query over messages_unread_inbox_idx. The literal
+ * `read = false` (never a bound parameter) lets the planner match the
+ * partial index; only the columns the view shows are read, and the unread
+ * count rides along in the same statement.
+ */
+export async function getUnreadInbox(
+  connection: CommonQueryMethods,
+  me: number,
+  page: Page,
+): Promise<{ unreadCount: number; messages: z.infer<typeof inboxRow>[]; nextCursor: number | null }> {
+  const result = await headedPage(connection, {
+    head: sql.fragment`select count(*) as head from app_public.messages where receiver_id = ${me} and read = false`,
+    headSchema: z.number(),
+    row: inboxRow,
+    page: sql.fragment`
+      select m.id, m.sender_id as "senderId", u.username as "senderUsername",
+             m.parent_message_id as "parentMessageId", left(m.content, 200) as preview,
+             m.sent_at as "sentAt"
+        from app_public.messages m
+        join app_public.users u on u.id = m.sender_id
+       where m.receiver_id = ${me} and m.read = false
+             ${beforeCursor(sql.identifier(['m', 'id']), page.before)}
+       order by m.id desc
+       limit ${page.limit + 1}`,
+  });
+  const { items, nextCursor } = paginate(result?.rows ?? [], page.limit);
+  return { unreadCount: result?.head ?? 0, messages: items, nextCursor };
+}

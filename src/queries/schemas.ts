@@ -1,0 +1,68 @@
+import { sql, type CommonQueryMethods, type FragmentSqlToken, type IdentifierSqlToken } from 'slonik';
+import { z } from 'zod';
+
+/**
+ * Row schemas shared by queries (Slonik validates every row against them)
+ * and routes (the response schemas and the OpenAPI document). Columns are
+ * aliased to camelCase in SQL, so a row is already the API's shape.
+ */
+export const userRow = z.object({
+  id: z.number().int(),
+  username: z.string(),
+  displayName: z.string().nullable(),
+  createdAt: z.string(),
+});
+export type User = z.infer<typeof userRow>;
+
+export const messageRow = z.object({
+  id: z.number().int(),
+  senderId: z.number().int(),
+  receiverId: z.number().int(),
+  parentMessageId: z.number().int().nullable(),
+  content: z.string(),
+  sentAt: z.string(),
+  edited: z.boolean(),
+  editedAt: z.string().nullable(),
+  read: z.boolean(),
+  readAt: z.string().nullable(),
+  replyCount: z.number().int(),
+});
+export type Message = z.infer<typeof messageRow>;
+
+/** Cursor pagination: rows come back newest first, one more than asked for. */
+export type Page = { limit: number; before?: number | undefined };
+
+export function paginate<T extends { id: number }>(rows: readonly T[], limit: number): { items: T[]; nextCursor: number | null } {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, nextCursor: rows.length > limit && last ? last.id : null };
+}
+
+/**
+ * One statement that returns a one-row "head" (a count, or a row that must
+ * exist) together with a page of rows: `head LEFT JOIN LATERAL page`. The
+ * head row comes back even when the page is empty, so a count is never
+ * lost; no head row at all means the head's subject does not exist.
+ */
+export async function headedPage<H extends z.ZodTypeAny, R extends z.AnyZodObject>(
+  connection: CommonQueryMethods,
+  spec: { head: FragmentSqlToken; headSchema: H; row: R; page: FragmentSqlToken },
+): Promise<{ head: z.infer<H>; rows: z.infer<R>[] } | null> {
+  const nullableRow = z.object(
+    Object.fromEntries(Object.entries(spec.row.shape).map(([k, v]) => [k, (v as z.ZodTypeAny).nullable()])),
+  );
+  const rows = await connection.any(sql.type(nullableRow.extend({ head: spec.headSchema }))`
+    select h.head, p.* from (${spec.head}) h left join lateral (${spec.page}) p on true
+  `);
+  const first = rows[0];
+  if (!first) return null;
+  return {
+    head: first.head as z.infer<H>,
+    rows: rows.filter((r) => r.id !== null).map((r) => spec.row.parse(r) as z.infer<R>),
+  };
+}
+
+/** `and <column> < before` when a cursor was given, nothing otherwise. */
+export function beforeCursor(column: IdentifierSqlToken, before: number | undefined): FragmentSqlToken {
+  return before === undefined ? sql.fragment`` : sql.fragment`and ${column} < ${before}`;
+}

@@ -1,0 +1,99 @@
+import { sql, type CommonQueryMethods } from 'slonik';
+import { z } from 'zod';
+import { userRow, type User } from './schemas';
+
+const userColumns = sql.fragment`u.id, u.username, u.display_name as "displayName", u.created_at as "createdAt"`;
+
+/** Creates a user and their password hash in one statement. */
+export async function createUser(
+  connection: CommonQueryMethods,
+  input: { username: string; displayName: string | null; passwordHash: string },
+): Promise<User> {
+  return connection.one(sql.type(userRow)`
+    with u as (
+      insert into app_public.users (username, display_name)
+      values (${input.username}, ${input.displayName})
+      returning *
+    ), secret as (
+      insert into app_private.user_secrets (user_id, password_hash)
+      select id, ${input.passwordHash} from u
+    )
+    select ${userColumns} from u
+  `);
+}
+
+const credentialRow = userRow.extend({ passwordHash: z.string() });
+
+/** The user and password hash for a login, or null for an unknown username. */
+export async function findCredentials(
+  connection: CommonQueryMethods,
+  username: string,
+): Promise<z.infer<typeof credentialRow> | null> {
+  return connection.maybeOne(sql.type(credentialRow)`
+    select ${userColumns}, s.password_hash as "passwordHash"
+      from app_public.users u
+      join app_private.user_secrets s on s.user_id = u.id
+     where u.username = ${username}
+  `);
+}
+
+export async function findPasswordHash(connection: CommonQueryMethods, userId: number): Promise<string | null> {
+  return connection.maybeOneFirst(sql.type(z.object({ passwordHash: z.string() }))`
+    select password_hash as "passwordHash" from app_private.user_secrets where user_id = ${userId}
+  `);
+}
+
+export async function getUserById(connection: CommonQueryMethods, id: number): Promise<User | null> {
+  return connection.maybeOne(sql.type(userRow)`select ${userColumns} from app_public.users u where u.id = ${id}`);
+}
+
+export async function getUserByUsername(connection: CommonQueryMethods, username: string): Promise<User | null> {
+  return connection.maybeOne(sql.type(userRow)`select ${userColumns} from app_public.users u where u.username = ${username}`);
+}
+
+/** Stores a session by the SHA-256 of its token; the token itself is never stored. */
+export async function createSession(
+  connection: CommonQueryMethods,
+  input: { userId: number; tokenHash: Buffer; ttlHours: number },
+): Promise<void> {
+  await connection.query(sql.unsafe`
+    insert into app_private.sessions (token_hash, user_id, expires_at)
+    values (${sql.binary(input.tokenHash)}, ${input.userId}, now() + make_interval(hours => ${input.ttlHours}))
+  `);
+}
+
+/** The user id of a live session, or null (unknown, expired or revoked). */
+export async function findSessionUserId(connection: CommonQueryMethods, tokenHash: Buffer): Promise<number | null> {
+  return connection.maybeOneFirst(sql.type(z.object({ userId: z.number() }))`
+    select user_id as "userId" from app_private.sessions
+     where token_hash = ${sql.binary(tokenHash)} and expires_at > now()
+  `);
+}
+
+export async function deleteSession(connection: CommonQueryMethods, tokenHash: Buffer): Promise<void> {
+  await connection.query(sql.unsafe`delete from app_private.sessions where token_hash = ${sql.binary(tokenHash)}`);
+}
+
+/**
+ * Deletes the caller's account (RLS allows only their own row). Foreign keys
+ * cascade messages, notifications, history and sessions; the triggers audit
+ * and announce it. Returns whether it was deleted and everyone the user had
+ * talked to, whose cached views must go. One statement: the partners are read
+ * from the snapshot before the delete.
+ */
+export async function deleteAccount(
+  connection: CommonQueryMethods,
+  userId: number,
+): Promise<{ deleted: boolean; partnerIds: readonly number[] }> {
+  return connection.one(sql.type(z.object({ deleted: z.boolean(), partnerIds: z.array(z.number()) }))`
+    with partners as (
+      select distinct case when m.sender_id = ${userId} then m.receiver_id else m.sender_id end as partner_id
+        from app_public.messages m
+       where m.sender_id = ${userId} or m.receiver_id = ${userId}
+    ), gone as (
+      delete from app_public.users where id = ${userId} returning id
+    )
+    select exists (select 1 from gone) as deleted,
+           array(select partner_id from partners where partner_id <> ${userId}) as "partnerIds"
+  `);
+}

@@ -1,0 +1,111 @@
+import type { FastifyReply } from 'fastify';
+import type {} from '@fastify/rate-limit';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { hashPassword, hashToken, newToken, verifyPassword } from '../auth/tokens';
+import { HttpError, unauthorized } from '../errors';
+import { SESSION_COOKIE } from '../plugins/auth';
+import { userRow } from '../queries/schemas';
+import { createSession, createUser, deleteSession, findCredentials } from '../queries/users';
+import { displayName, errors, password, username } from './inputs';
+
+const session = z.object({ user: userRow, token: z.string() });
+
+export type AuthRouteOptions = { sessionTtlHours: number; loginRateLimit: number };
+
+const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => {
+  /** Issues a session: the token in the body (API clients) and an HttpOnly cookie (the web UI). */
+  async function startSession(userId: number, secure: boolean, reply: FastifyReply): Promise<string> {
+    const token = newToken();
+    await createSession(app.pool, { userId, tokenHash: hashToken(token), ttlHours: options.sessionTtlHours });
+    reply.setCookie(SESSION_COOKIE, token, {
+      httpOnly: true,
+      sameSite: 'strict',
+      secure,
+      path: '/',
+      maxAge: options.sessionTtlHours * 3600,
+    });
+    return token;
+  }
+
+  app.post(
+    '/auth/register',
+    {
+      schema: {
+        tags: ['accounts'],
+        summary: 'Create an account and sign in',
+        security: [],
+        body: z.object({ username, password, displayName: displayName.optional() }).strict(),
+        response: { 201: session, ...errors(400, 409) },
+      },
+    },
+    async (request, reply) => {
+      const passwordHash = await hashPassword(request.body.password);
+      const user = await createUser(app.pool, {
+        username: request.body.username,
+        displayName: request.body.displayName ?? null,
+        passwordHash,
+      });
+      const token = await startSession(user.id, request.protocol === 'https', reply);
+      return reply.code(201).send({ user, token });
+    },
+  );
+
+  // Per address before the body is read, per username once it is.
+  const rateLimited = (key: string) =>
+    new HttpError(429, 'RATE_LIMITED', `too many login attempts for this ${key}; try again later`);
+  const perAddress = app.rateLimit({
+    max: options.loginRateLimit,
+    timeWindow: '1 minute',
+    keyGenerator: (request) => `login-ip:${request.ip}`,
+    errorResponseBuilder: () => rateLimited('address'),
+  });
+  const perUsername = app.rateLimit({
+    max: options.loginRateLimit,
+    timeWindow: '1 minute',
+    keyGenerator: (request) => `login-user:${(request.body as { username?: string }).username ?? ''}`,
+    errorResponseBuilder: () => rateLimited('username'),
+  });
+
+  app.post(
+    '/auth/login',
+    {
+      onRequest: perAddress,
+      preHandler: perUsername,
+      schema: {
+        tags: ['accounts'],
+        summary: 'Sign in',
+        security: [],
+        body: z.object({ username, password: z.string().min(1).max(256) }).strict(),
+        response: { 200: session, ...errors(400, 401, 429) },
+      },
+    },
+    async (request, reply) => {
+      const found = await findCredentials(app.pool, request.body.username);
+      const ok = await verifyPassword(found?.passwordHash ?? null, request.body.password);
+      if (!found || !ok) throw unauthorized('wrong username or password');
+      const { passwordHash: _hash, ...user } = found;
+      const token = await startSession(user.id, request.protocol === 'https', reply);
+      return reply.code(200).send({ user, token });
+    },
+  );
+
+  app.post(
+    '/auth/logout',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['accounts'],
+        summary: 'Revoke the token used for this request',
+        response: { 204: z.null(), ...errors(401) },
+      },
+    },
+    async (request, reply) => {
+      if (request.sessionToken) await deleteSession(app.pool, hashToken(request.sessionToken));
+      reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      return reply.code(204).send(null);
+    },
+  );
+};
+
+export default routes;

@@ -1,0 +1,82 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { notFound } from '../errors';
+import {
+  conversationRow,
+  getConversationMessages,
+  listConversations,
+  markConversationRead,
+  userExists,
+} from '../queries/conversations';
+import { messageRow } from '../queries/schemas';
+import { errors, idParam, pageQuery } from './inputs';
+
+const conversationList = z.object({ conversations: z.array(conversationRow), nextCursor: z.number().int().nullable() });
+const conversationMessages = z.object({ messages: z.array(messageRow), nextCursor: z.number().int().nullable() });
+const partnerParams = z.object({ userId: idParam }).strict();
+
+
+/** Conversation views, cached 60 s per user and URL; behind app.authenticate. */
+const routes: FastifyPluginAsyncZod = async (app) => {
+  app.get(
+    '/conversations',
+    {
+      schema: {
+        tags: ['conversations'],
+        summary: 'One entry per partner, most recent first (cached 60 s, per user)',
+        description: 'Answers 304 to a matching If-None-Match. Extension: ?limit and ?before (a last-message id) paginate.',
+        querystring: pageQuery,
+        response: { 200: conversationList, 304: z.null(), ...errors(400, 401) },
+      },
+    },
+    async (request, reply) =>
+      app.viewCache.serve(request, reply, async () =>
+        conversationList.parse(await request.asCaller((tx) => listConversations(tx, request.userId!, request.query))),
+      ),
+  );
+
+  app.get(
+    '/conversations/:userId/messages',
+    {
+      schema: {
+        tags: ['conversations'],
+        summary: 'Messages between the caller and one user, newest first (cached 60 s, per user)',
+        params: partnerParams,
+        querystring: pageQuery,
+        response: { 200: conversationMessages, 304: z.null(), ...errors(400, 401, 404) },
+      },
+    },
+    async (request, reply) =>
+      app.viewCache.serve(request, reply, async () => {
+        const page = await request.asCaller((tx) =>
+          getConversationMessages(tx, request.userId!, request.params.userId, request.query),
+        );
+        if (!page) throw notFound('user');
+        return conversationMessages.parse(page);
+      }),
+  );
+
+  app.post(
+    '/conversations/:userId/read',
+    {
+      schema: {
+        tags: ['conversations'],
+        summary: 'Mark every message from that user to the caller read',
+        params: partnerParams,
+        response: { 204: z.null(), ...errors(400, 401, 404) },
+      },
+    },
+    async (request, reply) => {
+      const me = request.userId!;
+      const other = request.params.userId;
+      await request.asCaller(async (tx) => {
+        if (!(await userExists(tx, other))) throw notFound('user');
+        await markConversationRead(tx, me, other);
+      });
+      await app.viewCache.evictUsers([me, other]);
+      return reply.code(204).send(null);
+    },
+  );
+};
+
+export default routes;

@@ -1,0 +1,161 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { notFound } from '../errors';
+import {
+  buildTree,
+  editMessage,
+  getHistory,
+  getMessage,
+  getThread,
+  getUnreadInbox,
+  historyVersion,
+  inboxRow,
+  markMessageRead,
+  sendMessage,
+  threadRow,
+  type ThreadNode,
+} from '../queries/messages';
+import { messageRow } from '../queries/schemas';
+import { bodyId, content, errors, idParams, pageQuery } from './inputs';
+
+const threadNode: z.ZodType<ThreadNode> = threadRow.extend({ replies: z.lazy(() => z.array(threadNode)) });
+
+/** Message routes; registered behind app.authenticate. */
+const routes: FastifyPluginAsyncZod = async (app) => {
+  app.post(
+    '/messages',
+    {
+      schema: {
+        tags: ['messages'],
+        summary: 'Send a message, or reply to one',
+        description:
+          'A reply needs only parentMessageId: it goes to the other participant of the parent. ' +
+          'receiverId that disagrees with the parent\'s conversation is a 422.',
+        body: z
+          .object({ receiverId: bodyId.optional(), parentMessageId: bodyId.optional(), content })
+          .strict()
+          .refine((b) => b.receiverId !== undefined || b.parentMessageId !== undefined, {
+            message: 'receiverId or parentMessageId is required',
+            path: ['receiverId'],
+          }),
+        response: { 201: messageRow, ...errors(400, 401, 404, 422) },
+      },
+    },
+    async (request, reply) => {
+      const me = request.userId!;
+      const message = await request.asCaller((tx) => sendMessage(tx, me, request.body));
+      if (!message) throw notFound('parent message');
+      await app.viewCache.evictUsers([message.senderId, message.receiverId]);
+      return reply.code(201).send(message);
+    },
+  );
+
+  app.get(
+    '/messages/:id',
+    {
+      schema: {
+        tags: ['messages'],
+        summary: 'One message the caller sent or received',
+        params: idParams,
+        response: { 200: messageRow, ...errors(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const message = await request.asCaller((tx) => getMessage(tx, request.userId!, request.params.id));
+      if (!message) throw notFound('message');
+      return message;
+    },
+  );
+
+  app.patch(
+    '/messages/:id',
+    {
+      schema: {
+        tags: ['messages'],
+        summary: 'Edit a message (sender only); the old version goes to its history',
+        params: idParams,
+        body: z.object({ content }).strict(),
+        response: { 200: messageRow, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const message = await request.asCaller((tx) => editMessage(tx, request.userId!, request.params.id, request.body.content));
+      await app.viewCache.evictUsers([message.senderId, message.receiverId]);
+      return message;
+    },
+  );
+
+  app.get(
+    '/messages/:id/history',
+    {
+      schema: {
+        tags: ['messages'],
+        summary: 'Every earlier version of a message, newest first',
+        params: idParams,
+        response: {
+          200: z.object({ messageId: z.number().int(), versions: z.array(historyVersion) }),
+          ...errors(400, 401, 404),
+        },
+      },
+    },
+    async (request) => {
+      const versions = await request.asCaller((tx) => getHistory(tx, request.userId!, request.params.id));
+      if (!versions) throw notFound('message');
+      return { messageId: request.params.id, versions };
+    },
+  );
+
+  app.get(
+    '/messages/:id/thread',
+    {
+      schema: {
+        tags: ['messages'],
+        summary: 'The whole thread containing a message, as a tree (one SQL query)',
+        params: idParams,
+        response: { 200: z.object({ root: threadNode }), ...errors(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const rows = await request.asCaller((tx) => getThread(tx, request.userId!, request.params.id));
+      const root = buildTree(rows);
+      if (!root) throw notFound('message');
+      return { root };
+    },
+  );
+
+  app.post(
+    '/messages/:id/read',
+    {
+      schema: {
+        tags: ['messages'],
+        summary: 'Mark a received message read (receiver only)',
+        params: idParams,
+        response: { 204: z.null(), ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const participants = await request.asCaller((tx) => markMessageRead(tx, request.userId!, request.params.id));
+      await app.viewCache.evictUsers(participants);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/inbox/unread',
+    {
+      schema: {
+        tags: ['inbox'],
+        summary: 'Unread messages received by the caller, newest first',
+        querystring: pageQuery,
+        response: {
+          200: z.object({ messages: z.array(inboxRow), unreadCount: z.number().int(), nextCursor: z.number().int().nullable() }),
+          ...errors(400, 401),
+        },
+      },
+    },
+    async (request) => request.asCaller((tx) => getUnreadInbox(tx, request.userId!, request.query)),
+  );
+};
+
+export default routes;
+

@@ -1,0 +1,63 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { verifyPassword } from '../auth/tokens';
+import { forbidden, notFound } from '../errors';
+import { SESSION_COOKIE } from '../plugins/auth';
+import { userRow } from '../queries/schemas';
+import { deleteAccount, findPasswordHash, getUserById, getUserByUsername } from '../queries/users';
+import { errors, username } from './inputs';
+
+/** Account routes for the signed-in caller; registered behind app.authenticate. */
+const routes: FastifyPluginAsyncZod = async (app) => {
+  app.get(
+    '/me',
+    { schema: { tags: ['accounts'], summary: 'The signed-in user', response: { 200: userRow, ...errors(401) } } },
+    async (request) => {
+      const user = await request.asCaller((tx) => getUserById(tx, request.userId!));
+      if (!user) throw notFound('user');
+      return user;
+    },
+  );
+
+  app.delete(
+    '/me',
+    {
+      schema: {
+        tags: ['accounts'],
+        summary: 'Delete the account and everything that belongs to it',
+        description: 'Messages, notifications, history and sessions go with it, in one transaction.',
+        body: z.object({ password: z.string().min(1).max(256) }).strict(),
+        response: { 204: z.null(), ...errors(400, 401, 403) },
+      },
+    },
+    async (request, reply) => {
+      const me = request.userId!;
+      const passwordHash = await findPasswordHash(app.pool, me);
+      if (!(await verifyPassword(passwordHash, request.body.password))) throw forbidden('wrong password');
+      const { deleted, partnerIds } = await request.asCaller((tx) => deleteAccount(tx, me));
+      if (!deleted) throw notFound('user');
+      await app.viewCache.evictUsers([me, ...partnerIds]);
+      reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/users/:username',
+    {
+      schema: {
+        tags: ['accounts'],
+        summary: 'Look a user up by username (case-insensitive)',
+        params: z.object({ username }).strict(),
+        response: { 200: userRow, ...errors(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const user = await request.asCaller((tx) => getUserByUsername(tx, request.params.username));
+      if (!user) throw notFound('user');
+      return user;
+    },
+  );
+};
+
+export default routes;

@@ -1,0 +1,31 @@
+import t from 'tap';
+import { buildTestApp, call, send, signUp } from './helpers/app';
+
+t.test('smoke', async (t) => {
+  const { app } = await buildTestApp(t);
+  const a = await signUp(app, 'alice');
+  const b = await signUp(app, 'bob');
+  const m = await send(app, a, { receiverId: b.id, content: 'hello' });
+  const r = await send(app, b, { parentMessageId: m.id, content: 'hi back' });
+  t.equal(r.receiverId, a.id);
+  const th = await call(app, a, 'GET', `/messages/${r.id}/thread`);
+  t.equal(th.statusCode, 200, th.body);
+  t.equal(th.json().root.replies[0].id, r.id);
+  const inbox = await call(app, b, 'GET', '/inbox/unread');
+  t.equal(inbox.statusCode, 200, inbox.body);
+  t.equal(inbox.json().unreadCount, 1);
+  const conv = await call(app, a, 'GET', '/conversations');
+  t.equal(conv.statusCode, 200, conv.body);
+  t.equal(conv.headers['x-cache'], 'MISS');
+  const conv2 = await call(app, a, 'GET', '/conversations');
+  t.equal(conv2.headers['x-cache'], 'HIT');
+  const n = await call(app, b, 'GET', '/notifications');
+  t.equal(n.statusCode, 200, n.body);
+  const e = await call(app, a, 'PATCH', `/messages/${m.id}`, { content: 'hello!' });
+  t.equal(e.statusCode, 200, e.body);
+  const h = await call(app, b, 'GET', `/messages/${m.id}/history`);
+  t.equal(h.statusCode, 200, h.body);
+  t.same(h.json().versions.map((v: { oldContent: string }) => v.oldContent), ['hello']);
+  const d = await call(app, null, 'GET', '/openapi.json');
+  t.equal(d.statusCode, 200);
+});
