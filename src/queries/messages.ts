@@ -81,22 +81,23 @@ export const historyVersion = z.object({
   editedBy: z.number().int().nullable(),
 });
 
-/** Every earlier version, newest first; null when the message is not visible. */
+/** Every earlier version, newest first; null when the message is not visible. One query. */
 export async function getHistory(
   connection: CommonQueryMethods,
   me: number,
   id: number,
 ): Promise<z.infer<typeof historyVersion>[] | null> {
-  const rows = await connection.any(sql.type(historyVersion.extend({ visible: z.boolean() }))`
-    select h.old_content as "oldContent", h.edited_at as "editedAt", h.edited_by as "editedBy", true as visible
-      from app_public.messages m
-      left join app_public.message_history h on h.message_id = m.id
-     where m.id = ${id} and ${visibleTo(me)}
-     order by h.id desc
-  `);
-  if (rows.length === 0) return null;
-  // A message never edited comes back as one row of NULLs from the left join.
-  return rows.filter((r) => r.oldContent !== null).map(({ oldContent, editedAt, editedBy }) => ({ oldContent, editedAt, editedBy }));
+  const result = await headedPage(connection, {
+    head: sql.fragment`select m.id as head from app_public.messages m where m.id = ${id} and ${visibleTo(me)}`,
+    headSchema: z.number(),
+    row: historyVersion,
+    page: sql.fragment`
+      select h.old_content as "oldContent", h.edited_at as "editedAt", h.edited_by as "editedBy"
+        from app_public.message_history h
+       where h.message_id = head_row.head
+       order by h.id desc`,
+  });
+  return result ? result.rows : null;
 }
 
 export const threadRow = messageRow.extend({ depth: z.number().int() });

@@ -42,7 +42,8 @@ export function paginate<T extends { id: number }>(rows: readonly T[], limit: nu
  * One statement that returns a one-row "head" (a count, or a row that must
  * exist) together with a page of rows: `head LEFT JOIN LATERAL page`. The
  * head row comes back even when the page is empty, so a count is never
- * lost; no head row at all means the head's subject does not exist.
+ * lost; no head row at all means the head's subject does not exist. The
+ * page may refer to the head as `head_row.head`.
  */
 export async function headedPage<H extends z.ZodTypeAny, R extends z.AnyZodObject>(
   connection: CommonQueryMethods,
@@ -52,13 +53,16 @@ export async function headedPage<H extends z.ZodTypeAny, R extends z.AnyZodObjec
     Object.fromEntries(Object.entries(spec.row.shape).map(([k, v]) => [k, (v as z.ZodTypeAny).nullable()])),
   );
   const rows = await connection.any(sql.type(nullableRow.extend({ head: spec.headSchema }))`
-    select h.head, p.* from (${spec.head}) h left join lateral (${spec.page}) p on true
+    select head_row.head, p.* from (${spec.head}) head_row left join lateral (${spec.page}) p on true
   `);
   const first = rows[0];
   if (!first) return null;
   return {
     head: first.head as z.infer<H>,
-    rows: rows.filter((r) => r.id !== null).map((r) => spec.row.parse(r) as z.infer<R>),
+    // The lateral side of an empty page is one row of NULLs.
+    rows: rows
+      .filter((r) => Object.keys(spec.row.shape).some((k) => (r as Record<string, unknown>)[k] !== null))
+      .map((r) => spec.row.parse(r) as z.infer<R>),
   };
 }
 

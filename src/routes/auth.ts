@@ -1,4 +1,4 @@
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type {} from '@fastify/rate-limit';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -51,27 +51,33 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
     },
   );
 
-  // Per address before the body is read, per username once it is.
-  const rateLimited = (key: string) =>
-    new HttpError(429, 'RATE_LIMITED', `too many login attempts for this ${key}; try again later`);
-  const perAddress = app.rateLimit({
-    max: options.loginRateLimit,
-    timeWindow: '1 minute',
-    keyGenerator: (request) => `login-ip:${request.ip}`,
-    errorResponseBuilder: () => rateLimited('address'),
-  });
-  const perUsername = app.rateLimit({
-    max: options.loginRateLimit,
-    timeWindow: '1 minute',
-    keyGenerator: (request) => `login-user:${(request.body as { username?: string }).username ?? ''}`,
-    errorResponseBuilder: () => rateLimited('username'),
-  });
+  // Two budgets, both checked before the password is: per address and per
+  // username. (app.rateLimit() hooks would run only the first of the two.)
+  const limits = [
+    { name: 'address', check: app.createRateLimit({ max: options.loginRateLimit, timeWindow: '1 minute', keyGenerator: (r) => `login-ip:${r.ip}` }) },
+    {
+      name: 'username',
+      check: app.createRateLimit({
+        max: options.loginRateLimit,
+        timeWindow: '1 minute',
+        keyGenerator: (r) => `login-user:${(r.body as { username: string }).username}`,
+      }),
+    },
+  ];
+  async function loginRateLimit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    for (const limit of limits) {
+      const result = await limit.check(request);
+      if (!result.isAllowed && result.isExceeded) {
+        reply.header('Retry-After', String(result.ttlInSeconds));
+        throw new HttpError(429, 'RATE_LIMITED', `too many login attempts for this ${limit.name}; try again in ${result.ttlInSeconds} s`);
+      }
+    }
+  }
 
   app.post(
     '/auth/login',
     {
-      onRequest: perAddress,
-      preHandler: perUsername,
+      preHandler: loginRateLimit,
       schema: {
         tags: ['accounts'],
         summary: 'Sign in',

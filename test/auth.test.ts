@@ -1,0 +1,151 @@
+import pg from 'pg';
+import t from 'tap';
+import { buildTestApp, call, send, signUp } from './helpers/app';
+
+t.test('register', async (t) => {
+  const { app } = await buildTestApp(t);
+  const res = await app.inject({
+    method: 'POST',
+    url: '/auth/register',
+    payload: { username: 'Alice_1', password: 'long enough pw', displayName: '  Alice  ' },
+  });
+  t.equal(res.statusCode, 201);
+  const body = res.json();
+  t.match(body.user, { username: 'alice_1', displayName: 'Alice' }, 'username lower-cased, display name trimmed');
+  t.match(body.token, /^[A-Za-z0-9_-]{43}$/, 'a 256-bit base64url token');
+  t.match(res.headers['set-cookie'], /signalbox_session=.*HttpOnly.*SameSite=Strict/i, 'and an HttpOnly SameSite=Strict cookie');
+
+  const taken = await app.inject({ method: 'POST', url: '/auth/register', payload: { username: 'ALICE_1', password: 'another password' } });
+  t.equal(taken.statusCode, 409, 'usernames are unique case-insensitively');
+  t.equal(taken.json().code, 'USERNAME_TAKEN');
+
+  for (const [payload, why] of [
+    [{ username: 'ab', password: 'long enough' }, 'username too short'],
+    [{ username: 'a'.repeat(33), password: 'long enough' }, 'username too long'],
+    [{ username: 'bad name', password: 'long enough' }, 'username with a space'],
+    [{ username: 'bob', password: 'short' }, 'password too short'],
+    [{ username: 'bob', password: 'x'.repeat(257) }, 'password too long'],
+    [{ username: 'bob', password: 'long enough', isAdmin: true }, 'unknown field'],
+    [{ username: 'bob' }, 'missing password'],
+  ] as const) {
+    const r = await app.inject({ method: 'POST', url: '/auth/register', payload });
+    t.equal(r.statusCode, 400, why);
+    t.equal(r.json().code, 'VALIDATION_ERROR', `${why}: validation code`);
+    t.ok(Array.isArray(r.json().details) && r.json().details.length > 0, `${why}: details name the field`);
+  }
+});
+
+t.test('login, me, logout', async (t) => {
+  const { app } = await buildTestApp(t);
+  const alice = await signUp(app, 'alice');
+  const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: alice.username.toUpperCase(), password: 'correct horse battery' } });
+  t.equal(login.statusCode, 200);
+  const token = login.json().token as string;
+  t.not(token, alice.token, 'each login is a new session');
+
+  const me = await app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${token}` } });
+  t.equal(me.statusCode, 200);
+  t.equal(me.json().id, alice.id);
+
+  t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { username: alice.username, password: 'wrong password' } })).statusCode, 401, 'wrong password');
+  t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { username: 'nobody_here', password: 'whatever1' } })).statusCode, 401, 'unknown user');
+
+  const out = await app.inject({ method: 'POST', url: '/auth/logout', headers: { authorization: `Bearer ${token}` } });
+  t.equal(out.statusCode, 204);
+  t.equal((await app.inject({ method: 'GET', url: '/me', headers: { authorization: `Bearer ${token}` } })).statusCode, 401, 'a logged-out token stops working');
+  t.equal((await call(app, alice, 'GET', '/me')).statusCode, 200, 'other sessions keep working');
+});
+
+t.test('the session cookie authenticates the browser UI', async (t) => {
+  const { app } = await buildTestApp(t);
+  const alice = await signUp(app, 'alice');
+  const res = await app.inject({ method: 'GET', url: '/me', cookies: { signalbox_session: alice.token } });
+  t.equal(res.statusCode, 200);
+  t.equal(res.json().id, alice.id);
+});
+
+t.test('bad tokens answer 401', async (t) => {
+  const { app, db } = await buildTestApp(t);
+  const alice = await signUp(app, 'alice');
+  for (const [authorization, why] of [
+    [undefined, 'no header'],
+    ['Bearer', 'no token'],
+    [`Basic ${Buffer.from('a:b').toString('base64')}`, 'another scheme'],
+    ['Bearer abc', 'malformed token'],
+    [`Bearer ${'A'.repeat(43)}`, 'unknown token'],
+    [`Bearer ${alice.token} extra`, 'trailing garbage'],
+  ] as const) {
+    const res = await app.inject({ method: 'GET', url: '/me', headers: authorization ? { authorization } : {} });
+    t.equal(res.statusCode, 401, why);
+    t.equal(res.json().code, 'UNAUTHORIZED', `${why}: code`);
+  }
+  // An expired session.
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+  t.teardown(() => admin.end());
+  await admin.query(`update app_private.sessions set created_at = now() - interval '2 days', expires_at = now() - interval '1 second'`);
+  t.equal((await call(app, alice, 'GET', '/me')).statusCode, 401, 'an expired token');
+});
+
+t.test('login is rate-limited per username and per address', async (t) => {
+  const { app } = await buildTestApp(t, { env: { LOGIN_RATE_LIMIT: '3' } });
+  const alice = await signUp(app, 'alice');
+  const attempt = (username: string, ip: string) =>
+    app.inject({ method: 'POST', url: '/auth/login', remoteAddress: ip, payload: { username, password: 'wrong password' } });
+  const statuses: number[] = [];
+  for (let i = 0; i < 4; i++) statuses.push((await attempt(alice.username, `10.0.0.${i + 1}`)).statusCode);
+  t.same(statuses, [401, 401, 401, 429], 'the fourth try on one username within a minute is refused, from any address');
+  const other = await signUp(app, 'bob');
+  const fromOne: number[] = [];
+  for (let i = 0; i < 4; i++) fromOne.push((await attempt(`${other.username}${i}`, '10.9.9.9')).statusCode);
+  t.same(fromOne, [401, 401, 401, 429], 'the fourth try from one address is refused, for any username');
+  const body = (await attempt(alice.username, '10.0.0.99')).json();
+  t.equal(body.code, 'RATE_LIMITED');
+});
+
+t.test('DELETE /me', async (t) => {
+  const { app, db } = await buildTestApp(t);
+  const alice = await signUp(app, 'alice');
+  const bob = await signUp(app, 'bob');
+  const m = await send(app, alice, { receiverId: bob.id, content: 'hello bob' });
+  await send(app, bob, { parentMessageId: m.id, content: 'hi alice' });
+  t.equal((await call(app, alice, 'PATCH', `/messages/${m.id}`, { content: 'hello bob!' })).statusCode, 200);
+
+  const wrong = await call(app, alice, 'DELETE', '/me', { password: 'not my password' });
+  t.equal(wrong.statusCode, 403, 'a wrong password is refused');
+  t.equal((await call(app, alice, 'GET', '/me')).statusCode, 200, 'and the account is still there');
+  t.equal((await call(app, alice, 'DELETE', '/me', {})).statusCode, 400, 'the password is required');
+
+  const gone = await call(app, alice, 'DELETE', '/me', { password: 'correct horse battery' });
+  t.equal(gone.statusCode, 204);
+  t.equal((await call(app, alice, 'GET', '/me')).statusCode, 401, 'the deleted user\'s token stops working at once');
+  t.equal((await call(app, bob, 'GET', `/messages/${m.id}`)).statusCode, 404, 'their messages are gone for the other participant');
+  t.equal((await call(app, bob, 'GET', `/users/${alice.username}`)).statusCode, 404, 'the username no longer resolves');
+  const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: alice.username, password: 'correct horse battery' } });
+  t.equal(login.statusCode, 401, 'and cannot log in');
+
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+  t.teardown(() => admin.end());
+  const { rows } = await admin.query(
+    `select (select count(*) from app_public.messages)::int as messages,
+            (select count(*) from app_public.notifications)::int as notifications,
+            (select count(*) from app_public.message_history)::int as history,
+            (select count(*) from app_private.sessions where user_id = $1)::int as sessions,
+            (select count(*) from app_private.deleted_accounts where former_user_id = $1 and self_service)::int as audit`,
+    [alice.id],
+  );
+  t.same(rows[0], { messages: 0, notifications: 0, history: 0, sessions: 0, audit: 1 }, 'nothing of the account is left, one self-service audit row');
+});
+
+t.test('GET /users/:username', async (t) => {
+  const { app } = await buildTestApp(t);
+  const alice = await signUp(app, 'alice');
+  const bob = await signUp(app, 'bob');
+  const res = await call(app, bob, 'GET', `/users/${alice.username.toUpperCase()}`);
+  t.equal(res.statusCode, 200);
+  t.same(Object.keys(res.json()).sort(), ['createdAt', 'displayName', 'id', 'username'], 'no private fields');
+  t.equal((await call(app, bob, 'GET', '/users/nobody_at_all')).statusCode, 404);
+  t.equal((await call(app, bob, 'GET', '/users/x')).statusCode, 400, 'an impossible username is a 400');
+  t.equal((await call(app, null, 'GET', `/users/${alice.username}`)).statusCode, 401);
+});
