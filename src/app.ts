@@ -25,7 +25,7 @@ export type AppOptions = {
   config: Config;
   pool: DatabasePool;
   logger?: FastifyServerOptions['logger'];
-  /** An abstract-cache client (await style) for the view cache; memory when omitted. */
+  /** An abstract-cache client for the view cache; memory when omitted. */
   cacheClient?: unknown;
 };
 

@@ -42,16 +42,21 @@ const VERSION_TTL_MS = 24 * 60 * 60 * 1000;
 
 export type CacheOptions = {
   ttlSeconds: number;
-  /** An abstract-cache client in await style; memory when omitted. */
+  /** An abstract-cache client (either style); memory when omitted. */
   client?: unknown;
 };
 
 async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise<void> {
-  const store = (options.client ?? abstractCache({ useAwait: true, driver: { options: { maxItems: 100_000 } } })) as AwaitCache;
+  const client = options.client ?? abstractCache({ useAwait: false, driver: { options: { maxItems: 100_000 } } });
+  // @fastify/caching calls the store callback-style (an await-style store
+  // would leave its If-None-Match hook hanging forever); our code awaits.
+  // abstract-cache adapts one client to either style.
+  const callbackStore = abstractCache({ useAwait: false, client });
+  const store = abstractCache({ useAwait: true, client }) as AwaitCache;
   // @fastify/caching provides fastify.cache. We never call reply.etag(), so
   // its URL-blind If-None-Match shortcut (an onRequest hook keyed by the ETag
   // alone) never finds anything: our ETags are checked after authentication.
-  await app.register(caching, { cache: store as never });
+  await app.register(caching, { cache: callbackStore as never });
   const ttlMs = options.ttlSeconds * 1000;
 
   async function versionOf(userId: number): Promise<string> {
@@ -76,7 +81,7 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
   function send(request: FastifyRequest, reply: FastifyReply, entry: Entry, status: 'HIT' | 'MISS'): FastifyReply {
     reply.header('Cache-Control', 'private, no-cache').header('ETag', entry.etag).header('X-Cache', status).header('Vary', 'Authorization, Cookie');
     const match = request.headers['if-none-match'];
-    if (match && match.split(',').some((tag) => tag.trim() === entry.etag)) return reply.code(304).send();
+    if (match && match.split(',').some((tag) => tag.trim() === entry.etag)) return reply.code(304).send(null);
     return reply.type('application/json; charset=utf-8').send(entry.body);
   }
 

@@ -94,6 +94,8 @@ export async function deleteAccount(
       delete from app_public.users where id = ${userId} returning id
     )
     select exists (select 1 from gone) as deleted,
-           array(select partner_id from partners where partner_id <> ${userId}) as "partnerIds"
+           case when exists (select 1 from gone)
+                then array(select partner_id from partners where partner_id <> ${userId})
+                else '{}' end as "partnerIds"
   `);
 }

@@ -1,0 +1,179 @@
+/**
+ * Slonik-level tests of the query functions: run against a real database
+ * through the same asUser() transaction the API uses, with every query
+ * recorded (assertNumQueries) where the count is part of the contract.
+ */
+import pg from 'pg';
+import t, { type Test } from 'tap';
+import { asUser } from '../src/db/transaction';
+import { getConversationMessages, listConversations, markConversationRead } from '../src/queries/conversations';
+import { buildTree, editMessage, getHistory, getThread, getUnreadInbox, sendMessage } from '../src/queries/messages';
+import { listNotifications, markNotificationRead, notificationsAfter } from '../src/queries/notifications';
+import { createUser, deleteAccount, findSessionUserId, createSession } from '../src/queries/users';
+import { createTestPool } from './helpers/db';
+import { queryRecorder } from './helpers/count';
+
+async function setup(t: Test) {
+  const recorder = queryRecorder();
+  const { db, pool } = await createTestPool(t, [recorder.interceptor]);
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+  t.teardown(() => admin.end());
+  const user = (username: string) => createUser(pool, { username, displayName: null, passwordHash: 'not-a-real-hash' });
+  const as = <T>(id: number, fn: Parameters<typeof asUser<T>>[3]) => asUser(pool, db.visitorRole, id, fn);
+  return { recorder, db, pool, admin, user, as };
+}
+
+t.test('a thread of 500 messages is one query, in tree order', async (t) => {
+  const { recorder, admin, user, as } = await setup(t);
+  const alice = await user('alice');
+  const bob = await user('bob');
+  // 500 messages: each reply picks a pseudo-random earlier message as parent.
+  await admin.query(
+    `do $$
+     declare ids bigint[] := '{}'; new_id bigint; parent bigint; sender bigint;
+     begin
+       insert into app_public.messages (sender_id, receiver_id, content) values ($1, $2, 'root') returning id into new_id;
+       ids := ids || new_id;
+       for i in 1..499 loop
+         parent := ids[1 + (i * 7919) % array_length(ids, 1)];
+         sender := case when i % 2 = 0 then $1 else $2 end;
+         insert into app_public.messages (sender_id, parent_message_id, content) values (sender, parent, 'reply ' || i) returning id into new_id;
+         ids := ids || new_id;
+       end loop;
+     end $$`.replace(/\$1/g, String(alice.id)).replace(/\$2/g, String(bob.id)),
+  );
+  const { rows: [deepest] } = await admin.query('select id from app_public.messages order by depth desc, id limit 1');
+  recorder.reset();
+  const rows = await as(alice.id, (tx) => getThread(tx, alice.id, Number(deepest.id)));
+  t.equal(recorder.business().length, 1, 'exactly one query for the whole thread');
+  t.equal(rows.length, 500, 'all 500 messages');
+  const seen = new Map<number, number>();
+  let ordered = true;
+  for (const [i, r] of rows.entries()) {
+    if (r.parentMessageId !== null && !seen.has(r.parentMessageId)) ordered = false;
+    if (r.parentMessageId !== null && r.depth !== rows[seen.get(r.parentMessageId)!]!.depth + 1) ordered = false;
+    seen.set(r.id, i);
+  }
+  t.ok(ordered, 'every parent comes before its replies, depth = parent depth + 1');
+  const tree = buildTree(rows)!;
+  let count = 0;
+  let siblingsSorted = true;
+  const walk = (n: ReturnType<typeof buildTree> & {}) => {
+    count++;
+    for (let i = 1; i < n.replies.length; i++) if (n.replies[i - 1]!.id > n.replies[i]!.id) siblingsSorted = false;
+    n.replies.forEach(walk);
+  };
+  walk(tree);
+  t.equal(count, 500, 'the tree holds every message');
+  t.ok(siblingsSorted, 'siblings in sending order');
+});
+
+t.test('a 1000-deep chain comes back whole; the schema refuses depth 1001', async (t) => {
+  const { admin, user, as } = await setup(t);
+  const alice = await user('alice');
+  const bob = await user('bob');
+  await admin.query(
+    `do $$ declare last bigint; begin
+       insert into app_public.messages (sender_id, receiver_id, content) values (${alice.id}, ${bob.id}, 'top') returning id into last;
+       for i in 1..1000 loop
+         insert into app_public.messages (sender_id, parent_message_id, content) values (case when i % 2 = 0 then ${alice.id} else ${bob.id} end, last, 'link ' || i) returning id into last;
+       end loop; end $$`,
+  );
+  const { rows: [leaf] } = await admin.query('select id, depth from app_public.messages order by depth desc limit 1');
+  t.equal(leaf.depth, 1000);
+  const rows = await as(bob.id, (tx) => getThread(tx, bob.id, Number(leaf.id)));
+  t.equal(rows.length, 1001, 'root plus 1000 replies');
+  t.equal(rows[rows.length - 1]!.depth, 1000);
+  const tooDeep = await admin.query(`insert into app_public.messages (sender_id, parent_message_id, content) values (${alice.id}, ${leaf.id}, 'one more')`).catch((e: { code: string; constraint: string }) => e);
+  t.match(tooDeep, { code: '23514', constraint: 'messages_depth_limit' }, 'depth 1001 violates messages_depth_limit');
+});
+
+t.test('the unread inbox is one query that uses the partial index', async (t) => {
+  const { recorder, db, admin, user, as } = await setup(t);
+  const alice = await user('alice');
+  const bob = await user('bob');
+  // Many read messages and a few unread ones: the partial index holds only the latter.
+  await admin.query(`insert into app_public.messages (sender_id, receiver_id, content, read)
+                     select ${alice.id}, ${bob.id}, 'old ' || g, true from generate_series(1, 20000) g`);
+  await admin.query(`insert into app_public.messages (sender_id, receiver_id, content)
+                     select ${alice.id}, ${bob.id}, 'new ' || g from generate_series(1, 30) g`);
+  await admin.query('analyze app_public.messages');
+
+  recorder.reset();
+  const inbox = await as(bob.id, (tx) => getUnreadInbox(tx, bob.id, { limit: 10 }));
+  const business = recorder.business();
+  t.equal(business.length, 1, 'one query');
+  t.equal(inbox.unreadCount, 30);
+  t.equal(inbox.messages.length, 10);
+  t.match(business[0], /read = false/, 'the query says the literal read = false');
+
+  // EXPLAIN the very statement the function ran, as the request role.
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  t.teardown(() => client.end());
+  const recorded = recorder.queries.find((q) => q === business[0])!;
+  await client.query('begin');
+  await client.query(`select set_config('role', $1, true), set_config('signalbox.user_id', $2, true)`, [db.visitorRole, String(bob.id)]);
+  const plan = await client.query(`explain (format text) ${recorded.replace(/\$(\d+)/g, (_m, n) => ['', bob.id, bob.id, 11][Number(n)]!.toString())}`);
+  await client.query('rollback');
+  const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n');
+  t.match(text, /messages_unread_inbox_idx/, 'the plan uses messages_unread_inbox_idx');
+  t.notMatch(text, /Seq Scan on messages/, 'and never scans the table');
+});
+
+t.test('sendMessage, editMessage, getHistory', async (t) => {
+  const { user, as, recorder } = await setup(t);
+  const alice = await user('alice');
+  const bob = await user('bob');
+  const carol = await user('carol');
+  const m = (await as(alice.id, (tx) => sendMessage(tx, alice.id, { receiverId: bob.id, content: 'hi' })))!;
+  t.match(m, { senderId: alice.id, receiverId: bob.id, content: 'hi', replyCount: 0 });
+  const hidden = await as(carol.id, (tx) => sendMessage(tx, carol.id, { parentMessageId: m.id, content: 'sneak' }));
+  t.equal(hidden, null, 'a parent the sender cannot see yields null (the route answers 404)');
+  await as(alice.id, (tx) => editMessage(tx, alice.id, m.id, 'hi!'));
+  await t.rejects(as(bob.id, (tx) => editMessage(tx, bob.id, m.id, 'nope')), { statusCode: 403 }, 'the receiver is refused with 403');
+  await t.rejects(as(carol.id, (tx) => editMessage(tx, carol.id, m.id, 'nope')), { statusCode: 404 }, 'a stranger with 404');
+  recorder.reset();
+  const history = await as(bob.id, (tx) => getHistory(tx, bob.id, m.id));
+  t.equal(recorder.business().length, 1, 'history is one query');
+  t.match(history, [{ oldContent: 'hi', editedBy: alice.id }]);
+  t.equal(await as(carol.id, (tx) => getHistory(tx, carol.id, m.id)), null, 'invisible to a stranger');
+});
+
+t.test('conversations and notifications', async (t) => {
+  const { user, as } = await setup(t);
+  const alice = await user('alice');
+  const bob = await user('bob');
+  const ids: number[] = [];
+  for (let i = 0; i < 3; i++) ids.push((await as(alice.id, (tx) => sendMessage(tx, alice.id, { receiverId: bob.id, content: `m${i}` })))!.id);
+  const list = await as(bob.id, (tx) => listConversations(tx, bob.id, { limit: 50 }));
+  t.match(list.conversations, [{ user: { id: alice.id }, lastMessage: { id: ids[2] }, unreadCount: 3 }]);
+  const page = await as(bob.id, (tx) => getConversationMessages(tx, bob.id, alice.id, { limit: 2 }));
+  t.same(page!.messages.map((m) => m.id), [ids[2], ids[1]]);
+  t.equal(page!.nextCursor, ids[1]);
+  t.equal(await as(bob.id, (tx) => getConversationMessages(tx, bob.id, 99999999, { limit: 2 })), null, 'unknown partner');
+  t.equal(await as(bob.id, (tx) => markConversationRead(tx, bob.id, alice.id)), 3, 'three marked read');
+
+  const notes = await as(bob.id, (tx) => listNotifications(tx, bob.id, { limit: 50, unreadOnly: false }));
+  t.equal(notes.notifications.length, 3);
+  t.equal(notes.unreadCount, 0, 'reading the conversation read the notifications');
+  const after = await as(bob.id, (tx) => notificationsAfter(tx, bob.id, notes.notifications[2]!.id, 10));
+  t.same(after.map((n) => n.messageId), [ids[1], ids[2]], 'catch-up after an id, oldest first');
+  t.equal(await as(alice.id, (tx) => markNotificationRead(tx, alice.id, notes.notifications[0]!.id)), false, 'not alice\'s');
+});
+
+t.test('sessions and account deletion', async (t) => {
+  const { pool, user, as } = await setup(t);
+  const alice = await user('alice');
+  const bob = await user('bob');
+  const hash = Buffer.alloc(32, 7);
+  await createSession(pool, { userId: alice.id, tokenHash: hash, ttlHours: 1 });
+  t.equal(await findSessionUserId(pool, hash), alice.id);
+  await as(bob.id, (tx) => sendMessage(tx, bob.id, { receiverId: alice.id, content: 'hi' }));
+  const refused = await as(bob.id, (tx) => deleteAccount(tx, alice.id));
+  t.same(refused, { deleted: false, partnerIds: [] }, 'RLS: nobody deletes someone else\'s account');
+  const done = await as(alice.id, (tx) => deleteAccount(tx, alice.id));
+  t.same(done, { deleted: true, partnerIds: [bob.id] }, 'deleted, with the partners whose views must go');
+  t.equal(await findSessionUserId(pool, hash), null, 'the session went with the account');
+});
