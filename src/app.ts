@@ -14,19 +14,23 @@ import authPlugin from './plugins/auth';
 import cachePlugin from './plugins/cache';
 import dbPlugin from './plugins/db';
 import errorsPlugin from './plugins/errors';
+import livePlugin from './plugins/live';
 import authRoutes from './routes/auth';
 import conversationRoutes from './routes/conversations';
 import healthRoutes from './routes/health';
 import messageRoutes from './routes/messages';
 import notificationRoutes from './routes/notifications';
+import streamRoutes from './routes/stream';
 import userRoutes from './routes/users';
 
 export type AppOptions = {
   config: Config;
   pool: DatabasePool;
   logger?: FastifyServerOptions['logger'];
-  /** An abstract-cache client for the view cache; memory when omitted. */
+  /** A shared abstract-cache client (Redis) for the view cache; memory when omitted. */
   cacheClient?: unknown;
+  /** Connection string for the LISTEN connection (live streams, cross-instance eviction). */
+  listenerUrl?: string;
 };
 
 /**
@@ -67,6 +71,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(authPlugin);
   await app.register(cachePlugin, { ttlSeconds: config.CACHE_TTL_SECONDS, client: options.cacheClient });
+  await app.register(livePlugin, { listenerUrl: options.listenerUrl });
   // Limits are opted into per route (login); nothing else is limited globally.
   await app.register(rateLimit, { global: false });
 
@@ -82,6 +87,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await protectedScope.register(messageRoutes);
     await protectedScope.register(conversationRoutes);
     await protectedScope.register(notificationRoutes);
+    await protectedScope.register(streamRoutes, {
+      heartbeatMs: config.SSE_HEARTBEAT_MS,
+      maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES,
+    });
   });
 
   return app;

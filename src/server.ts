@@ -1,5 +1,6 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app';
+import { createRedisCacheClient } from './cache/redis-store';
 import { loadConfig } from './config';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded';
 import { createDatabasePool } from './db/pool';
@@ -22,7 +23,8 @@ async function main(): Promise<void> {
   await migrateDatabase(databaseUrl, config.DATABASE_VISITOR);
 
   const pool = await createDatabasePool(databaseUrl, { maximumPoolSize: config.DATABASE_POOL_SIZE });
-  const app = await buildApp({ config, pool });
+  const cacheClient = config.CACHE_URL ? createRedisCacheClient(config.CACHE_URL) : undefined;
+  const app = await buildApp({ config, pool, cacheClient, listenerUrl: databaseUrl });
 
   closeWithGrace({ delay: 10_000, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'closing after an error');
@@ -30,6 +32,7 @@ async function main(): Promise<void> {
     // Stop accepting, let in-flight requests finish (onClose hooks end streams).
     await app.close();
     await pool.end();
+    await cacheClient?.close();
     if (embedded) await embedded.stop();
   });
 

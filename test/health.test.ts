@@ -6,7 +6,7 @@ t.test('GET /healthz answers 200 when the database answers', async (t) => {
   const { app } = await buildTestApp(t);
   const res = await app.inject({ method: 'GET', url: '/healthz' });
   t.equal(res.statusCode, 200);
-  t.same(res.json(), { status: 'ok', database: 'ok' });
+  t.same(res.json(), { status: 'ok', database: 'ok', cache: 'memory', events: 'listening' });
 });
 
 t.test('GET /healthz answers 503 when the database is unreachable', async (t) => {
@@ -21,7 +21,7 @@ t.test('GET /healthz answers 503 when the database is unreachable', async (t) =>
   await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [db.name]);
   const res = await app.inject({ method: 'GET', url: '/healthz' });
   t.equal(res.statusCode, 503);
-  t.same(res.json(), { status: 'degraded', database: 'unreachable' });
+  t.match(res.json(), { status: 'degraded', database: 'unreachable' });
   await admin.query(`alter database ${db.name} allow_connections true`);
   t.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200, 'healthy again once it is back');
 });

@@ -74,3 +74,10 @@ export async function markAllNotificationsRead(connection: CommonQueryMethods, m
   `);
   return result.rowCount;
 }
+
+/** The caller's newest notification id (0 when none): where a new stream starts. */
+export async function latestNotificationId(connection: CommonQueryMethods, me: number): Promise<number> {
+  return connection.oneFirst(sql.type(z.object({ id: z.number() }))`
+    select coalesce(max(id), 0) as id from app_public.notifications where user_id = ${me}
+  `);
+}

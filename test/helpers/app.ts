@@ -3,22 +3,48 @@ import type { DatabasePool, Interceptor } from 'slonik';
 import type { Test } from 'tap';
 import { buildApp } from '../../src/app';
 import { loadConfig, type Config } from '../../src/config';
+import { createDatabasePool } from '../../src/db/pool';
 import { createTestPool, type TestDatabase } from './db';
+
+async function sharedPool(t: Test, url: string, interceptors: readonly Interceptor[] = []): Promise<DatabasePool> {
+  const pool = await createDatabasePool(url, { interceptors, maximumPoolSize: 5 });
+  t.teardown(() => pool.end());
+  return pool;
+}
+
+/** Listens on an ephemeral loopback port and returns its base URL. */
+export async function listen(app: FastifyInstance): Promise<string> {
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  if (!address || typeof address === 'string') throw new Error('no address');
+  return `http://127.0.0.1:${address.port}`;
+}
 
 export type TestApp = { app: FastifyInstance; pool: DatabasePool; db: TestDatabase; config: Config };
 
 /** The whole application on a fresh database, driven with app.inject(). */
 export async function buildTestApp(
   t: Test,
-  options: { env?: Record<string, string>; interceptors?: readonly Interceptor[]; cacheClient?: unknown } = {},
+  options: {
+    env?: Record<string, string>;
+    interceptors?: readonly Interceptor[];
+    cacheClient?: unknown;
+    /** Start the LISTEN connection (live streams, cross-instance eviction). Default true. */
+    live?: boolean;
+    /** Share another app's database instead of creating one (a second instance). */
+    shareWith?: TestApp;
+  } = {},
 ): Promise<TestApp> {
-  const { db, pool } = await createTestPool(t, options.interceptors);
+  const { db, pool } = options.shareWith
+    ? { db: options.shareWith.db, pool: await sharedPool(t, options.shareWith.db.url, options.interceptors) }
+    : await createTestPool(t, options.interceptors);
   const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: db.url, ...options.env });
   const app = await buildApp({
     config,
     pool,
     logger: process.env.SIGNALBOX_TEST_LOG ? { level: process.env.SIGNALBOX_TEST_LOG } : false,
     cacheClient: options.cacheClient,
+    ...(options.live === false ? {} : { listenerUrl: db.url }),
   });
   t.teardown(() => app.close());
   return { app, pool, db, config };

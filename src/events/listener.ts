@@ -1,0 +1,144 @@
+import { EventEmitter } from 'node:events';
+import pg from 'pg';
+import { z } from 'zod';
+
+/**
+ * One dedicated LISTEN connection per process (never a pooled one: a pooled
+ * connection would hand its LISTEN to whoever borrows it next). The triggers
+ * send small id-only payloads; NOTIFY is delivered on commit only, so a
+ * rolled-back write never announces anything.
+ *
+ * When the connection drops (database restart, pg_terminate_backend) it
+ * reconnects with capped exponential backoff and emits `connected` with
+ * `{ reconnected: true }`: NOTIFYs sent while it was away are lost, so
+ * consumers catch up from the tables then.
+ */
+
+export const CHANNELS = {
+  notifications: 'signalbox_notifications',
+  conversations: 'signalbox_conversations',
+  users: 'signalbox_users',
+} as const;
+
+const notificationEvent = z.object({ userId: z.number().int(), notificationId: z.number().int() });
+const conversationEvent = z.object({ users: z.array(z.number().int()) });
+const userEvent = z.object({ deletedUserId: z.number().int() });
+
+export type ListenerEvents = {
+  notification: [z.infer<typeof notificationEvent>];
+  conversation: [z.infer<typeof conversationEvent>];
+  userDeleted: [{ userId: number }];
+  connected: [{ reconnected: boolean }];
+  disconnected: [{ error: Error | undefined }];
+};
+
+export type ListenerOptions = {
+  connectionString: string;
+  log?: { warn: (obj: object, msg: string) => void; info: (obj: object, msg: string) => void };
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+};
+
+export class DatabaseListener extends EventEmitter<ListenerEvents> {
+  private client: pg.Client | null = null;
+  private stopped = false;
+  private everConnected = false;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly options: ListenerOptions) {
+    super();
+  }
+
+  get connected(): boolean {
+    return this.client !== null;
+  }
+
+  /** Resolves once the first connection is listening. */
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const client = this.client;
+    this.client = null;
+    if (client) await client.end().catch(() => {});
+  }
+
+  private async connect(): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.options.connectionString,
+      application_name: 'signalbox-listener',
+      keepAlive: true,
+    });
+    client.on('notification', (message) => this.dispatch(message.channel, message.payload));
+    client.on('error', (error) => this.lost(client, error));
+    client.on('end', () => this.lost(client, undefined));
+    try {
+      await client.connect();
+      await client.query(Object.values(CHANNELS).map((c) => `listen ${c}`).join('; '));
+    } catch (error) {
+      client.removeAllListeners();
+      await client.end().catch(() => {});
+      throw error;
+    }
+    if (this.stopped) {
+      await client.end();
+      return;
+    }
+    this.client = client;
+    const reconnected = this.everConnected;
+    this.everConnected = true;
+    this.attempt = 0;
+    if (reconnected) this.options.log?.info({}, 'LISTEN connection re-established');
+    this.emit('connected', { reconnected });
+  }
+
+  private lost(client: pg.Client, error: Error | undefined): void {
+    if (this.client !== client) return; // an old client's late event
+    this.client = null;
+    client.removeAllListeners('notification');
+    client.end().catch(() => {});
+    if (this.stopped) return;
+    this.options.log?.warn({ err: error }, 'LISTEN connection lost; reconnecting');
+    this.emit('disconnected', { error });
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    const min = this.options.minBackoffMs ?? 100;
+    const max = this.options.maxBackoffMs ?? 5000;
+    const delay = Math.min(max, min * 2 ** this.attempt) * (0.5 + Math.random() / 2);
+    this.attempt++;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.stopped) return;
+      this.connect().catch((error: Error) => {
+        this.options.log?.warn({ err: error }, 'LISTEN reconnect failed');
+        if (!this.stopped) this.scheduleReconnect();
+      });
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  private dispatch(channel: string, payload: string | undefined): void {
+    let data: unknown;
+    try {
+      data = JSON.parse(payload ?? '');
+    } catch {
+      return;
+    }
+    if (channel === CHANNELS.notifications) {
+      const parsed = notificationEvent.safeParse(data);
+      if (parsed.success) this.emit('notification', parsed.data);
+    } else if (channel === CHANNELS.conversations) {
+      const parsed = conversationEvent.safeParse(data);
+      if (parsed.success) this.emit('conversation', parsed.data);
+    } else if (channel === CHANNELS.users) {
+      const parsed = userEvent.safeParse(data);
+      if (parsed.success) this.emit('userDeleted', { userId: parsed.data.deletedUserId });
+    }
+  }
+}
