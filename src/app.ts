@@ -15,6 +15,7 @@ import cachePlugin from './plugins/cache';
 import dbPlugin from './plugins/db';
 import errorsPlugin from './plugins/errors';
 import livePlugin from './plugins/live';
+import webPlugin from './plugins/web';
 import authRoutes from './routes/auth';
 import conversationRoutes from './routes/conversations';
 import healthRoutes from './routes/health';
@@ -66,7 +67,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(webPlugin);
+  // Swagger UI brings inline scripts: it sets its own, hashed CSP on /docs.
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(authPlugin);

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import cookie from '@fastify/cookie';
 import { hashToken, isWellFormedToken } from '../auth/tokens';
-import { unauthorized } from '../errors';
+import { HttpError, unauthorized } from '../errors';
 import { findSessionUserId } from '../queries/users';
 
 export const SESSION_COOKIE = 'signalbox_session';
@@ -18,7 +18,14 @@ declare module 'fastify' {
   }
 }
 
-/** Bearer header first; the browser UI's HttpOnly cookie otherwise. Never the URL. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Bearer header first; the browser UI's HttpOnly cookie otherwise; never
+ * the URL. A cookie-authenticated write must also carry X-Signalbox-Client:
+ * a cross-site page cannot add that header without a CORS preflight, which
+ * this API never grants (defence in depth beside SameSite=Strict).
+ */
 function presentedToken(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
   if (header !== undefined) {
@@ -26,7 +33,11 @@ function presentedToken(request: FastifyRequest): string | null {
     if (!match?.[1]) throw unauthorized('the Authorization header must be "Bearer <token>"');
     return match[1];
   }
-  return request.cookies[SESSION_COOKIE] ?? null;
+  const cookie = request.cookies[SESSION_COOKIE];
+  if (cookie && !SAFE_METHODS.has(request.method) && request.headers['x-signalbox-client'] === undefined) {
+    throw new HttpError(403, 'CSRF', 'cookie-authenticated writes need the X-Signalbox-Client header');
+  }
+  return cookie ?? null;
 }
 
 async function authPlugin(app: FastifyInstance): Promise<void> {

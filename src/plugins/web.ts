@@ -1,0 +1,57 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import helmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
+import { publicFolder } from '../paths';
+
+/**
+ * The web client: security headers for everything, /assets/* cached for a
+ * year as immutable (their URLs carry a content hash, computed once at start),
+ * and the HTML at / never cached, so a deploy is picked up on the next load.
+ */
+async function webPlugin(app: FastifyInstance): Promise<void> {
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+      },
+    },
+    // The API answers JSON to any origin that holds a token; the UI is same-origin.
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+  });
+
+  const assets = path.join(publicFolder, 'assets');
+  const versioned = (file: string) => {
+    const hash = crypto.createHash('sha256').update(fs.readFileSync(path.join(assets, file))).digest('hex').slice(0, 12);
+    return `/assets/${file}?v=${hash}`;
+  };
+  const html = fs
+    .readFileSync(path.join(publicFolder, 'index.html'), 'utf8')
+    .replace('{{app.js}}', versioned('app.js'))
+    .replace('{{style.css}}', versioned('style.css'));
+
+  await app.register(fastifyStatic, {
+    root: assets,
+    prefix: '/assets/',
+    immutable: true,
+    maxAge: '365d',
+    index: false,
+  });
+
+  app.get('/', { schema: { hide: true } }, async (_request, reply) =>
+    reply.header('Cache-Control', 'no-cache, no-store, must-revalidate').type('text/html; charset=utf-8').send(html),
+  );
+}
+
+export default fp(webPlugin, { name: 'web' });

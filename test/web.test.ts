@@ -1,0 +1,46 @@
+import t from 'tap';
+import { buildTestApp, call, send, signUp } from './helpers/app';
+
+t.test('the HTML is never cached, the assets are immutable, headers are strict', async (t) => {
+  const { app } = await buildTestApp(t, { live: false });
+  const page = await app.inject({ method: 'GET', url: '/' });
+  t.equal(page.statusCode, 200);
+  t.match(page.headers['content-type'], /^text\/html/);
+  t.match(page.headers['cache-control'], /no-cache/);
+  t.match(page.headers['cache-control'], /no-store/);
+  const csp = String(page.headers['content-security-policy']);
+  t.match(csp, /script-src 'self'(;|$)/, 'scripts only from the app itself');
+  t.notMatch(csp, /unsafe-inline/, 'no inline script or style');
+  t.match(csp, /frame-ancestors 'none'/);
+  t.equal(page.headers['x-content-type-options'], 'nosniff');
+  const script = /src="(\/assets\/app\.js\?v=[0-9a-f]{12})"/.exec(page.body)?.[1];
+  const style = /href="(\/assets\/style\.css\?v=[0-9a-f]{12})"/.exec(page.body)?.[1];
+  t.ok(script && style, 'asset URLs carry a content hash');
+  for (const url of [script!, style!]) {
+    const asset = await app.inject({ method: 'GET', url });
+    t.equal(asset.statusCode, 200, url);
+    t.match(asset.headers['cache-control'], /max-age=31536000/, `${url}: cached for a year`);
+    t.match(asset.headers['cache-control'], /immutable/, `${url}: immutable`);
+  }
+  t.equal((await app.inject({ method: 'GET', url: '/assets/../../package.json' })).statusCode, 404, 'no path traversal');
+  const docs = await app.inject({ method: 'GET', url: '/docs/' });
+  t.equal(docs.statusCode, 200, 'the API docs still load under their own CSP');
+});
+
+t.test('cookie sessions: writes need the client header (CSRF defence)', async (t) => {
+  const { app } = await buildTestApp(t, { live: false });
+  const alice = await signUp(app, 'alice');
+  const bob = await signUp(app, 'bob');
+  const cookies = { signalbox_session: alice.token };
+  const forged = await app.inject({ method: 'POST', url: '/messages', cookies, payload: { receiverId: bob.id, content: 'forged' } });
+  t.equal(forged.statusCode, 403, 'a cookie-only write is refused');
+  t.equal(forged.json().code, 'CSRF');
+  const fromUi = await app.inject({ method: 'POST', url: '/messages', cookies, headers: { 'x-signalbox-client': 'web' }, payload: { receiverId: bob.id, content: 'from the UI' } });
+  t.equal(fromUi.statusCode, 201, 'the web client\'s write works');
+  t.equal((await app.inject({ method: 'GET', url: '/me', cookies })).statusCode, 200, 'reads need no header');
+  await send(app, bob, { receiverId: alice.id, content: 'bearer writes need no header' });
+  const logout = await app.inject({ method: 'POST', url: '/auth/logout', cookies, headers: { 'x-signalbox-client': 'web' } });
+  t.equal(logout.statusCode, 204);
+  t.match(String(logout.headers['set-cookie']), /signalbox_session=;/, 'logout clears the cookie');
+  t.equal((await call(app, alice, 'GET', '/me')).statusCode, 401, 'and revokes the session');
+});
