@@ -6,42 +6,13 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import pg from 'pg';
 import { loadConfig } from '../src/config';
+import { adminQuery, serverAnswers, withDatabase } from '../src/db/admin';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded';
 import { ensureRoles, migrateDatabase } from '../src/db/setup';
 import { projectRoot } from '../src/paths';
 
 const LOCAL_SERVER = 'postgres://postgres@127.0.0.1:5432/postgres';
-
-async function answers(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
-
-async function admin(url: string, statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
 
 async function main(): Promise<number> {
   const config = loadConfig({ ...process.env, DATABASE_URL: undefined });
@@ -50,7 +21,7 @@ async function main(): Promise<number> {
   if (process.env.DATABASE_URL) {
     serverUrl = process.env.DATABASE_URL;
     console.log('# tests: using DATABASE_URL');
-  } else if (process.env.SIGNALBOX_TEST_EMBEDDED !== '1' && (await answers(LOCAL_SERVER))) {
+  } else if (process.env.SIGNALBOX_TEST_EMBEDDED !== '1' && (await serverAnswers(LOCAL_SERVER))) {
     serverUrl = LOCAL_SERVER;
     console.log('# tests: using PostgreSQL on 127.0.0.1:5432');
   } else {
@@ -66,8 +37,7 @@ async function main(): Promise<number> {
   const template = `signalbox_test_tpl_${process.pid}`;
   const templateUrl = withDatabase(serverUrl, template);
   await ensureRoles(serverUrl, config.DATABASE_VISITOR);
-  await admin(serverUrl, `drop database if exists ${template}`);
-  await admin(serverUrl, `create database ${template}`);
+  await adminQuery(serverUrl, `drop database if exists ${template}`, `create database ${template}`);
   try {
     await migrateDatabase(templateUrl, config.DATABASE_VISITOR, { quiet: true });
     const tap = path.join(projectRoot, 'node_modules', '.bin', 'tap');
@@ -83,7 +53,7 @@ async function main(): Promise<number> {
     });
     return await new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
   } finally {
-    await admin(serverUrl, `drop database if exists ${template} with (force)`).catch(() => {});
+    await adminQuery(serverUrl, `drop database if exists ${template} with (force)`).catch(() => {});
     if (embedded) await embedded.stop();
   }
 }

@@ -22,7 +22,8 @@ const configSchema = z.object({
   SESSION_TTL_HOURS: z.coerce.number().positive().max(24 * 365).default(24 * 30),
   /** redis://… moves the conversation cache to Redis; memory otherwise. */
   CACHE_URL: z.string().url().optional(),
-  CACHE_TTL_SECONDS: z.coerce.number().int().positive().max(3600).default(60),
+  /** 0 turns the view cache off (every request is a MISS); the benchmark's baseline. */
+  CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
   LOGIN_RATE_LIMIT: z.coerce.number().int().positive().default(10),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),

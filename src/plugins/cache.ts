@@ -131,9 +131,15 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
     return reply.type('application/json; charset=utf-8').send(entry.body);
   }
 
+  const entryOf = (body: string): Entry => ({
+    body,
+    etag: `"${crypto.createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
+  });
+
   async function serve(request: FastifyRequest, reply: FastifyReply, build: () => Promise<unknown>): Promise<FastifyReply> {
     const userId = request.userId;
     if (!userId) throw new Error('viewCache.serve needs an authenticated request');
+    if (ttlMs === 0) return send(request, reply, entryOf(JSON.stringify(await build())), 'MISS');
     const version = await versionOf(userId);
     const key = { id: `${epoch}:${userId}:${version}:${request.url}`, segment: SEGMENT };
     if (version !== null) {
@@ -142,8 +148,7 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
         return send(request, reply, cached.item as Entry, 'HIT');
       }
     }
-    const body = JSON.stringify(await build());
-    const entry: Entry = { body, etag: `"${crypto.createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+    const entry = entryOf(JSON.stringify(await build()));
     // With the store down there is no version to store under: just answer.
     if (version !== null) await guarded('set', () => store.set(key, entry, ttlMs), undefined);
     return send(request, reply, entry, 'MISS');

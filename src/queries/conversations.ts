@@ -1,7 +1,7 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import { messageColumns } from './messages';
-import { beforeCursor, headedPage, messageRow, paginate, userRow, type Message, type Page } from './schemas';
+import { beforeCursor, existsRow, headedPage, idRow, messageRow, paginate, userRow, type Message, type Page } from './schemas';
 
 export const conversationRow = z.object({
   user: userRow,
@@ -76,7 +76,7 @@ export async function getConversationMessages(
 ): Promise<{ messages: Message[]; nextCursor: number | null } | null> {
   const result = await headedPage(connection, {
     head: sql.fragment`select id as head from app_public.users where id = ${other}`,
-    headSchema: z.number(),
+    headSchema: idRow.shape.id,
     row: messageRow,
     page: sql.fragment`
       select ${messageColumns}
@@ -102,5 +102,5 @@ export async function markConversationRead(connection: CommonQueryMethods, me: n
 }
 
 export async function userExists(connection: CommonQueryMethods, id: number): Promise<boolean> {
-  return connection.exists(sql.type(z.object({ exists: z.boolean() }))`select 1 from app_public.users where id = ${id}`);
+  return connection.exists(sql.type(existsRow)`select 1 from app_public.users where id = ${id}`);
 }

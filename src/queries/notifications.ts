@@ -1,6 +1,6 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
-import { beforeCursor, headedPage, paginate, type Page } from './schemas';
+import { beforeCursor, countHead, headedPage, idRow, paginate, type Page } from './schemas';
 
 export const notificationRow = z.object({
   id: z.number().int(),
@@ -25,7 +25,7 @@ export async function listNotifications(
 ): Promise<{ notifications: Notification[]; unreadCount: number; nextCursor: number | null }> {
   const result = await headedPage(connection, {
     head: sql.fragment`select count(*) as head from app_public.notifications where user_id = ${me} and read_at is null`,
-    headSchema: z.number(),
+    headSchema: countHead,
     row: notificationRow,
     page: sql.fragment`
       select ${notificationColumns}
@@ -60,7 +60,7 @@ export async function notificationsAfter(
 
 /** Marks one of the caller's notifications read (idempotent); false if it is not theirs. */
 export async function markNotificationRead(connection: CommonQueryMethods, me: number, id: number): Promise<boolean> {
-  const row = await connection.maybeOne(sql.type(z.object({ id: z.number() }))`
+  const row = await connection.maybeOne(sql.type(idRow)`
     update app_public.notifications set read_at = coalesce(read_at, now())
      where id = ${id} and user_id = ${me}
     returning id
@@ -77,7 +77,7 @@ export async function markAllNotificationsRead(connection: CommonQueryMethods, m
 
 /** The caller's newest notification id (0 when none): where a new stream starts. */
 export async function latestNotificationId(connection: CommonQueryMethods, me: number): Promise<number> {
-  return connection.oneFirst(sql.type(z.object({ id: z.number() }))`
+  return connection.oneFirst(sql.type(idRow)`
     select coalesce(max(id), 0) as id from app_public.notifications where user_id = ${me}
   `);
 }

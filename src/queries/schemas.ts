@@ -29,6 +29,12 @@ export const messageRow = z.object({
 });
 export type Message = z.infer<typeof messageRow>;
 
+// Schemas are built once, at module load: constructing zod schemas per call
+// showed up in the request profile.
+export const existsRow = z.object({ exists: z.boolean() });
+export const idRow = z.object({ id: z.number() });
+export const countHead = z.number();
+
 /** Cursor pagination: rows come back newest first, one more than asked for. */
 export type Page = { limit: number; before?: number | undefined };
 
@@ -36,6 +42,22 @@ export function paginate<T extends { id: number }>(rows: readonly T[], limit: nu
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
   return { items, nextCursor: rows.length > limit && last ? last.id : null };
+}
+
+const headedSchemas = new WeakMap<z.AnyZodObject, WeakMap<z.ZodTypeAny, z.AnyZodObject>>();
+
+/** The row schema with every column nullable (the empty lateral side) plus the head; cached. */
+function headedSchema(row: z.AnyZodObject, head: z.ZodTypeAny): z.AnyZodObject {
+  let byHead = headedSchemas.get(row);
+  if (!byHead) headedSchemas.set(row, (byHead = new WeakMap()));
+  let schema = byHead.get(head);
+  if (!schema) {
+    schema = z
+      .object(Object.fromEntries(Object.entries(row.shape).map(([k, v]) => [k, (v as z.ZodTypeAny).nullable()])))
+      .extend({ head });
+    byHead.set(head, schema);
+  }
+  return schema;
 }
 
 /**
@@ -49,10 +71,7 @@ export async function headedPage<H extends z.ZodTypeAny, R extends z.AnyZodObjec
   connection: CommonQueryMethods,
   spec: { head: FragmentSqlToken; headSchema: H; row: R; page: FragmentSqlToken },
 ): Promise<{ head: z.infer<H>; rows: z.infer<R>[] } | null> {
-  const nullableRow = z.object(
-    Object.fromEntries(Object.entries(spec.row.shape).map(([k, v]) => [k, (v as z.ZodTypeAny).nullable()])),
-  );
-  const rows = await connection.any(sql.type(nullableRow.extend({ head: spec.headSchema }))`
+  const rows = await connection.any(sql.type(headedSchema(spec.row, spec.headSchema))`
     select head_row.head, p.* from (${spec.head}) head_row left join lateral (${spec.page}) p on true
   `);
   const first = rows[0];

@@ -23,6 +23,9 @@ export async function createUser(
 }
 
 const credentialRow = userRow.extend({ passwordHash: z.string() });
+const passwordRow = z.object({ passwordHash: z.string() });
+const sessionRow = z.object({ userId: z.number() });
+const deletionRow = z.object({ deleted: z.boolean(), partnerIds: z.array(z.number()) });
 
 /** The user and password hash for a login, or null for an unknown username. */
 export async function findCredentials(
@@ -38,7 +41,7 @@ export async function findCredentials(
 }
 
 export async function findPasswordHash(connection: CommonQueryMethods, userId: number): Promise<string | null> {
-  return connection.maybeOneFirst(sql.type(z.object({ passwordHash: z.string() }))`
+  return connection.maybeOneFirst(sql.type(passwordRow)`
     select password_hash as "passwordHash" from app_private.user_secrets where user_id = ${userId}
   `);
 }
@@ -64,7 +67,7 @@ export async function createSession(
 
 /** The user id of a live session, or null (unknown, expired or revoked). */
 export async function findSessionUserId(connection: CommonQueryMethods, tokenHash: Buffer): Promise<number | null> {
-  return connection.maybeOneFirst(sql.type(z.object({ userId: z.number() }))`
+  return connection.maybeOneFirst(sql.type(sessionRow)`
     select user_id as "userId" from app_private.sessions
      where token_hash = ${sql.binary(tokenHash)} and expires_at > now()
   `);
@@ -85,7 +88,7 @@ export async function deleteAccount(
   connection: CommonQueryMethods,
   userId: number,
 ): Promise<{ deleted: boolean; partnerIds: readonly number[] }> {
-  return connection.one(sql.type(z.object({ deleted: z.boolean(), partnerIds: z.array(z.number()) }))`
+  return connection.one(sql.type(deletionRow)`
     with partners as (
       select distinct case when m.sender_id = ${userId} then m.receiver_id else m.sender_id end as partner_id
         from app_public.messages m

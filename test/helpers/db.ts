@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import pg from 'pg';
 import type { DatabasePool, Interceptor } from 'slonik';
 import type { Test } from 'tap';
+import { withDatabase } from '../../src/db/admin';
 import { createDatabasePool } from '../../src/db/pool';
 
 export type TestDatabase = {
@@ -16,12 +17,6 @@ function env(name: string): string {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set: run the tests with \`npm test\`, which prepares the template database`);
   return value;
-}
-
-export function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
 }
 
 /**

@@ -1,0 +1,138 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+type Load = { connections: number; rps: number; p50: number; p99: number; errors: number; non2xx: number };
+
+export type Results = {
+  date: string;
+  command: string;
+  scale: number;
+  durationSeconds: number;
+  totalSeconds: number;
+  machine: { cpus: string; memoryGiB: number; node: string; postgres: string; database: string };
+  dataset: { users: number; messages: number; heavyUserMessages: number; threadReplies: number; chainDepth: number; seconds: number };
+  send: { trigger: Load[]; appSide: Load[]; noNotification: Load[]; ceiling: Load[]; peakRssMiB: number };
+  bulk: { name: string; seconds: number; runs: number[] }[];
+  threads: { name: string; rows: number; cteMs: number; cteQueries: number; perNodeMs: number; perNodeQueries: number }[];
+  inbox: { name: string; p50: number; p99: number; indexBytes: number | null; plan: string }[];
+  conversation: (Load & { name: string })[];
+  deletion: { messages: number; variants: { name: string; seconds: number | null; timeoutSeconds: number; orphans: number | null }[] };
+};
+
+const f = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '—');
+const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}×` : '—');
+const verdict = (ok: boolean) => (ok ? '**met**' : '**missed**');
+
+/** Latency (p50 solid, p99 dashed) against connections, one colour per path. */
+function chart(results: Results): string {
+  const series: [string, string, Load[]][] = [
+    ['trigger (this design)', '#1f5fbf', results.send.trigger],
+    ['app writes notification', '#c2410c', results.send.appSide],
+    ['no notification', '#15803d', results.send.noNotification],
+  ];
+  const W = 640, H = 360, L = 60, R = 190, T = 30, B = 50;
+  const conns = results.send.trigger.map((l) => l.connections);
+  const maxY = Math.max(1, ...series.flatMap(([, , ls]) => ls.map((l) => l.p99)));
+  const x = (i: number) => L + (i * (W - L - R)) / Math.max(1, conns.length - 1);
+  const y = (v: number) => H - B - (v / maxY) * (H - T - B);
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  parts.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
+  parts.push(`<text x="${L}" y="18" font-size="14" font-weight="bold">POST /messages: latency against connections</text>`);
+  for (let k = 0; k <= 4; k++) {
+    const v = (maxY * k) / 4;
+    parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" stroke="#e5e7eb"/>`);
+    parts.push(`<text x="${L - 6}" y="${y(v) + 4}" text-anchor="end">${v.toFixed(v < 10 ? 1 : 0)}</text>`);
+  }
+  conns.forEach((c, i) => parts.push(`<text x="${x(i)}" y="${H - B + 18}" text-anchor="middle">${c}</text>`));
+  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">concurrent connections</text>`);
+  parts.push(`<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">latency (ms)</text>`);
+  series.forEach(([name, colour, loads], s) => {
+    for (const [key, dash] of [['p50', ''], ['p99', ' stroke-dasharray="5 4"']] as const) {
+      const points = loads.map((l, i) => `${x(i).toFixed(1)},${y(l[key]).toFixed(1)}`).join(' ');
+      parts.push(`<polyline fill="none" stroke="${colour}" stroke-width="2"${dash} points="${points}"/>`);
+    }
+    const ly = T + 20 + s * 36;
+    parts.push(`<line x1="${W - R + 14}" x2="${W - R + 40}" y1="${ly}" y2="${ly}" stroke="${colour}" stroke-width="2"/>`);
+    parts.push(`<text x="${W - R + 46}" y="${ly + 4}">${name}</text>`);
+  });
+  const ly = T + 20 + series.length * 36;
+  parts.push(`<text x="${W - R + 14}" y="${ly}" fill="#555">solid p50, dashed p99</text>`);
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+export function writeReport(results: Results, dir: string): void {
+  fs.writeFileSync(path.join(dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  fs.writeFileSync(path.join(dir, 'send-latency.svg'), `${chart(results)}\n`);
+
+  const s = results.send;
+  const best = (ls: Load[]) => ls.reduce((a, b) => (b.rps > a.rps ? b : a));
+  const tBest = best(s.trigger), aBest = best(s.appSide), nBest = best(s.noNotification), cBest = best(s.ceiling);
+  const triggerVsApp = tBest.rps / aBest.rps;
+  const apiVsCeiling = tBest.rps / cBest.rps;
+  const bulk = Object.fromEntries(results.bulk.map((b) => [b.name, b.seconds]));
+  const stmt = bulk['statement-level trigger']!, none = bulk['no notification trigger']!, row = bulk['row-level trigger']!;
+  const partial = results.inbox[0]!, full = results.inbox[1]!, noIdx = results.inbox[2]!;
+  const convHit = results.conversation[0]!, convMiss = results.conversation[1]!;
+  const del = results.deletion.variants[0]!, delNoIdx = results.deletion.variants[1]!;
+
+  const lines: string[] = [];
+  const p = (...xs: string[]) => lines.push(...xs);
+  p('# signalbox benchmark report', '');
+  p(`Generated by \`${results.command}\` on ${results.date.slice(0, 10)}; the whole run took ${f(results.totalSeconds)} s.`, '');
+  p('## Machine', '');
+  p('| | |', '|---|---|');
+  p(`| CPU | ${results.machine.cpus} |`, `| memory | ${results.machine.memoryGiB} GiB |`, `| Node.js | ${results.machine.node} |`, `| PostgreSQL | ${results.machine.postgres} (${results.machine.database}) |`);
+  p(`| load runs | autocannon, ${results.durationSeconds} s each, client and server on the same 2 cores as PostgreSQL |`, '');
+  p('## Dataset', '');
+  p(`${f(results.dataset.users)} users and ${f(results.dataset.messages)} messages (about 10 % unread), built in ${f(results.dataset.seconds, 1)} s of SQL:`);
+  p(`one user with ${f(results.dataset.heavyUserMessages)} messages (a fifth of them in one conversation), a thread of ${f(results.dataset.threadReplies)} replies with branching, a reply chain ${results.dataset.chainDepth} deep, the rest spread over the other users with a few heavy senders. See \`bench/dataset.ts\`.`, '');
+
+  p('## Send: POST /messages', '');
+  p('Requests per second and latency (ms) by concurrent connections. (a) is the Django-signal way: the application inserts the notification itself in the same transaction, a second round trip. (b) sends no notification at all. (c), the ceiling, is the same transaction (role, user, INSERT with the triggers on) driven by pgbench: no HTTP, no Node.', '');
+  p('| connections | trigger req/s | p50 | p99 | (a) app-side req/s | p50 | p99 | (b) none req/s | p99 | (c) ceiling tps | avg ms |', '|---|---|---|---|---|---|---|---|---|---|---|');
+  s.trigger.forEach((t, i) => {
+    const a = s.appSide[i]!, n = s.noNotification[i]!, c = s.ceiling[i]!;
+    p(`| ${t.connections} | ${f(t.rps)} | ${f(t.p50)} | ${f(t.p99)} | ${f(a.rps)} | ${f(a.p50)} | ${f(a.p99)} | ${f(n.rps)} | ${f(n.p99)} | ${f(c.rps)} | ${f(c.p50, 2)} |`);
+  });
+  const failures = [...s.trigger, ...s.appSide, ...s.noNotification].reduce((sum, l) => sum + l.errors + l.non2xx, 0);
+  p('', `Errors and non-2xx answers across all send runs: ${failures}. Peak RSS of the server process during the send runs: ${f(s.peakRssMiB)} MiB.`, '');
+  p('![send latency](send-latency.svg)', '');
+  p(`- Trigger path against the application-side notification, at the best concurrency of each: ${f(tBest.rps)} vs ${f(aBest.rps)} req/s = **${triggerVsApp.toFixed(2)}×** (target ≥ 1.25×: ${verdict(triggerVsApp >= 1.25)}).`);
+  p(`- API send against the ceiling: ${f(tBest.rps)} req/s vs ${f(cBest.rps)} tps = **${(apiVsCeiling * 100).toFixed(0)} %** (target ≥ 40 %: ${verdict(apiVsCeiling >= 0.4)}).`);
+  p(`- The notification's cost against sending none: ${f(tBest.rps)} vs ${f(nBest.rps)} req/s (${ratio(tBest.rps, nBest.rps)}).`, '');
+
+  p('## Bulk insert of 100,000 messages in one statement', '');
+  p('Median of three runs, each rolled back.', '');
+  p('| notification mechanism | seconds | against no trigger |', '|---|---|---|');
+  for (const b of results.bulk) p(`| ${b.name} | ${f(b.seconds, 2)} | ${ratio(b.seconds, none)} |`);
+  p('', `Statement-level trigger ${ratio(stmt, none)} the cost of no trigger (target ≤ 1.5×: ${verdict(stmt / none <= 1.5)}); the row-level version costs ${ratio(row, stmt)} the statement-level one.`, '');
+
+  p('## Thread fetch', '');
+  p('| thread | rows | one recursive CTE | queries | one query per node | queries | speed-up |', '|---|---|---|---|---|---|---|');
+  for (const t of results.threads) p(`| ${t.name} | ${f(t.rows)} | ${f(t.cteMs, 1)} ms | ${t.cteQueries} | ${f(t.perNodeMs)} ms | ${f(t.perNodeQueries)} | **${ratio(t.perNodeMs, t.cteMs)}** |`);
+  p('', `Target: one query and ≥ 50× faster than per node: ${verdict(results.threads.every((t) => t.cteQueries === 1 && t.perNodeMs / t.cteMs >= 50))}.`, '');
+
+  p('## Unread inbox', '');
+  p(`500 calls of the inbox query function (limit 50) over the 300 users with most unread messages, after 100 warm-up calls; each variant built and rolled back in one transaction.`, '');
+  p('| index | p50 ms | p99 ms | index size |', '|---|---|---|---|');
+  for (const v of results.inbox) p(`| ${v.name} | ${f(v.p50, 2)} | ${f(v.p99, 2)} | ${v.indexBytes === null ? '—' : `${f(v.indexBytes / 2 ** 20, 1)} MiB`} |`);
+  const sizeRatio = partial.indexBytes !== null && full.indexBytes ? partial.indexBytes / full.indexBytes : NaN;
+  p('', `p99 with the partial index: ${f(partial.p99, 2)} ms (target < 5 ms: ${verdict(partial.p99 < 5)}); the partial index is ${(sizeRatio * 100).toFixed(0)} % of the full one's size (target ≤ 20 %: ${verdict(sizeRatio <= 0.2)}).`, '');
+  for (const v of [partial, full, noIdx]) p(`Plan, ${v.name}:`, '', '```', v.plan, '```', '');
+
+  p('## Conversation view over HTTP', '');
+  p('GET /conversations/1/messages as user 2 (the heaviest conversation), 16 connections.', '');
+  p('| | req/s | p50 ms | p99 ms |', '|---|---|---|---|');
+  for (const c of results.conversation) p(`| ${c.name} | ${f(c.rps)} | ${f(c.p50)} | ${f(c.p99)} |`);
+  p('', `Cache hit against miss: **${ratio(convHit.rps, convMiss.rps)}** (target ≥ 5×: ${verdict(convHit.rps / convMiss.rps >= 5)}).`, '');
+
+  p('## Deleting a user with many messages', '');
+  p(`The heavy user: ${f(results.deletion.messages)} messages, with their notifications; one DELETE, rolled back afterwards.`, '');
+  p('| | seconds | rows left that reference the user |', '|---|---|---|');
+  for (const v of results.deletion.variants) p(`| ${v.name} | ${v.seconds === null ? `> ${v.timeoutSeconds} (cancelled)` : f(v.seconds, 2)} | ${v.orphans === null ? '—' : v.orphans} |`);
+  p('', `Target < 5 s with 0 orphan rows: ${verdict(del.seconds !== null && del.seconds < 5 && del.orphans === 0)}${delNoIdx.seconds === null ? `; without the indexes every cascaded row scans the table, and the statement did not finish within ${delNoIdx.timeoutSeconds} s` : ''}.`, '');
+
+  fs.writeFileSync(path.join(dir, 'REPORT.md'), `${lines.join('\n')}\n`);
+}

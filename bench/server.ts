@@ -1,0 +1,60 @@
+/**
+ * The benchmark's server: the real application plus one extra route for
+ * baseline (a), "the Django way": the application writes the notification
+ * itself, in the same transaction, as a second round trip (and publishes
+ * it with pg_notify so both paths do the same work). The benchmark disables
+ * the notification trigger while it measures that route.
+ */
+import { sql } from 'slonik';
+import { z } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { buildApp } from '../src/app';
+import { loadConfig } from '../src/config';
+import { createDatabasePool } from '../src/db/pool';
+import { sendMessage } from '../src/queries/messages';
+import { messageRow } from '../src/queries/schemas';
+import { bodyId, content } from '../src/routes/inputs';
+
+const appSideNotification: FastifyPluginAsyncZod = async (app) => {
+  app.addHook('onRequest', app.authenticate);
+  app.post(
+    '/bench/messages-app-notify',
+    { schema: { hide: true, body: z.object({ receiverId: bodyId, content }).strict(), response: { 201: messageRow } } },
+    async (request, reply) => {
+      const me = request.userId!;
+      const message = await request.asCaller(async (tx) => {
+        const m = (await sendMessage(tx, me, request.body))!;
+        await tx.query(sql.unsafe`
+          with n as (
+            insert into app_public.notifications (user_id, message_id, kind)
+            values (${m.receiverId}, ${m.id}, 'message') returning id, user_id
+          )
+          select pg_notify('signalbox_notifications', json_build_object('userId', user_id, 'notificationId', id)::text) from n`);
+        return m;
+      });
+      await app.viewCache.evictUsers([message.senderId, message.receiverId]);
+      return reply.code(201).send(message);
+    },
+  );
+};
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const pool = await createDatabasePool(config.DATABASE_URL!, { maximumPoolSize: config.DATABASE_POOL_SIZE });
+  const app = await buildApp({ config, pool, listenerUrl: config.DATABASE_URL!, logger: false });
+  await app.register(appSideNotification);
+  await app.listen({ host: '127.0.0.1', port: config.PORT });
+  process.stdout.write('ready\n');
+  const stop = async () => {
+    await app.close();
+    await pool.end();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
