@@ -155,7 +155,7 @@ async function main(): Promise<void> {
   try {
     // Read paths first, on the freshly built dataset; the write benchmarks
     // after them grow the table (and bloat its indexes with rolled-back rows).
-    await benchThreads(results, pool, config.DATABASE_VISITOR, marks);
+    await benchThreads(results, pool, dbUrl, config.DATABASE_VISITOR, marks);
     await benchInbox(results, pool, admin, config.DATABASE_VISITOR);
     await benchConversation(results, dbUrl, tokens);
     await benchDelete(results, admin, marks);
@@ -267,7 +267,7 @@ async function benchBulk(results: Results, admin: pg.Client, users: number): Pro
 
 // ------------------------------------------------------------------ threads
 
-async function benchThreads(results: Results, pool: DatabasePool, role: string, marks: Landmarks): Promise<void> {
+async function benchThreads(results: Results, pool: DatabasePool, dbUrl: string, role: string, marks: Landmarks): Promise<void> {
   results.threads = [];
   const perNode = async (tx: Parameters<Parameters<typeof asUser>[3]>[0], rootId: number) => {
     // What a naive ORM does: load a node, then query its children, per node.
@@ -284,6 +284,15 @@ async function benchThreads(results: Results, pool: DatabasePool, role: string, 
     }
     return { queries, nodes };
   };
+  // The same statement again, counted inside PostgreSQL: the database's
+  // share of the one-query time, without decoding rows in Node.
+  const captured: { sql: string; values: readonly unknown[] }[] = [];
+  const capture = await createDatabasePool(dbUrl, {
+    maximumPoolSize: 1,
+    interceptors: [{ name: 'bench/capture', beforeQueryExecution: (_c, q) => { captured.push(q); return null; } }],
+  });
+  const client = new pg.Client({ connectionString: dbUrl });
+  await client.connect();
   for (const [name, userId, leaf, root] of [
     ['10,000-reply thread', 3, marks.threadLeaf, marks.threadRoot],
     ['1,000-deep chain', 5, marks.chainLeaf, marks.chainRoot],
@@ -295,6 +304,18 @@ async function benchThreads(results: Results, pool: DatabasePool, role: string, 
       rows = (await asUser(pool, role, userId, (tx) => getThread(tx, userId, leaf))).length;
       cte.push(ms(t0));
     }
+    captured.length = 0;
+    await asUser(capture, role, userId, (tx) => getThread(tx, userId, leaf));
+    const statement = captured[captured.length - 1]!;
+    const inDb: number[] = [];
+    await client.query('begin');
+    await client.query(`select set_config('role', $1, true), set_config('signalbox.user_id', $2, true)`, [role, String(userId)]);
+    for (let i = 0; i < 5; i++) {
+      const t0 = process.hrtime.bigint();
+      await client.query(`select count(*) from (${statement.sql}) thread`, statement.values as unknown[]);
+      inDb.push(ms(t0));
+    }
+    await client.query('rollback');
     const naive: number[] = [];
     let naiveQueries = 0;
     for (let i = 0; i < 2; i++) {
@@ -302,9 +323,11 @@ async function benchThreads(results: Results, pool: DatabasePool, role: string, 
       naiveQueries = (await asUser(pool, role, userId, (tx) => perNode(tx, root))).queries;
       naive.push(ms(t0));
     }
-    results.threads.push({ name, rows, cteMs: median(cte), cteQueries: 1, perNodeMs: median(naive), perNodeQueries: naiveQueries });
-    log(`thread ${name}: one query ${median(cte).toFixed(1)} ms for ${rows} rows; per node ${median(naive).toFixed(0)} ms in ${naiveQueries} queries`);
+    results.threads.push({ name, rows, cteMs: median(cte), cteDbMs: median(inDb), cteQueries: 1, perNodeMs: median(naive), perNodeQueries: naiveQueries });
+    log(`thread ${name}: one query ${median(cte).toFixed(1)} ms (${median(inDb).toFixed(1)} ms of it in PostgreSQL) for ${rows} rows; per node ${median(naive).toFixed(0)} ms in ${naiveQueries} queries`);
   }
+  await client.end();
+  await capture.end();
 }
 
 // ------------------------------------------------------------------ inbox

@@ -82,6 +82,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(authRoutes, {
     sessionTtlHours: config.SESSION_TTL_HOURS,
     loginRateLimit: config.LOGIN_RATE_LIMIT,
+    registerRateLimit: config.REGISTER_RATE_LIMIT,
   });
   // Everything below requires a valid session.
   await app.register(async (protectedScope) => {

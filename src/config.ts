@@ -26,6 +26,7 @@ const configSchema = z.object({
   CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
   LOGIN_RATE_LIMIT: z.coerce.number().int().positive().default(10),
+  REGISTER_RATE_LIMIT: z.coerce.number().int().positive().default(20),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
   /** A stream client that lets this much pile up unread is dropped. */
   SSE_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),

@@ -103,6 +103,17 @@ t.test('login is rate-limited per username and per address', async (t) => {
   t.equal(body.code, 'RATE_LIMITED');
 });
 
+t.test('sign-ups are rate-limited per address', async (t) => {
+  const { app } = await buildTestApp(t, { env: { REGISTER_RATE_LIMIT: '2' }, live: false });
+  const attempt = (username: string, ip: string) =>
+    app.inject({ method: 'POST', url: '/auth/register', remoteAddress: ip, payload: { username, password: 'long enough pw' } });
+  const statuses = [];
+  for (const name of ['reg_a', 'reg_b', 'reg_c']) statuses.push((await attempt(name, '10.1.1.1')).statusCode);
+  t.same(statuses, [201, 201, 429], 'the third sign-up from one address within a minute is refused');
+  t.equal((await attempt('reg_d', '10.1.1.2')).statusCode, 201, 'another address may still sign up');
+  t.equal((await attempt('reg_c', '10.1.1.3')).statusCode, 201, 'the refused sign-up wrote nothing');
+});
+
 t.test('DELETE /me', async (t) => {
   const { app, db } = await buildTestApp(t);
   const alice = await signUp(app, 'alice');

@@ -34,9 +34,19 @@ function parseInt8(value: string): number {
   return n;
 }
 
-/** timestamptz as an ISO-8601 UTC string: what the API speaks. */
-function parseTimestamptz(value: string): string {
-  // PostgreSQL writes "2026-11-26 21:07:06.389+00"; JS wants "T" and "+00:00".
+const utcTimestamp = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?\+00$/;
+
+/**
+ * timestamptz as an ISO-8601 UTC string with milliseconds: what the API
+ * speaks. A session in UTC (the usual server setting) prints
+ * "2026-11-26 21:07:06.389123+00", which is rewritten as text: building a
+ * Date per value was the largest cost of decoding a 10,000-row thread.
+ * Other offsets go through Date.
+ */
+export function parseTimestamptz(value: string): string {
+  const utc = utcTimestamp.exec(value);
+  if (utc) return `${utc[1]}T${utc[2]}.${`${utc[3] ?? ''}000`.slice(0, 3)}Z`;
+  // "+05:30" or "+05" style offsets; JS wants "T" and "+hh:mm".
   return new Date(value.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')).toISOString();
 }
 

@@ -11,7 +11,7 @@ import { displayName, errors, password, username } from './inputs';
 
 const session = z.object({ user: userRow, token: z.string() });
 
-export type AuthRouteOptions = { sessionTtlHours: number; loginRateLimit: number };
+export type AuthRouteOptions = { sessionTtlHours: number; loginRateLimit: number; registerRateLimit: number };
 
 const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => {
   /** Issues a session: the token in the body (API clients) and an HttpOnly cookie (the web UI). */
@@ -28,15 +28,40 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
     return token;
   }
 
+  // Every budget is checked before any password is hashed or verified:
+  // argon2 is deliberately expensive, so these routes are the cheapest way
+  // to burn the server's CPU. (app.rateLimit() hooks would run only the
+  // first limit of a route; createRateLimit() checks each one.)
+  type Limit = { name: string; check: ReturnType<typeof app.createRateLimit> };
+  const limit = (name: string, max: number, key: (r: FastifyRequest) => string): Limit => ({
+    name,
+    check: app.createRateLimit({ max, timeWindow: '1 minute', keyGenerator: key }),
+  });
+  const enforce = (what: string, limits: Limit[]) => async (request: FastifyRequest, reply: FastifyReply) => {
+    for (const { name, check } of limits) {
+      const result = await check(request);
+      if (!result.isAllowed && result.isExceeded) {
+        reply.header('Retry-After', String(result.ttlInSeconds));
+        throw new HttpError(429, 'RATE_LIMITED', `too many ${what} for this ${name}; try again in ${result.ttlInSeconds} s`);
+      }
+    }
+  };
+  const loginRateLimit = enforce('login attempts', [
+    limit('address', options.loginRateLimit, (r) => `login-ip:${r.ip}`),
+    limit('username', options.loginRateLimit, (r) => `login-user:${(r.body as { username: string }).username}`),
+  ]);
+  const registerRateLimit = enforce('sign-ups', [limit('address', options.registerRateLimit, (r) => `register-ip:${r.ip}`)]);
+
   app.post(
     '/auth/register',
     {
+      preHandler: registerRateLimit,
       schema: {
         tags: ['accounts'],
         summary: 'Create an account and sign in',
         security: [],
         body: z.object({ username, password, displayName: displayName.optional() }).strict(),
-        response: { 201: session, ...errors(400, 409) },
+        response: { 201: session, ...errors(400, 409, 429) },
       },
     },
     async (request, reply) => {
@@ -50,29 +75,6 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
       return reply.code(201).send({ user, token });
     },
   );
-
-  // Two budgets, both checked before the password is: per address and per
-  // username. (app.rateLimit() hooks would run only the first of the two.)
-  const limits = [
-    { name: 'address', check: app.createRateLimit({ max: options.loginRateLimit, timeWindow: '1 minute', keyGenerator: (r) => `login-ip:${r.ip}` }) },
-    {
-      name: 'username',
-      check: app.createRateLimit({
-        max: options.loginRateLimit,
-        timeWindow: '1 minute',
-        keyGenerator: (r) => `login-user:${(r.body as { username: string }).username}`,
-      }),
-    },
-  ];
-  async function loginRateLimit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    for (const limit of limits) {
-      const result = await limit.check(request);
-      if (!result.isAllowed && result.isExceeded) {
-        reply.header('Retry-After', String(result.ttlInSeconds));
-        throw new HttpError(429, 'RATE_LIMITED', `too many login attempts for this ${limit.name}; try again in ${result.ttlInSeconds} s`);
-      }
-    }
-  }
 
   app.post(
     '/auth/login',
