@@ -110,7 +110,7 @@ export function writeReport(results: Results, dir: string): void {
   p(`one user with ${f(results.dataset.heavyUserMessages)} messages (a fifth of them in one conversation), a thread of ${f(results.dataset.threadReplies)} replies with branching, a reply chain ${results.dataset.chainDepth} deep, the rest spread over the other users with a few heavy senders. See \`bench/dataset.ts\`.`, '');
 
   p('## Send: POST /messages', '');
-  p('Requests per second and latency (ms) by concurrent connections. (a) is the Django-signal way: the application inserts the notification itself in the same transaction, a second round trip. (b) sends no notification at all. (c), the ceiling, is the same transaction (role, user, INSERT with the triggers on) driven by pgbench: no HTTP, no Node.', '');
+  p('Requests per second and latency (ms) by concurrent connections; each cell is the median of three interleaved rounds. (a) is the Django-signal way: the application inserts the notification itself in the same transaction, a second round trip. (b) sends no notification at all. (c), the ceiling, is the same transaction (role, user, INSERT with the triggers on) driven by pgbench: no HTTP, no Node.', '');
   p('| connections | trigger req/s | p50 | p99 | (a) app-side req/s | p50 | p99 | (b) none req/s | p99 | (c) ceiling tps | avg ms |', '|---|---|---|---|---|---|---|---|---|---|---|');
   s.trigger.forEach((t, i) => {
     const a = s.appSide[i]!, n = s.noNotification[i]!, c = s.ceiling[i]!;
@@ -136,7 +136,7 @@ export function writeReport(results: Results, dir: string): void {
   p('', `Target: one query and ≥ 50× faster than per node: ${verdict(results.threads.every((t) => t.cteQueries === 1 && t.perNodeMs / t.cteMs >= 50))}.`, '');
 
   p('## Unread inbox', '');
-  p(`500 calls of the inbox query function (limit 50) over the 300 users with most unread messages, after 100 warm-up calls; each variant built and rolled back in one transaction.`, '');
+  p(`2,000 calls of the inbox query function (limit 50, unread count included) over the 300 users with the most unread messages (the worst case: the count grows with them), after 100 warm-up calls; each variant built and rolled back in one transaction.`, '');
   p('| index | p50 ms | p99 ms | index size |', '|---|---|---|---|');
   for (const v of results.inbox) p(`| ${v.name} | ${f(v.p50, 2)} | ${f(v.p99, 2)} | ${v.indexBytes === null ? '—' : `${f(v.indexBytes / 2 ** 20, 1)} MiB`} |`);
   const sizeRatio = partial.indexBytes !== null && full.indexBytes ? partial.indexBytes / full.indexBytes : NaN;

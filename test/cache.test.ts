@@ -1,6 +1,9 @@
 /**
  * The 60-second conversation-view cache: per user and URL, invalidated by
- * writes before the reply is sent, revalidated with ETags.
+ * writes before the reply is sent, revalidated with ETags. These apps run
+ * without the LISTEN connection, so every eviction seen here is the
+ * writer's own, synchronous one (live.test.ts covers the NOTIFY path, whose
+ * late second eviction would otherwise turn an expected HIT into a MISS).
  */
 import t from 'tap';
 import { buildTestApp, call, send, signUp } from './helpers/app';
@@ -8,7 +11,7 @@ import { queryRecorder } from './helpers/count';
 
 t.test('HIT, MISS, headers and ETag', async (t) => {
   const recorder = queryRecorder();
-  const { app } = await buildTestApp(t, { interceptors: [recorder.interceptor] });
+  const { app } = await buildTestApp(t, { interceptors: [recorder.interceptor], live: false });
   const alice = await signUp(app, 'alice');
   const bob = await signUp(app, 'bob');
   await send(app, alice, { receiverId: bob.id, content: 'hello' });
@@ -33,7 +36,7 @@ t.test('HIT, MISS, headers and ETag', async (t) => {
 });
 
 t.test('one user never gets another user\'s entry', async (t) => {
-  const { app } = await buildTestApp(t);
+  const { app } = await buildTestApp(t, { live: false });
   const alice = await signUp(app, 'alice');
   const bob = await signUp(app, 'bob');
   const carol = await signUp(app, 'carol');
@@ -54,7 +57,7 @@ t.test('one user never gets another user\'s entry', async (t) => {
 });
 
 t.test('writes evict both participants\' views before the reply', async (t) => {
-  const { app } = await buildTestApp(t);
+  const { app } = await buildTestApp(t, { live: false });
   const alice = await signUp(app, 'alice');
   const bob = await signUp(app, 'bob');
   const carol = await signUp(app, 'carol');
@@ -106,7 +109,7 @@ t.test('writes evict both participants\' views before the reply', async (t) => {
 });
 
 t.test('entries live 60 seconds (fake clock)', async (t) => {
-  const { app } = await buildTestApp(t);
+  const { app } = await buildTestApp(t, { live: false });
   const alice = await signUp(app, 'alice');
   const realNow = Date.now;
   let offset = 0;
@@ -122,7 +125,7 @@ t.test('entries live 60 seconds (fake clock)', async (t) => {
 });
 
 t.test('a read racing an eviction never stores stale data for later', async (t) => {
-  const { app } = await buildTestApp(t);
+  const { app } = await buildTestApp(t, { live: false });
   const alice = await signUp(app, 'alice');
   const bob = await signUp(app, 'bob');
   await send(app, alice, { receiverId: bob.id, content: 'before' });
