@@ -463,7 +463,14 @@ async function benchDelete(results: Results, admin: pg.Client, marks: Landmarks)
   }
 }
 
-main().catch((error: unknown) => {
+/** `--report-only`: rewrite REPORT.md and the chart from results.json, measuring nothing. */
+function reportOnly(): void {
+  const dir = path.join(projectRoot, 'bench');
+  writeReport(JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')) as Results, dir);
+  log('rewrote bench/REPORT.md and bench/send-latency.svg from bench/results.json');
+}
+
+(args.includes('--report-only') ? Promise.resolve(reportOnly()) : main()).catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });
