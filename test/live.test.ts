@@ -4,20 +4,30 @@
  */
 import crypto from 'node:crypto';
 import pg from 'pg';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createRedisCacheClient } from '../src/cache/redis-store';
 import { buildTestApp, call, listen, send, signUp, type TestApp } from './helpers/app';
 import { openStream, type SseClient } from './helpers/sse';
 
 type Notice = { id: number; kind: string; messageId: number; senderId: number; preview: string };
-const parse = (c: SseClient) => c.events.map((e) => ({ id: Number(e.id), event: e.event, ...(JSON.parse(e.data) as Notice) }));
+const parse = (c: SseClient) => c.events.map((e) => ({ ...(JSON.parse(e.data) as Notice), id: Number(e.id), event: e.event }));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function twoInstances(t: Parameters<Parameters<typeof t.test>[1]>[0], options: { cacheClient?: () => unknown } = {}) {
+async function twoInstances(t: Test, options: { cacheClient?: () => unknown } = {}) {
   const one = await buildTestApp(t, { cacheClient: options.cacheClient?.() });
   const two = await buildTestApp(t, { shareWith: one, cacheClient: options.cacheClient?.() });
   const url2 = await listen(two.app);
   return { one, two, url2 };
+}
+
+/** Two instances, alice and bob, and bob's stream on instance 2. */
+async function aliceToBob(t: Test) {
+  const { one, two, url2 } = await twoInstances(t);
+  const alice = await signUp(one.app, 'alice');
+  const bob = await signUp(one.app, 'bob');
+  const stream = await openStream(`${url2}/notifications/stream`, { authorization: `Bearer ${bob.token}` });
+  t.teardown(() => stream.close());
+  return { one, two, url2, alice, bob, stream };
 }
 
 async function adminClient(t: { teardown(fn: () => unknown): void }, app: TestApp) {
@@ -28,11 +38,7 @@ async function adminClient(t: { teardown(fn: () => unknown): void }, app: TestAp
 }
 
 t.test('a message sent through instance 1 reaches a stream on instance 2 within a second', async (t) => {
-  const { one, url2 } = await twoInstances(t);
-  const alice = await signUp(one.app, 'alice');
-  const bob = await signUp(one.app, 'bob');
-  const stream = await openStream(`${url2}/notifications/stream`, { authorization: `Bearer ${bob.token}` });
-  t.teardown(() => stream.close());
+  const { one, url2, alice, bob, stream } = await aliceToBob(t);
   t.equal(stream.status, 200);
   t.match(stream.headers['content-type'], /^text\/event-stream/);
 
@@ -48,11 +54,7 @@ t.test('a message sent through instance 1 reaches a stream on instance 2 within 
 });
 
 t.test('a rolled-back insert never produces an event', async (t) => {
-  const { one, url2 } = await twoInstances(t);
-  const alice = await signUp(one.app, 'alice');
-  const bob = await signUp(one.app, 'bob');
-  const stream = await openStream(`${url2}/notifications/stream`, { authorization: `Bearer ${bob.token}` });
-  t.teardown(() => stream.close());
+  const { one, url2, alice, bob, stream } = await aliceToBob(t);
   const admin = await adminClient(t, one);
   await admin.query('begin');
   await admin.query('insert into app_public.messages (sender_id, receiver_id, content) values ($1, $2, $3)', [alice.id, bob.id, 'never committed']);
@@ -65,11 +67,7 @@ t.test('a rolled-back insert never produces an event', async (t) => {
 });
 
 t.test('the LISTEN connection is killed while messages are sent: every notification arrives once, in order', async (t) => {
-  const { one, two, url2 } = await twoInstances(t);
-  const alice = await signUp(one.app, 'alice');
-  const bob = await signUp(one.app, 'bob');
-  const stream = await openStream(`${url2}/notifications/stream`, { authorization: `Bearer ${bob.token}` });
-  t.teardown(() => stream.close());
+  const { one, two, alice, bob, stream } = await aliceToBob(t);
   const admin = await adminClient(t, one);
   const sent: number[] = [];
   for (let i = 0; i < 5; i++) sent.push((await send(one.app, alice, { receiverId: bob.id, content: `before ${i}` })).id);

@@ -51,7 +51,7 @@ t.test('sends everything after lastId, in order, in batches, each once', async (
   const sink = new FakeSink();
   let max = 250;
   const calls: number[] = [];
-  const stream = new NotificationStream({ sink, lastId: 0, fetch: table(() => max, calls), maxBufferedBytes: 1e9, onError: t.fail, onDrop: () => t.fail('dropped'), batchSize: 100 });
+  const stream = new NotificationStream({ sink, lastId: 0, fetch: table(() => max, calls), maxBufferedBytes: 1e9, onError: (e) => t.fail(String(e)), onDrop: () => t.fail('dropped'), batchSize: 100 });
   stream.poke();
   stream.poke();
   stream.poke();
@@ -68,7 +68,7 @@ t.test('sends everything after lastId, in order, in batches, each once', async (
 
 t.test('waits for drain before fetching the next batch', async (t) => {
   const sink = new FakeSink(500, false);
-  const stream = new NotificationStream({ sink, lastId: 0, fetch: table(() => 300), maxBufferedBytes: 1e9, onError: t.fail, onDrop: () => t.fail('dropped'), batchSize: 10 });
+  const stream = new NotificationStream({ sink, lastId: 0, fetch: table(() => 300), maxBufferedBytes: 1e9, onError: (e) => t.fail(String(e)), onDrop: () => t.fail('dropped'), batchSize: 10 });
   stream.poke();
   await settle();
   t.equal(sink.ids().length, 10, 'one batch, then it waits');
@@ -80,7 +80,7 @@ t.test('waits for drain before fetching the next batch', async (t) => {
 t.test('a client that does not read is dropped, not buffered forever', async (t) => {
   const sink = new FakeSink(Infinity, false);
   const drops: string[] = [];
-  const stream = new NotificationStream({ sink, lastId: 0, fetch: table(() => 10_000), maxBufferedBytes: 64 * 1024, onError: t.fail, onDrop: (r) => drops.push(r), batchSize: 100 });
+  const stream = new NotificationStream({ sink, lastId: 0, fetch: table(() => 10_000), maxBufferedBytes: 64 * 1024, onError: (e) => t.fail(String(e)), onDrop: (r) => drops.push(r), batchSize: 100 });
   stream.poke();
   await settle();
   t.same(drops, ['client is not reading'], 'dropped once');
@@ -95,7 +95,7 @@ t.test('a client that does not read is dropped, not buffered forever', async (t)
 t.test('a stream stuck waiting for drain is dropped after two heartbeats', async (t) => {
   const sink = new FakeSink(100, false);
   const drops: string[] = [];
-  const stream = new NotificationStream({ sink, lastId: 0, fetch: table(() => 50), maxBufferedBytes: 1e9, onError: t.fail, onDrop: (r) => drops.push(r), batchSize: 5 });
+  const stream = new NotificationStream({ sink, lastId: 0, fetch: table(() => 50), maxBufferedBytes: 1e9, onError: (e) => t.fail(String(e)), onDrop: (r) => drops.push(r), batchSize: 5 });
   stream.poke();
   await settle();
   stream.heartbeat();

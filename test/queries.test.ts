@@ -132,8 +132,8 @@ t.test('sendMessage, editMessage, getHistory', async (t) => {
   const hidden = await as(carol.id, (tx) => sendMessage(tx, carol.id, { parentMessageId: m.id, content: 'sneak' }));
   t.equal(hidden, null, 'a parent the sender cannot see yields null (the route answers 404)');
   await as(alice.id, (tx) => editMessage(tx, alice.id, m.id, 'hi!'));
-  await t.rejects(as(bob.id, (tx) => editMessage(tx, bob.id, m.id, 'nope')), { statusCode: 403 }, 'the receiver is refused with 403');
-  await t.rejects(as(carol.id, (tx) => editMessage(tx, carol.id, m.id, 'nope')), { statusCode: 404 }, 'a stranger with 404');
+  await t.rejects(as(bob.id, (tx) => editMessage(tx, bob.id, m.id, 'nope')), { name: 'HttpError', statusCode: 403 }, 'the receiver is refused with 403');
+  await t.rejects(as(carol.id, (tx) => editMessage(tx, carol.id, m.id, 'nope')), { name: 'HttpError', statusCode: 404 }, 'a stranger with 404');
   recorder.reset();
   const history = await as(bob.id, (tx) => getHistory(tx, bob.id, m.id));
   t.equal(recorder.business().length, 1, 'history is one query');

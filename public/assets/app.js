@@ -98,6 +98,11 @@ async function attempt(fn) {
   }
 }
 
+/** A secondary button whose action runs through attempt(). */
+function actionButton(label, action) {
+  return h('button', { type: 'button', class: 'secondary', onclick: () => attempt(action) }, label);
+}
+
 function formValues(form) {
   return Object.fromEntries(new FormData(form).entries());
 }
@@ -309,31 +314,24 @@ function messageNode(node, partnerId, reload) {
   actions.append(h('button', { type: 'button', class: 'secondary', onclick: toggle(replyForm) }, 'Reply'));
   if (mine) actions.append(h('button', { type: 'button', class: 'secondary', onclick: toggle(editForm) }, 'Edit'));
   if (node.edited) {
-    actions.append(h('button', {
-      type: 'button',
-      class: 'secondary',
-      onclick: () => attempt(async () => {
-        if (extra.firstChild) return extra.replaceChildren();
-        const history = await api('GET', `/messages/${node.id}/history`);
-        extra.replaceChildren(
-          h('h3', { class: 'meta' }, 'Earlier versions'),
-          h('ol', { class: 'history' }, history.versions.map((v) =>
-            h('li', {}, h('div', { class: 'content' }, v.oldContent),
-              h('div', { class: 'meta' }, `replaced ${when(v.editedAt)} by ${v.editedBy === null ? 'someone since deleted' : v.editedBy === state.me.id ? 'you' : state.users.get(v.editedBy) ?? `user #${v.editedBy}`}`)))),
-        );
-      }),
-    }, 'History'));
+    const editor = (id) => (id === null ? 'someone since deleted' : id === state.me.id ? 'you' : state.users.get(id) ?? `user #${id}`);
+    actions.append(actionButton('History', async () => {
+      if (extra.firstChild) return extra.replaceChildren();
+      const history = await api('GET', `/messages/${node.id}/history`);
+      extra.replaceChildren(
+        h('h3', { class: 'meta' }, 'Earlier versions'),
+        h('ol', { class: 'history' }, history.versions.map((v) =>
+          h('li', {}, h('div', { class: 'content' }, v.oldContent),
+            h('div', { class: 'meta' }, `replaced ${when(v.editedAt)} by ${editor(v.editedBy)}`)))),
+      );
+    }));
   }
   if (canRead) {
-    actions.append(h('button', {
-      type: 'button',
-      class: 'secondary',
-      onclick: () => attempt(async () => {
-        await api('POST', `/messages/${node.id}/read`);
-        await reload();
-        refreshCounts();
-      }),
-    }, 'Mark read'));
+    actions.append(actionButton('Mark read', async () => {
+      await api('POST', `/messages/${node.id}/read`);
+      await reload();
+      refreshCounts();
+    }));
   }
   const wrapper = h('div', { class: 'node' }, el);
   if (node.replies.length) wrapper.append(h('div', { class: 'replies' }, node.replies.map((r) => messageNode(r, partnerId, reload))));
@@ -377,15 +375,11 @@ async function conversationView(partnerId) {
   render(
     h('h2', {}, `Conversation with ${title}`),
     h('div', { class: 'actions' },
-      h('button', {
-        type: 'button',
-        class: 'secondary',
-        onclick: () => attempt(async () => {
-          await api('POST', `/conversations/${partnerId}/read`);
-          await reload();
-          refreshCounts();
-        }),
-      }, 'Mark conversation read'),
+      actionButton('Mark conversation read', async () => {
+        await api('POST', `/conversations/${partnerId}/read`);
+        await reload();
+        refreshCounts();
+      }),
     ),
     composer,
     threads,
@@ -417,15 +411,11 @@ async function inboxView() {
           h('div', { class: 'content' }, m.preview),
           h('div', { class: 'actions' },
             h('a', { href: `#/c/${m.senderId}` }, 'Open conversation'),
-            h('button', {
-              type: 'button',
-              class: 'secondary',
-              onclick: () => attempt(async () => {
-                await api('POST', `/messages/${m.id}/read`);
-                refreshCounts();
-                route();
-              }),
-            }, 'Mark read'),
+            actionButton('Mark read', async () => {
+              await api('POST', `/messages/${m.id}/read`);
+              refreshCounts();
+              route();
+            }),
           ))))
       : h('p', { class: 'meta' }, 'Nothing unread.'),
   );
@@ -438,28 +428,20 @@ async function notificationsView() {
   render(
     h('div', { class: 'actions' },
       h('h2', {}, 'Notifications'),
-      h('button', {
-        type: 'button',
-        class: 'secondary',
-        onclick: () => attempt(async () => {
-          await api('POST', '/notifications/read-all');
-          refreshCounts();
-          route();
-        }),
-      }, 'Mark all read'),
+      actionButton('Mark all read', async () => {
+        await api('POST', '/notifications/read-all');
+        refreshCounts();
+        route();
+      }),
     ),
     data.notifications.length
       ? h('ul', { class: 'list', id: 'notifications' }, data.notifications.map((n) =>
         h('li', { class: `item${n.readAt ? '' : ' unread'}` },
-          h('button', {
-            type: 'button',
-            class: 'secondary',
-            onclick: () => attempt(async () => {
-              await api('POST', `/notifications/${n.id}/read`);
-              refreshCounts();
-              location.hash = `#/c/${n.senderId}`;
-            }),
-          }, `${n.kind === 'reply' ? 'Reply' : 'Message'} from ${state.users.get(n.senderId) ?? `user #${n.senderId}`}`),
+          actionButton(`${n.kind === 'reply' ? 'Reply' : 'Message'} from ${state.users.get(n.senderId) ?? `user #${n.senderId}`}`, async () => {
+            await api('POST', `/notifications/${n.id}/read`);
+            refreshCounts();
+            location.hash = `#/c/${n.senderId}`;
+          }),
           h('div', { class: 'content' }, n.preview),
           h('div', { class: 'meta' }, when(n.createdAt), n.readAt ? ' · read' : ' · unread'),
         )))
