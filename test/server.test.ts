@@ -1,0 +1,127 @@
+/**
+ * The process entry, as `npm start` runs it: configuration, the embedded
+ * PostgreSQL when there is no DATABASE_URL (reusing its data, recovering from
+ * a killed run), migrations, listening, and a graceful SIGTERM.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { projectRoot } from '../src/paths';
+import { createTestDatabase } from './helpers/db';
+import { openStream } from './helpers/sse';
+
+const entry = path.join(projectRoot, 'dist', 'src', 'server.js');
+
+type Server = { child: ChildProcess; base: string; output: () => string; exited: Promise<number | null> };
+
+/** Starts dist/src/server.js and resolves once it listens. */
+function start(env: Record<string, string | undefined>): Promise<Server> {
+  const child = spawn(process.execPath, [entry], {
+    env: { ...process.env, DATABASE_URL: undefined, LOG_LEVEL: 'info', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listen line within 90 s:\n${output}`)), 90_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, base: match[1]!, output: () => output, exited });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${output}`));
+    });
+  });
+}
+
+function request(base: string, method: string, url: string, body?: unknown): Promise<{ status: number; json: any }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${base}${url}`, { method, headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : null }));
+    });
+    req.on('error', reject);
+    req.end(body ? JSON.stringify(body) : undefined);
+  });
+}
+
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+t.test('with DATABASE_URL: serves, and SIGTERM closes open streams and exits 0', async (t) => {
+  const db = await createTestDatabase(t);
+  const server = await start({ DATABASE_URL: db.url });
+  t.teardown(() => server.child.kill('SIGKILL'));
+  t.equal((await request(server.base, 'GET', '/healthz')).status, 200);
+  const reg = await request(server.base, 'POST', '/auth/register', { username: 'proc_user', password: 'long enough pw' });
+  t.equal(reg.status, 201);
+  const stream = await openStream(`${server.base}/notifications/stream`, { authorization: `Bearer ${reg.json.token}` });
+  t.equal(stream.status, 200, 'a live stream is open');
+  server.child.kill('SIGTERM');
+  t.equal(await within(server.exited, 15_000, 'exit after SIGTERM'), 0, 'exits 0 despite the open stream');
+  await within(stream.closed, 1000, 'stream closed');
+  t.match(server.output(), /"signal":"SIGTERM".*"msg":"closing"/, 'logs the graceful close');
+});
+
+t.test('without DATABASE_URL: embedded PostgreSQL under DATA_DIR, reused, recovered after SIGKILL', async (t) => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'signalbox-embedded-'));
+  const port = String(20_000 + Math.floor(Math.random() * 20_000));
+  const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
+  const postmaster = () => Number.parseInt(fs.readFileSync(pidFile, 'utf8').split('\n')[0] ?? '', 10);
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  t.teardown(() => {
+    // Never leave a postgres behind, whatever happened above.
+    if (fs.existsSync(pidFile) && alive(postmaster())) process.kill(postmaster(), 'SIGINT');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+  const env = { DATA_DIR: dataDir, EMBEDDED_PG_PORT: port };
+
+  const first = await start(env);
+  t.match(first.output(), /initialising a new cluster/, 'first start initialises a cluster');
+  t.equal((await request(first.base, 'GET', '/healthz')).status, 200, 'serves from the embedded database');
+  t.equal((await request(first.base, 'POST', '/auth/register', { username: 'kept_user', password: 'long enough pw' })).status, 201);
+  const orphan = postmaster();
+  first.child.kill('SIGKILL');
+  await first.exited;
+  t.ok(alive(orphan), 'SIGKILL leaves the postmaster running');
+
+  const second = await start(env);
+  t.teardown(() => second.child.kill('SIGKILL'));
+  t.match(second.output(), /stopping leftover postmaster/, 'the next start recovers it');
+  t.notMatch(second.output(), /initialising a new cluster/, 'and reuses the data directory');
+  const login = await request(second.base, 'POST', '/auth/login', { username: 'kept_user', password: 'long enough pw' });
+  t.equal(login.status, 200, 'the data survived');
+  const running = postmaster();
+  second.child.kill('SIGTERM');
+  t.equal(await within(second.exited, 30_000, 'exit after SIGTERM'), 0, 'SIGTERM exits 0');
+  t.notOk(alive(running), 'and stops the embedded PostgreSQL');
+});
