@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import pg from 'pg';
 import { loadConfig } from '../src/config';
 import { adminQuery, serverAnswers, withDatabase } from '../src/db/admin';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded';
@@ -13,6 +14,33 @@ import { ensureRoles, migrateDatabase } from '../src/db/setup';
 import { projectRoot } from '../src/paths';
 
 const LOCAL_SERVER = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/**
+ * Test databases carry the pid of the run that made them; a run that was
+ * killed leaves them behind. Drop those whose process is gone (a parallel
+ * run's are left alone).
+ */
+async function dropOrphanedTestDatabases(serverUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ datname: string }>(
+      `select datname from pg_database where datname ~ '^signalbox_test_(tpl_)?[0-9]+'`,
+    );
+    for (const { datname } of rows) {
+      const pid = Number(/^signalbox_test_(?:tpl_)?(\d+)/.exec(datname)?.[1]);
+      let alive = true;
+      try {
+        process.kill(pid, 0);
+      } catch {
+        alive = false;
+      }
+      if (!alive) await client.query(`drop database if exists "${datname}" with (force)`);
+    }
+  } finally {
+    await client.end();
+  }
+}
 
 async function main(): Promise<number> {
   const config = loadConfig({ ...process.env, DATABASE_URL: undefined });
@@ -34,6 +62,7 @@ async function main(): Promise<number> {
     serverUrl = embedded.adminUrl;
   }
 
+  await dropOrphanedTestDatabases(serverUrl);
   const template = `signalbox_test_tpl_${process.pid}`;
   const templateUrl = withDatabase(serverUrl, template);
   await ensureRoles(serverUrl, config.DATABASE_VISITOR);
