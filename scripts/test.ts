@@ -8,12 +8,9 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
 import { loadConfig } from '../src/config';
-import { adminQuery, serverAnswers, withDatabase } from '../src/db/admin';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded';
+import { adminQuery, resolveServer, withDatabase } from '../src/db/admin';
 import { ensureRoles, migrateDatabase } from '../src/db/setup';
 import { projectRoot } from '../src/paths';
-
-const LOCAL_SERVER = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /**
  * Test databases carry the pid of the run that made them; a run that was
@@ -44,23 +41,12 @@ async function dropOrphanedTestDatabases(serverUrl: string): Promise<void> {
 
 async function main(): Promise<number> {
   const config = loadConfig({ ...process.env, DATABASE_URL: undefined });
-  let embedded: EmbeddedDatabase | undefined;
-  let serverUrl: string;
-  if (process.env.DATABASE_URL) {
-    serverUrl = process.env.DATABASE_URL;
-    console.log('# tests: using DATABASE_URL');
-  } else if (process.env.SIGNALBOX_TEST_EMBEDDED !== '1' && (await serverAnswers(LOCAL_SERVER))) {
-    serverUrl = LOCAL_SERVER;
-    console.log('# tests: using PostgreSQL on 127.0.0.1:5432');
-  } else {
-    console.log('# tests: no server on 127.0.0.1:5432, starting the embedded PostgreSQL');
-    embedded = await startEmbeddedPostgres({
-      dataDir: path.join(projectRoot, '.data', 'test'),
-      port: config.EMBEDDED_PG_PORT + 1,
-      durable: false,
-    });
-    serverUrl = embedded.adminUrl;
-  }
+  const { serverUrl, stop } = await resolveServer({
+    embeddedDataDir: path.join(projectRoot, '.data', 'test'),
+    embeddedPort: config.EMBEDDED_PG_PORT + 1,
+    forceEmbedded: process.env.SIGNALBOX_TEST_EMBEDDED === '1',
+    log: (line) => console.log(`# tests: ${line}`),
+  });
 
   await dropOrphanedTestDatabases(serverUrl);
   const template = `signalbox_test_tpl_${process.pid}`;
@@ -83,7 +69,7 @@ async function main(): Promise<number> {
     return await new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
   } finally {
     await adminQuery(serverUrl, `drop database if exists ${template} with (force)`).catch(() => {});
-    if (embedded) await embedded.stop();
+    await stop();
   }
 }
 

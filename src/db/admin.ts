@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { startEmbeddedPostgres } from './embedded';
 
 /**
  * Small helpers for the scripts that manage whole databases (tests,
@@ -36,4 +37,31 @@ export async function adminQuery(url: string, ...statements: string[]): Promise<
   } finally {
     await client.end();
   }
+}
+
+export const LOCAL_SERVER = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/**
+ * The server the scripts (tests, benchmark) work on: DATABASE_URL when set,
+ * else the machine's PostgreSQL on 127.0.0.1:5432 when it answers (unless
+ * `embedded` forces otherwise), else an embedded, non-durable one.
+ */
+export async function resolveServer(options: {
+  embeddedDataDir: string;
+  embeddedPort: number;
+  forceEmbedded?: boolean;
+  log?: (line: string) => void;
+}): Promise<{ serverUrl: string; kind: 'DATABASE_URL' | 'local' | 'embedded'; stop: () => Promise<void> }> {
+  const log = options.log ?? (() => {});
+  if (process.env.DATABASE_URL) {
+    log('using DATABASE_URL');
+    return { serverUrl: process.env.DATABASE_URL, kind: 'DATABASE_URL', stop: async () => {} };
+  }
+  if (!options.forceEmbedded && (await serverAnswers(LOCAL_SERVER))) {
+    log('using PostgreSQL on 127.0.0.1:5432');
+    return { serverUrl: LOCAL_SERVER, kind: 'local', stop: async () => {} };
+  }
+  log('starting the embedded PostgreSQL');
+  const embedded = await startEmbeddedPostgres({ dataDir: options.embeddedDataDir, port: options.embeddedPort, durable: false });
+  return { serverUrl: embedded.adminUrl, kind: 'embedded', stop: embedded.stop };
 }

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import pg from 'pg';
 import type { DatabasePool, Interceptor } from 'slonik';
 import type { Test } from 'tap';
-import { withDatabase } from '../../src/db/admin';
+import { adminQuery, withDatabase } from '../../src/db/admin';
 import { createDatabasePool } from '../../src/db/pool';
 
 export type TestDatabase = {
@@ -43,15 +43,7 @@ export async function createTestDatabase(t: Test): Promise<TestDatabase> {
   } finally {
     await client.end();
   }
-  t.teardown(async () => {
-    const c = new pg.Client({ connectionString: serverUrl });
-    await c.connect();
-    try {
-      await c.query(`drop database if exists ${name} with (force)`);
-    } finally {
-      await c.end();
-    }
-  });
+  t.teardown(() => adminQuery(serverUrl, `drop database if exists ${name} with (force)`));
   return { name, url: withDatabase(serverUrl, name), serverUrl, visitorRole: process.env.DATABASE_VISITOR ?? 'signalbox_visitor' };
 }
 
