@@ -74,7 +74,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(authPlugin);
   await app.register(cachePlugin, { ttlSeconds: config.CACHE_TTL_SECONDS, client: options.cacheClient });
-  await app.register(livePlugin, { listenerUrl: options.listenerUrl });
+  await app.register(livePlugin, { listenerUrl: options.listenerUrl, heartbeatMs: config.SSE_HEARTBEAT_MS });
   // Limits are opted into per route (login); nothing else is limited globally.
   await app.register(rateLimit, { global: false });
 
@@ -91,10 +91,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await protectedScope.register(messageRoutes);
     await protectedScope.register(conversationRoutes);
     await protectedScope.register(notificationRoutes);
-    await protectedScope.register(streamRoutes, {
-      heartbeatMs: config.SSE_HEARTBEAT_MS,
-      maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES,
-    });
+    await protectedScope.register(streamRoutes, { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES });
   });
 
   return app;

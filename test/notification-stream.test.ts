@@ -116,8 +116,10 @@ t.test('a failed fetch is reported and retried on the next poke', async (t) => {
   stream.poke();
   await settle();
   t.equal(errors.length, 1);
+  t.ok(stream.needsRetry, 'a failed catch-up asks the heartbeat for a retry');
   fail = false;
   stream.poke();
   await settle();
   t.same(sink.ids(), [1, 2, 3]);
+  t.notOk(stream.needsRetry, 'and a successful one clears it');
 });

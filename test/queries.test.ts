@@ -9,7 +9,7 @@ import { asUser } from '../src/db/transaction';
 import { getConversationMessages, listConversations, markConversationRead } from '../src/queries/conversations';
 import { buildTree, editMessage, getHistory, getThread, getUnreadInbox, sendMessage } from '../src/queries/messages';
 import { listNotifications, markNotificationRead, notificationsAfter } from '../src/queries/notifications';
-import { createUser, deleteAccount, findSessionUserId, createSession } from '../src/queries/users';
+import { createSession, createUser, deleteAccount, findLiveSessions, findSessionUserId } from '../src/queries/users';
 import { createTestPool } from './helpers/db';
 import { queryRecorder } from './helpers/count';
 
@@ -164,12 +164,17 @@ t.test('conversations and notifications', async (t) => {
 });
 
 t.test('sessions and account deletion', async (t) => {
-  const { pool, user, as } = await setup(t);
+  const { pool, admin, user, as } = await setup(t);
   const alice = await user('alice');
   const bob = await user('bob');
   const hash = Buffer.alloc(32, 7);
   await createSession(pool, { userId: alice.id, tokenHash: hash, ttlHours: 1 });
   t.equal(await findSessionUserId(pool, hash), alice.id);
+  const expired = Buffer.alloc(32, 8);
+  await createSession(pool, { userId: bob.id, tokenHash: expired, ttlHours: 1 });
+  await admin.query(`update app_private.sessions set created_at = now() - interval '2 hours', expires_at = now() - interval '1 second' where user_id = $1`, [bob.id]);
+  const live = await findLiveSessions(pool, [hash, expired, hash, Buffer.alloc(32, 9)]);
+  t.same([...live], [[hash.toString('hex'), alice.id]], 'one statement answers which sessions are live, and whose');
   await as(bob.id, (tx) => sendMessage(tx, bob.id, { receiverId: alice.id, content: 'hi' }));
   const refused = await as(bob.id, (tx) => deleteAccount(tx, alice.id));
   t.same(refused, { deleted: false, partnerIds: [] }, 'RLS: nobody deletes someone else\'s account');

@@ -38,6 +38,7 @@ export class NotificationStream {
   private closed = false;
   private readonly batchSize: number;
   private stalledBeats = 0;
+  private failed = false;
 
   constructor(private readonly options: StreamOptions) {
     this.lastId = options.lastId;
@@ -46,6 +47,11 @@ export class NotificationStream {
 
   get lastSentId(): number {
     return this.lastId;
+  }
+
+  /** The last catch-up failed (database away); the next heartbeat retries it. */
+  get needsRetry(): boolean {
+    return this.failed;
   }
 
   poke(): void {
@@ -80,6 +86,7 @@ export class NotificationStream {
 
   private async catchUp(): Promise<void> {
     try {
+      this.failed = false;
       do {
         this.again = false;
         let batch: readonly Notification[];
@@ -98,6 +105,7 @@ export class NotificationStream {
       } while (this.again && !this.closed);
     } catch (error) {
       // The next poke (event, heartbeat or reconnect) retries from lastId.
+      this.failed = true;
       this.options.onError(error);
     } finally {
       this.running = false;

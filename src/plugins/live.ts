@@ -2,19 +2,24 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { DatabaseListener } from '../events/listener';
 import type { NotificationStream } from '../events/notification-stream';
+import { findLiveSessions } from '../queries/users';
 
 /**
  * Wires the process's LISTEN connection to the live streams and the view
  * cache: a notification pokes its user's streams, a conversation change
  * evicts both participants' cached views (on every instance, since each
  * instance listens), a deleted account closes its streams at once.
+ *
+ * One heartbeat serves every stream of the process: a comment line to each,
+ * then one query that re-checks all their sessions (a logged-out or expired
+ * token ends its stream), and a retry for streams whose last catch-up failed.
  */
 
-type Entry = { stream: NotificationStream; end: () => void };
+type Entry = { userId: number; tokenHash: Buffer; stream: NotificationStream; end: () => void };
 
 export type LiveRegistry = {
-  add(userId: number, entry: Entry): void;
-  remove(userId: number, entry: Entry): void;
+  add(entry: Entry): void;
+  remove(entry: Entry): void;
   count(): number;
   /** Whether this process has a LISTEN connection at all. */
   enabled(): boolean;
@@ -31,6 +36,7 @@ declare module 'fastify' {
 export type LiveOptions = {
   /** Connection string for the LISTEN connection; no live events without it. */
   listenerUrl?: string | undefined;
+  heartbeatMs: number;
 };
 
 async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<void> {
@@ -58,16 +64,31 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
     await listener.start();
   }
 
+  async function heartbeat(): Promise<void> {
+    const entries = all();
+    if (entries.length === 0) return;
+    entries.forEach((e) => e.stream.heartbeat());
+    const live = await findLiveSessions(app.pool, entries.map((e) => e.tokenHash));
+    for (const e of entries) {
+      if (live.get(e.tokenHash.toString('hex')) !== e.userId) e.end();
+      else if (e.stream.needsRetry) e.stream.poke();
+    }
+  }
+  const timer = setInterval(() => {
+    heartbeat().catch((err: unknown) => app.log.warn({ err }, 'live streams: heartbeat session check failed'));
+  }, options.heartbeatMs);
+  timer.unref();
+
   app.decorate('live', {
-    add(userId, entry) {
-      const set = byUser.get(userId) ?? new Set<Entry>();
+    add(entry) {
+      const set = byUser.get(entry.userId) ?? new Set<Entry>();
       set.add(entry);
-      byUser.set(userId, set);
+      byUser.set(entry.userId, set);
     },
-    remove(userId, entry) {
-      const set = byUser.get(userId);
+    remove(entry) {
+      const set = byUser.get(entry.userId);
       set?.delete(entry);
-      if (set?.size === 0) byUser.delete(userId);
+      if (set?.size === 0) byUser.delete(entry.userId);
     },
     count: () => all().length,
     enabled: () => listener !== null,
@@ -79,6 +100,7 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
     all().forEach((e) => e.end());
   });
   app.addHook('onClose', async () => {
+    clearInterval(timer);
     await listener?.stop();
   });
 }

@@ -73,6 +73,24 @@ export async function findSessionUserId(connection: CommonQueryMethods, tokenHas
   `);
 }
 
+const liveSessionRow = z.object({ tokenHash: z.string(), userId: z.number() });
+
+/**
+ * Which of these sessions are still live, in one statement: token hash
+ * (hex) to user id. The live streams re-check all their sessions with it
+ * on each heartbeat, instead of one query per stream.
+ */
+export async function findLiveSessions(connection: CommonQueryMethods, tokenHashes: readonly Buffer[]): Promise<Map<string, number>> {
+  const hexes = [...new Set(tokenHashes.map((h) => h.toString('hex')))];
+  const rows = await connection.any(sql.type(liveSessionRow)`
+    select encode(token_hash, 'hex') as "tokenHash", user_id as "userId"
+      from app_private.sessions
+     where token_hash in (select decode(h, 'hex') from unnest(${sql.array(hexes, 'text')}) as h)
+       and expires_at > now()
+  `);
+  return new Map(rows.map((r) => [r.tokenHash, r.userId]));
+}
+
 export async function deleteSession(connection: CommonQueryMethods, tokenHash: Buffer): Promise<void> {
   await connection.query(sql.unsafe`delete from app_private.sessions where token_hash = ${sql.binary(tokenHash)}`);
 }

@@ -4,10 +4,9 @@ import { hashToken } from '../auth/tokens';
 import { asUser } from '../db/transaction';
 import { NotificationStream } from '../events/notification-stream';
 import { latestNotificationId, notificationsAfter } from '../queries/notifications';
-import { findSessionUserId } from '../queries/users';
 import { errors } from './inputs';
 
-export type StreamRouteOptions = { heartbeatMs: number; maxBufferedBytes: number };
+export type StreamRouteOptions = { maxBufferedBytes: number };
 
 /** GET /notifications/stream (server-sent events); behind app.authenticate. */
 const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) => {
@@ -43,8 +42,9 @@ const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) =
       // Reconnect after 2 s; EventSource then sends Last-Event-ID itself.
       res.write('retry: 2000\n\n');
 
-      let heartbeat: NodeJS.Timeout | undefined;
       const entry = {
+        userId: me,
+        tokenHash: hashToken(token),
         stream: new NotificationStream({
           sink: res,
           lastId,
@@ -59,21 +59,12 @@ const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) =
         }),
         end: () => res.end(),
       };
-      const cleanup = () => {
-        clearInterval(heartbeat);
+      res.on('close', () => {
         entry.stream.close();
-        app.live.remove(me, entry);
-      };
-      res.on('close', cleanup);
-      app.live.add(me, entry);
-      heartbeat = setInterval(() => {
-        entry.stream.heartbeat();
-        // A logged-out token or a deleted account ends the stream.
-        findSessionUserId(app.pool, hashToken(token)).then(
-          (userId) => (userId === me ? entry.stream.poke() : res.end()),
-          (err: unknown) => request.log.warn({ err }, 'notification stream: session check failed'),
-        );
-      }, options.heartbeatMs);
+        app.live.remove(entry);
+      });
+      // The live plugin's heartbeat keeps it alive and re-checks its session.
+      app.live.add(entry);
       // Replay what the client missed (or nothing, for a fresh stream).
       entry.stream.poke();
     },
