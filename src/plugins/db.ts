@@ -12,8 +12,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated user's id; set by the auth plugin, null when anonymous. */
     userId: number | null;
-    /** One transaction as the authenticated caller (RLS applies). */
-    asCaller<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+    /** One transaction as the authenticated caller (RLS applies); `me` is the caller's id. */
+    asCaller<T>(fn: (tx: Tx, me: number) => Promise<T>): Promise<T>;
   }
 }
 
@@ -23,9 +23,10 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
   app.decorate('pool', options.pool);
   app.decorate('visitorRole', options.visitorRole);
   app.decorateRequest('userId', null);
-  app.decorateRequest('asCaller', function <T>(this: FastifyRequest, fn: (tx: Tx) => Promise<T>) {
-    if (!this.userId) throw unauthorized();
-    return asUser(options.pool, options.visitorRole, this.userId, fn);
+  app.decorateRequest('asCaller', function <T>(this: FastifyRequest, fn: (tx: Tx, me: number) => Promise<T>) {
+    const me = this.userId;
+    if (!me) throw unauthorized();
+    return asUser(options.pool, options.visitorRole, me, (tx) => fn(tx, me));
   });
 }
 

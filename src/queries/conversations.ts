@@ -1,7 +1,7 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import { messageColumns } from './messages';
-import { beforeCursor, existsRow, headedPage, idRow, messageRow, paginate, userRow, type Message, type Page } from './schemas';
+import { beforeCursor, headedPage, idRow, messageRow, paginate, userRow, type Message, type Page } from './schemas';
 
 export const conversationRow = z.object({
   user: userRow,
@@ -107,15 +107,20 @@ export async function getConversationMessages(
   return { messages: items, nextCursor };
 }
 
-/** Marks every unread message from `other` to the caller read; returns how many. */
-export async function markConversationRead(connection: CommonQueryMethods, me: number, other: number): Promise<number> {
-  const result = await connection.query(sql.unsafe`
-    update app_public.messages set read = true
-     where receiver_id = ${me} and sender_id = ${other} and read = false
-  `);
-  return result.rowCount;
-}
+const markedRow = z.object({ marked: z.number() });
 
-export async function userExists(connection: CommonQueryMethods, id: number): Promise<boolean> {
-  return connection.exists(sql.type(existsRow)`select 1 from app_public.users where id = ${id}`);
+/**
+ * Marks every unread message from `other` to the caller read, in one
+ * statement over the partial unread index; how many, or null when that user
+ * does not exist.
+ */
+export async function markConversationRead(connection: CommonQueryMethods, me: number, other: number): Promise<number | null> {
+  return connection.maybeOneFirst(sql.type(markedRow)`
+    with marked as (
+      update app_public.messages set read = true
+       where receiver_id = ${me} and sender_id = ${other} and read = false
+      returning 1
+    )
+    select (select count(*) from marked) as marked from app_public.users where id = ${other}
+  `);
 }

@@ -6,7 +6,6 @@ import {
   getConversationMessages,
   listConversations,
   markConversationRead,
-  userExists,
 } from '../queries/conversations';
 import { messageRow } from '../queries/schemas';
 import { errors, idParam, pageQuery } from './inputs';
@@ -31,7 +30,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) =>
       app.viewCache.serve(request, reply, async () =>
-        conversationList.parse(await request.asCaller((tx) => listConversations(tx, request.userId!, request.query))),
+        conversationList.parse(await request.asCaller((tx, me) => listConversations(tx, me, request.query))),
       ),
   );
 
@@ -48,9 +47,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) =>
       app.viewCache.serve(request, reply, async () => {
-        const page = await request.asCaller((tx) =>
-          getConversationMessages(tx, request.userId!, request.params.userId, request.query),
-        );
+        const page = await request.asCaller((tx, me) => getConversationMessages(tx, me, request.params.userId, request.query));
         if (!page) throw notFound('user');
         return conversationMessages.parse(page);
       }),
@@ -67,13 +64,10 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const me = request.userId!;
       const other = request.params.userId;
-      await request.asCaller(async (tx) => {
-        if (!(await userExists(tx, other))) throw notFound('user');
-        await markConversationRead(tx, me, other);
-      });
-      await app.viewCache.evictUsers([me, other]);
+      const marked = await request.asCaller((tx, me) => markConversationRead(tx, me, other));
+      if (marked === null) throw notFound('user');
+      await app.viewCache.evictUsers([request.userId!, other]);
       return reply.code(204).send(null);
     },
   );

@@ -42,8 +42,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const me = request.userId!;
-      const message = await request.asCaller((tx) => sendMessage(tx, me, request.body));
+      const message = await request.asCaller((tx, me) => sendMessage(tx, me, request.body));
       if (!message) throw notFound('parent message');
       await app.viewCache.evictUsers([message.senderId, message.receiverId]);
       return reply.code(201).send(message);
@@ -61,7 +60,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const message = await request.asCaller((tx) => getMessage(tx, request.userId!, request.params.id));
+      const message = await request.asCaller((tx, me) => getMessage(tx, me, request.params.id));
       if (!message) throw notFound('message');
       return message;
     },
@@ -79,7 +78,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const message = await request.asCaller((tx) => editMessage(tx, request.userId!, request.params.id, request.body.content));
+      const message = await request.asCaller((tx, me) => editMessage(tx, me, request.params.id, request.body.content));
       await app.viewCache.evictUsers([message.senderId, message.receiverId]);
       return message;
     },
@@ -99,7 +98,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const versions = await request.asCaller((tx) => getHistory(tx, request.userId!, request.params.id));
+      const versions = await request.asCaller((tx, me) => getHistory(tx, me, request.params.id));
       if (!versions) throw notFound('message');
       return { messageId: request.params.id, versions };
     },
@@ -116,7 +115,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const rows = await request.asCaller((tx) => getThread(tx, request.userId!, request.params.id));
+      const rows = await request.asCaller((tx, me) => getThread(tx, me, request.params.id));
       const root = buildTree(rows);
       if (!root) throw notFound('message');
       return { root };
@@ -134,7 +133,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const participants = await request.asCaller((tx) => markMessageRead(tx, request.userId!, request.params.id));
+      const participants = await request.asCaller((tx, me) => markMessageRead(tx, me, request.params.id));
       await app.viewCache.evictUsers(participants);
       return reply.code(204).send(null);
     },
@@ -153,7 +152,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         },
       },
     },
-    async (request) => request.asCaller((tx) => getUnreadInbox(tx, request.userId!, request.query)),
+    async (request) => request.asCaller((tx, me) => getUnreadInbox(tx, me, request.query)),
   );
 };
 

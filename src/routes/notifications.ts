@@ -25,7 +25,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       const { unread, ...page } = request.query;
-      return request.asCaller((tx) => listNotifications(tx, request.userId!, { ...page, unreadOnly: unread === 'true' }));
+      return request.asCaller((tx, me) => listNotifications(tx, me, { ...page, unreadOnly: unread === 'true' }));
     },
   );
 
@@ -39,7 +39,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      await request.asCaller((tx) => markAllNotificationsRead(tx, request.userId!));
+      await request.asCaller((tx, me) => markAllNotificationsRead(tx, me));
       return reply.code(204).send(null);
     },
   );
@@ -55,7 +55,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const marked = await request.asCaller((tx) => markNotificationRead(tx, request.userId!, request.params.id));
+      const marked = await request.asCaller((tx, me) => markNotificationRead(tx, me, request.params.id));
       if (!marked) throw notFound('notification');
       return reply.code(204).send(null);
     },

@@ -13,7 +13,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     '/me',
     { schema: { tags: ['accounts'], summary: 'The signed-in user', response: { 200: userRow, ...errors(401) } } },
     async (request) => {
-      const user = await request.asCaller((tx) => getUserById(tx, request.userId!));
+      const user = await request.asCaller((tx, me) => getUserById(tx, me));
       if (!user) throw notFound('user');
       return user;
     },
