@@ -74,7 +74,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(authPlugin);
   await app.register(cachePlugin, { ttlSeconds: config.CACHE_TTL_SECONDS, client: options.cacheClient });
-  await app.register(livePlugin, { listenerUrl: options.listenerUrl, heartbeatMs: config.SSE_HEARTBEAT_MS });
+  await app.register(livePlugin, {
+    listenerUrl: options.listenerUrl,
+    heartbeatMs: config.SSE_HEARTBEAT_MS,
+    maxStreamsPerUser: config.SSE_MAX_STREAMS_PER_USER,
+  });
   // Limits are opted into per route (login); nothing else is limited globally.
   await app.register(rateLimit, { global: false });
 
@@ -91,7 +95,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await protectedScope.register(messageRoutes);
     await protectedScope.register(conversationRoutes);
     await protectedScope.register(notificationRoutes);
-    await protectedScope.register(streamRoutes, { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES });
+    await protectedScope.register(streamRoutes, {
+      maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES,
+      maxStreamsPerUser: config.SSE_MAX_STREAMS_PER_USER,
+    });
   });
 
   return app;

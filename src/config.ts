@@ -30,6 +30,8 @@ const configSchema = z.object({
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
   /** A stream client that lets this much pile up unread is dropped. */
   SSE_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  /** Open live streams per user on one instance; one more is refused with 429. */
+  SSE_MAX_STREAMS_PER_USER: z.coerce.number().int().min(1).max(1000).default(5),
 });
 
 export type Config = z.infer<typeof configSchema>;

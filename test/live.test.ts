@@ -9,8 +9,8 @@ import { createRedisCacheClient } from '../src/cache/redis-store';
 import { buildTestApp, call, listen, send, signUp, type TestApp } from './helpers/app';
 import { openStream, type SseClient } from './helpers/sse';
 
-type Notice = { id: number; kind: string; messageId: number; senderId: number; preview: string };
-const parse = (c: SseClient) => c.events.map((e) => ({ ...(JSON.parse(e.data) as Notice), id: Number(e.id), event: e.event }));
+type Notice = { id: number; seq: number; kind: string; messageId: number; senderId: number; preview: string };
+const parse = (c: SseClient) => c.events.map((e) => ({ ...(JSON.parse(e.data) as Notice), eventId: e.id, event: e.event }));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function twoInstances(t: Test, options: { cacheClient?: () => unknown } = {}) {
@@ -50,7 +50,8 @@ t.test('a message sent through instance 1 reaches a stream on instance 2 within 
   const [event] = parse(stream);
   t.match(event, { event: 'notification', kind: 'message', messageId: m.id, senderId: alice.id, preview: 'live hello' });
   const listed = (await call(one.app, bob, 'GET', '/notifications')).json().notifications[0];
-  t.equal(event!.id, listed.id, 'the event id is the notification id');
+  t.equal(event!.id, listed.id, 'the data is the notification');
+  t.equal(event!.eventId, `s${event!.seq}`, 'the event id is the delivery cursor');
 });
 
 t.test('a rolled-back insert never produces an event', async (t) => {
@@ -86,7 +87,7 @@ t.test('the LISTEN connection is killed while messages are sent: every notificat
   await sleep(200);
   const events = parse(stream);
   t.same(events.map((e) => e.messageId), sent, 'every message exactly once, in sending order');
-  t.ok(events.every((e, i) => i === 0 || e.id > events[i - 1]!.id), 'event ids strictly increase');
+  t.ok(events.every((e, i) => i === 0 || e.seq > events[i - 1]!.seq), 'cursors strictly increase');
   const health = (await two.app.inject({ method: 'GET', url: '/healthz' })).json();
   t.equal(health.events, 'listening', 'the listener is back');
 });
@@ -103,11 +104,11 @@ t.test('Last-Event-ID replays exactly what was missed', async (t) => {
   t.same(parse(first).map((e) => e.messageId), [a.id, b.id], 'a new stream starts with the next notification');
   first.close();
   await first.closed;
-  const lastSeen = parse(first)[1]!.id;
+  const lastSeen = parse(first)[1]!.eventId!;
 
   const missed = [];
   for (const content of ['c', 'd', 'e']) missed.push((await send(one.app, alice, { receiverId: bob.id, content })).id);
-  const second = await openStream(`${url2}/notifications/stream`, { authorization: `Bearer ${bob.token}`, 'last-event-id': String(lastSeen) });
+  const second = await openStream(`${url2}/notifications/stream`, { authorization: `Bearer ${bob.token}`, 'last-event-id': lastSeen });
   t.teardown(() => second.close());
   await second.waitFor(3, 2000);
   const live = await send(one.app, alice, { receiverId: bob.id, content: 'f' });

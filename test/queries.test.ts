@@ -7,11 +7,24 @@ import pg from 'pg';
 import t, { type Test } from 'tap';
 import { asUser } from '../src/db/transaction';
 import { getConversationMessages, listConversations, markConversationRead } from '../src/queries/conversations';
-import { buildTree, editMessage, getHistory, getThread, getUnreadInbox, sendMessage } from '../src/queries/messages';
+import { buildForest, editMessage, getHistory, getThreadPage, getUnreadInbox, sendMessage, type ThreadRow } from '../src/queries/messages';
 import { listNotifications, markNotificationRead, notificationsAfter } from '../src/queries/notifications';
 import { createSession, createUser, deleteAccount, findLiveSessions, findSessionUserId } from '../src/queries/users';
 import { createTestPool } from './helpers/db';
 import { queryRecorder } from './helpers/count';
+
+/** One page of the thread (as a list), failing the test on any other outcome. */
+async function threadRows(
+  tx: Parameters<typeof getThreadPage>[0],
+  me: number,
+  id: number,
+  limit: number,
+  after?: number,
+): Promise<ThreadRow[]> {
+  const page = await getThreadPage(tx, me, id, { limit, after });
+  if (page.outcome !== 'page') throw new Error(`thread: ${page.outcome}`);
+  return page.rows;
+}
 
 async function setup(t: Test) {
   const recorder = queryRecorder();
@@ -45,8 +58,8 @@ t.test('a thread of 500 messages is one query, in tree order', async (t) => {
   );
   const { rows: [deepest] } = await admin.query('select id from app_public.messages order by depth desc, id limit 1');
   recorder.reset();
-  const rows = await as(alice.id, (tx) => getThread(tx, alice.id, Number(deepest.id)));
-  t.equal(recorder.business().length, 1, 'exactly one query for the whole thread');
+  const rows = await as(alice.id, (tx) => threadRows(tx, alice.id, Number(deepest.id), 1000));
+  t.equal(recorder.business().length, 1, 'exactly one query for the whole thread (one page of up to 1,000)');
   t.equal(rows.length, 500, 'all 500 messages');
   const seen = new Map<number, number>();
   let ordered = true;
@@ -56,10 +69,12 @@ t.test('a thread of 500 messages is one query, in tree order', async (t) => {
     seen.set(r.id, i);
   }
   t.ok(ordered, 'every parent comes before its replies, depth = parent depth + 1');
-  const tree = buildTree(rows)!;
+  const forest = buildForest(rows);
+  t.equal(forest.length, 1, 'one tree: the root');
+  const tree = forest[0]!;
   let count = 0;
   let siblingsSorted = true;
-  const walk = (n: ReturnType<typeof buildTree> & {}) => {
+  const walk = (n: (typeof forest)[number]) => {
     count++;
     for (let i = 1; i < n.replies.length; i++) if (n.replies[i - 1]!.id > n.replies[i]!.id) siblingsSorted = false;
     n.replies.forEach(walk);
@@ -67,6 +82,55 @@ t.test('a thread of 500 messages is one query, in tree order', async (t) => {
   walk(tree);
   t.equal(count, 500, 'the tree holds every message');
   t.ok(siblingsSorted, 'siblings in sending order');
+});
+
+t.test('a 5,000-reply thread page by page: every node once, one query per page, in (depth, id) order', async (t) => {
+  const { recorder, admin, user, as } = await setup(t);
+  const alice = await user('alice');
+  const bob = await user('bob');
+  // A root, 100 direct replies, and 4,900 replies spread over those and
+  // their own replies: several levels, uneven widths.
+  await admin.query(
+    `do $$ declare root bigint; begin
+       insert into app_public.messages (sender_id, receiver_id, content) values (${alice.id}, ${bob.id}, 'root') returning id into root;
+       insert into app_public.messages (sender_id, parent_message_id, content)
+         select ${bob.id}, root, 'level 1 #' || g from generate_series(1, 100) g;
+       for i in 1..49 loop
+         insert into app_public.messages (sender_id, parent_message_id, content)
+           select case when i % 2 = 0 then ${alice.id} else ${bob.id} end, m.id, 'reply ' || i
+             from app_public.messages m
+            where m.thread_root_id = root and m.depth = (select max(depth) from app_public.messages where thread_root_id = root)
+            order by m.id limit 100;
+       end loop; end $$`,
+  );
+  const { rows: expected } = await admin.query<{ id: string }>(
+    'select id from app_public.messages order by depth, id',
+  );
+  t.equal(expected.length, 5001);
+  const leaf = Number(expected.at(-1)!.id);
+  const seen: number[] = [];
+  let after: number | undefined;
+  let pages = 0;
+  recorder.reset();
+  do {
+    const page = await as(alice.id, (tx) => getThreadPage(tx, alice.id, leaf, { limit: 300, after }));
+    if (page.outcome !== 'page') throw new Error(page.outcome);
+    t.ok(page.rows.length <= 300, 'a page holds at most its limit');
+    seen.push(...page.rows.map((r) => r.id));
+    after = page.nextCursor ?? undefined;
+    pages++;
+  } while (after !== undefined && pages < 100);
+  t.equal(pages, Math.ceil(5001 / 300), 'ceil(5001 / 300) pages');
+  t.equal(recorder.business().length, pages, 'one query per page');
+  t.same(seen, expected.map((r) => Number(r.id)), 'every node exactly once, in (depth, id) order');
+
+  const { rows: [other] } = await admin.query(
+    `insert into app_public.messages (sender_id, receiver_id, content) values (${alice.id}, ${bob.id}, 'elsewhere') returning id`,
+  );
+  const foreign = await as(alice.id, (tx) => getThreadPage(tx, alice.id, leaf, { limit: 10, after: Number(other.id) }));
+  t.same(foreign, { outcome: 'bad-cursor' }, 'a cursor from another thread is refused');
+  const carol = await user('carol');
+  t.same(await as(carol.id, (tx) => getThreadPage(tx, carol.id, leaf, { limit: 10 })), { outcome: 'not-found' }, 'a stranger sees nothing');
 });
 
 t.test('a 1000-deep chain comes back whole; the schema refuses depth 1001', async (t) => {
@@ -82,7 +146,11 @@ t.test('a 1000-deep chain comes back whole; the schema refuses depth 1001', asyn
   );
   const { rows: [leaf] } = await admin.query('select id, depth from app_public.messages order by depth desc limit 1');
   t.equal(leaf.depth, 1000);
-  const rows = await as(bob.id, (tx) => getThread(tx, bob.id, Number(leaf.id)));
+  const rows = await as(bob.id, (tx) => threadRows(tx, bob.id, Number(leaf.id), 1000));
+  t.equal(rows.length, 1000, 'a page holds at most its limit');
+  const rest = await as(bob.id, (tx) => getThreadPage(tx, bob.id, Number(leaf.id), { limit: 1000, after: rows.at(-1)!.id }));
+  t.match(rest, { outcome: 'page', nextCursor: null }, 'the last page says so');
+  if (rest.outcome === 'page') rows.push(...rest.rows);
   t.equal(rows.length, 1001, 'root plus 1000 replies');
   t.equal(rows[rows.length - 1]!.depth, 1000);
   const tooDeep = await admin.query(`insert into app_public.messages (sender_id, parent_message_id, content) values (${alice.id}, ${leaf.id}, 'one more')`).catch((e: { code: string; constraint: string }) => e);
@@ -158,8 +226,11 @@ t.test('conversations and notifications', async (t) => {
   const notes = await as(bob.id, (tx) => listNotifications(tx, bob.id, { limit: 50, unreadOnly: false }));
   t.equal(notes.notifications.length, 3);
   t.equal(notes.unreadCount, 0, 'reading the conversation read the notifications');
-  const after = await as(bob.id, (tx) => notificationsAfter(tx, bob.id, notes.notifications[2]!.id, 10));
-  t.same(after.map((n) => n.messageId), [ids[1], ids[2]], 'catch-up after an id, oldest first');
+  const oldest = notes.notifications[2]!;
+  const after = await as(bob.id, (tx) => notificationsAfter(tx, bob.id, 1, 10));
+  t.same(after.map((n) => n.messageId), [ids[1], ids[2]], 'catch-up after a seq, oldest first');
+  t.same(after.map((n) => n.seq), [2, 3], 'seq numbers the receiver\'s notifications 1, 2, 3');
+  t.equal(oldest.messageId, ids[0]);
   t.equal(await as(alice.id, (tx) => markNotificationRead(tx, alice.id, notes.notifications[0]!.id)), false, 'not alice\'s');
 });
 

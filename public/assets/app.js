@@ -338,6 +338,27 @@ function messageNode(node, partnerId, reload) {
   return wrapper;
 }
 
+/**
+ * A whole thread as one tree: the API pages it (parents before replies), so
+ * each later page's nodes are hung under their parents from earlier pages.
+ * Stops after 5,000 nodes; a longer thread shows its first 5,000.
+ */
+async function fetchThread(messageId) {
+  const byId = new Map();
+  const index = (n) => { byId.set(n.id, n); n.replies.forEach(index); };
+  let page = await api('GET', `/messages/${messageId}/thread?limit=1000`);
+  const root = page.root;
+  index(root);
+  for (let pages = 1; page.nextCursor !== null && pages < 5; pages++) {
+    page = await api('GET', `/messages/${messageId}/thread?limit=1000&after=${page.nextCursor}`);
+    for (const n of page.continued) {
+      byId.get(n.parentMessageId)?.replies.push(n);
+      index(n);
+    }
+  }
+  return root;
+}
+
 async function conversationView(partnerId) {
   await learnNames([partnerId]);
   const title = state.users.get(partnerId) ?? `user #${partnerId}`;
@@ -349,7 +370,7 @@ async function conversationView(partnerId) {
     const trees = [];
     for (const m of page.messages) {
       if (seen.has(m.id)) continue;
-      const { root } = await api('GET', `/messages/${m.id}/thread`);
+      const root = await fetchThread(m.id);
       const walk = (n) => { seen.add(n.id); n.replies.forEach(walk); };
       walk(root);
       trees.push(root);

@@ -20,7 +20,8 @@ export const CHANNELS = {
   users: 'signalbox_users',
 } as const;
 
-const notificationEvent = z.object({ userId: z.number().int(), notificationId: z.number().int() });
+// {userId}: wake that user's streams; they read what is new from the table.
+const notificationEvent = z.object({ userId: z.number().int() });
 const conversationEvent = z.object({ users: z.array(z.number().int()) });
 const userEvent = z.object({ deletedUserId: z.number().int() });
 

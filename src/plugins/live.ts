@@ -1,12 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { asUser } from '../db/transaction';
 import { DatabaseListener } from '../events/listener';
-import type { NotificationStream } from '../events/notification-stream';
+import { UserFeed, type StreamClient } from '../events/user-feed';
+import { notificationsAfter } from '../queries/notifications';
 import { findLiveSessions } from '../queries/users';
 
 /**
  * Wires the process's LISTEN connection to the live streams and the view
- * cache: a notification pokes its user's streams, a conversation change
+ * cache: a notification pokes its user's feed (one catch-up query serves
+ * all of that user's streams in this process), a conversation change
  * evicts both participants' cached views (on every instance, since each
  * instance listens), a deleted account closes its streams at once.
  *
@@ -15,9 +18,11 @@ import { findLiveSessions } from '../queries/users';
  * token ends its stream), and a retry for streams whose last catch-up failed.
  */
 
-type Entry = { userId: number; tokenHash: Buffer; stream: NotificationStream; end: () => void };
+type Entry = { userId: number; tokenHash: Buffer; client: StreamClient; end: () => void };
 
 export type LiveRegistry = {
+  /** Whether the user may open one more stream here (at most maxStreamsPerUser per process). */
+  hasRoom(userId: number): boolean;
   add(entry: Entry): void;
   remove(entry: Entry): void;
   count(): number;
@@ -37,17 +42,31 @@ export type LiveOptions = {
   /** Connection string for the LISTEN connection; no live events without it. */
   listenerUrl?: string | undefined;
   heartbeatMs: number;
+  maxStreamsPerUser: number;
 };
 
 async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<void> {
-  const byUser = new Map<number, Set<Entry>>();
-  const forUser = (userId: number) => byUser.get(userId) ?? new Set<Entry>();
-  const all = () => [...byUser.values()].flatMap((set) => [...set]);
+  type Feed = { feed: UserFeed; entries: Set<Entry> };
+  const byUser = new Map<number, Feed>();
+  const forUser = (userId: number) => byUser.get(userId)?.entries ?? new Set<Entry>();
+  const all = () => [...byUser.values()].flatMap((f) => [...f.entries]);
+  const feedOf = (userId: number): Feed => {
+    let f = byUser.get(userId);
+    if (!f) {
+      const feed = new UserFeed({
+        fetch: (afterSeq, limit) =>
+          asUser(app.pool, app.visitorRole, userId, (tx) => notificationsAfter(tx, userId, afterSeq, limit)),
+        onError: (err) => app.log.warn({ err, userId }, 'live feed: catch-up failed; will retry'),
+      });
+      byUser.set(userId, (f = { feed, entries: new Set() }));
+    }
+    return f;
+  };
 
   let listener: DatabaseListener | null = null;
   if (options.listenerUrl) {
     listener = new DatabaseListener({ connectionString: options.listenerUrl, log: app.log });
-    listener.on('notification', ({ userId }) => forUser(userId).forEach((e) => e.stream.poke()));
+    listener.on('notification', ({ userId }) => byUser.get(userId)?.feed.poke());
     listener.on('conversation', ({ users }) => {
       app.viewCache.evictUsers(users).catch((err: unknown) => app.log.warn({ err }, 'cache eviction failed'));
     });
@@ -58,7 +77,7 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
     listener.on('connected', ({ reconnected }) => {
       if (!reconnected) return;
       // Events sent while we were away are lost: catch up from the tables.
-      all().forEach((e) => e.stream.poke());
+      byUser.forEach((f) => f.feed.poke());
       app.viewCache.evictLocal();
     });
     await listener.start();
@@ -67,12 +86,12 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
   async function heartbeat(): Promise<void> {
     const entries = all();
     if (entries.length === 0) return;
-    entries.forEach((e) => e.stream.heartbeat());
+    entries.forEach((e) => e.client.heartbeat());
     const live = await findLiveSessions(app.pool, entries.map((e) => e.tokenHash));
     for (const e of entries) {
       if (live.get(e.tokenHash.toString('hex')) !== e.userId) e.end();
-      else if (e.stream.needsRetry) e.stream.poke();
     }
+    byUser.forEach((f) => f.feed.needsRetry && f.feed.poke());
   }
   const timer = setInterval(() => {
     heartbeat().catch((err: unknown) => app.log.warn({ err }, 'live streams: heartbeat session check failed'));
@@ -80,15 +99,18 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
   timer.unref();
 
   app.decorate('live', {
+    hasRoom: (userId) => forUser(userId).size < options.maxStreamsPerUser,
     add(entry) {
-      const set = byUser.get(entry.userId) ?? new Set<Entry>();
-      set.add(entry);
-      byUser.set(entry.userId, set);
+      const f = feedOf(entry.userId);
+      f.entries.add(entry);
+      f.feed.add(entry.client);
     },
     remove(entry) {
-      const set = byUser.get(entry.userId);
-      set?.delete(entry);
-      if (set?.size === 0) byUser.delete(entry.userId);
+      const f = byUser.get(entry.userId);
+      if (!f) return;
+      f.entries.delete(entry);
+      f.feed.remove(entry.client);
+      if (f.entries.size === 0) byUser.delete(entry.userId);
     },
     count: () => all().length,
     enabled: () => listener !== null,

@@ -108,49 +108,115 @@ export type ThreadRow = z.infer<typeof threadRow>;
 /** Deepest thread the query will walk; the schema caps depth at the same value. */
 export const MAX_THREAD_DEPTH = 1000;
 
+// Every node column is nullable: the head row of an empty page has none.
+const threadPageRow = z
+  .object(Object.fromEntries(Object.entries(threadRow.shape).map(([k, v]) => [k, (v as z.ZodTypeAny).nullable()])))
+  .extend({ rootId: z.number().int(), cursorOk: z.boolean() }) as unknown as z.ZodType<
+  { [K in keyof ThreadRow]: ThreadRow[K] | null } & { rootId: number; cursorOk: boolean }
+>;
+
+export type ThreadPage =
+  | { outcome: 'not-found' }
+  | { outcome: 'bad-cursor' }
+  | { outcome: 'page'; rootId: number; rows: ThreadRow[]; nextCursor: number | null };
+
 /**
- * The whole thread containing message `id`, in ONE query: the root comes
- * from thread_root_id, and a recursive CTE walks down level by level through
- * the (parent_message_id, id) index. Rows come back by depth, then id, so
- * every parent precedes its replies and siblings are in sending order.
+ * One page of the thread containing message `id`, in ONE query: nodes in
+ * (depth, id) order — every parent before its replies, siblings in sending
+ * order — starting after the node `after` (the previous page's nextCursor),
+ * at most `limit` of them.
  *
- * Cycle-safe by construction and by bound: parent_message_id is immutable
- * and must reference an earlier row, and the walk stops at depth 1000 (the
- * schema's own limit). No SEARCH/CYCLE path arrays: they copy the whole path
- * into every row, which made a 1,000-deep chain quadratic (246 ms against
- * a few ms without them, bench/REPORT.md).
+ * A recursive CTE walks the thread level by level. thread_root_id and depth
+ * are kept by the insert trigger, so each step takes the next level's ids
+ * straight from messages_thread_position_idx (thread_root_id, depth, id),
+ * and only as many as the page still needs: a page costs its own size and
+ * the levels it spans, not the thread's size (the first page of a
+ * 100,000-reply thread reads 201 index entries). No step joins a table
+ * against a working set whose size the planner must guess, so there is no
+ * plan that a stale estimate could turn into a scan of messages; the last
+ * step fetches the page's rows by primary key.
+ *
+ * Cycle-safe by construction: depth only grows and stops at 1000 (the
+ * schema's own limit). The head row (root id, cursor check) comes back even
+ * when the page is empty; no row at all means the thread is not visible.
  */
-export async function getThread(connection: CommonQueryMethods, me: number, id: number): Promise<readonly ThreadRow[]> {
-  return connection.any(sql.type(threadRow)`
-    with recursive thread as (
-      select ${messageColumns}, 0 as depth
-        from app_public.messages m
-       where m.id = (select t.thread_root_id from app_public.messages t where t.id = ${id})
-         and ${visibleTo(me)}
+export async function getThreadPage(
+  connection: CommonQueryMethods,
+  me: number,
+  id: number,
+  page: { limit: number; after?: number | undefined },
+): Promise<ThreadPage> {
+  const after = page.after ?? null;
+  const budget = page.limit + 1; // one more than asked: is there a next page?
+  const rows = await connection.any(sql.type(threadPageRow)`
+    with recursive head as (
+      select r.id as root_id,
+             coalesce(c.depth, 0) as start_depth,
+             coalesce(c.id, 0) as start_after,
+             (${after}::bigint is null or c.id is not null) as cursor_ok
+        from app_public.messages t
+        join app_public.messages r on r.id = t.thread_root_id
+        left join app_public.messages c on c.id = ${after}::bigint and c.thread_root_id = r.id
+       where t.id = ${id} and (r.sender_id = ${me} or r.receiver_id = ${me})
+    ),
+    levels (depth, ids, taken) as (
+      -- The rest of the cursor's level (the root's level on the first page).
+      select h.start_depth, lvl.ids, cardinality(lvl.ids)
+        from head h
+        cross join lateral (select array(
+          select m.id from app_public.messages m
+           where m.thread_root_id = h.root_id and m.depth = h.start_depth and m.id > h.start_after
+           order by m.id limit ${budget}) as ids) lvl
+       where h.cursor_ok
       union all
-      select ${messageColumns}, thread.depth + 1
-        from thread
-        join app_public.messages m on m.parent_message_id = thread.id
-       where thread.depth < ${MAX_THREAD_DEPTH}
+      -- Then whole levels, each cut to what the page still needs. An empty
+      -- level below the first ends the walk: nothing can be deeper.
+      select l.depth + 1, lvl.ids, l.taken + cardinality(lvl.ids)
+        from levels l
+        cross join head h
+        cross join lateral (select array(
+          select m.id from app_public.messages m
+           where m.thread_root_id = h.root_id and m.depth = l.depth + 1
+           order by m.id limit ${budget} - l.taken) as ids) lvl
+       where l.taken < ${budget} and l.depth < ${MAX_THREAD_DEPTH}
+         and (cardinality(l.ids) > 0 or l.depth = h.start_depth)
     )
-    select * from thread order by depth, id
+    select h.root_id as "rootId", h.cursor_ok as "cursorOk", p.*
+      from head h
+      left join lateral (
+        select ${messageColumns}, m.depth
+          from app_public.messages m
+         where m.id = any (array(select unnest(l.ids) from levels l))
+         order by m.depth, m.id
+      ) p on true
   `);
+  const first = rows[0];
+  if (!first) return { outcome: 'not-found' };
+  if (!first.cursorOk) return { outcome: 'bad-cursor' };
+  // The lateral side of an empty page is one row of NULLs.
+  const nodes = rows.filter((r) => r.id !== null) as unknown as ThreadRow[];
+  const { items, nextCursor } = paginate(nodes, page.limit);
+  return { outcome: 'page', rootId: first.rootId, rows: items, nextCursor };
 }
 
 export type ThreadNode = ThreadRow & { replies: ThreadNode[] };
 
-/** Nests the rows of getThread() (parents before replies, by id) into a tree. */
-export function buildTree(rows: readonly ThreadRow[]): ThreadNode | null {
+/**
+ * Nests a page of getThreadPage() rows (parents before replies, by id) into
+ * trees: each node under its parent when the parent is on the same page,
+ * else at the top of the forest (its parent came on an earlier page).
+ */
+export function buildForest(rows: readonly ThreadRow[]): ThreadNode[] {
   const byId = new Map<number, ThreadNode>();
-  let root: ThreadNode | null = null;
+  const tops: ThreadNode[] = [];
   for (const row of rows) {
     const node: ThreadNode = { ...row, replies: [] };
     byId.set(row.id, node);
     const parent = row.parentMessageId === null ? undefined : byId.get(row.parentMessageId);
     if (parent) parent.replies.push(node);
-    else root ??= node;
+    else tops.push(node);
   }
-  return root;
+  return tops;
 }
 
 export const inboxRow = z.object({

@@ -41,19 +41,27 @@ export async function listNotifications(
   return { notifications: items, unreadCount: result?.head ?? 0, nextCursor };
 }
 
-/** Notifications after `afterId`, oldest first: the live stream's catch-up. */
+/** A notification as the live stream sends it: with its delivery cursor. */
+export const streamNotificationRow = notificationRow.extend({ seq: z.number().int() });
+export type StreamNotification = z.infer<typeof streamNotificationRow>;
+
+/**
+ * The user's notifications with seq above `afterSeq`, in seq order: the live
+ * stream's catch-up. seq is taken in commit order per receiver (see the
+ * notification trigger), so this cannot skip one that commits late.
+ */
 export async function notificationsAfter(
   connection: CommonQueryMethods,
   me: number,
-  afterId: number,
+  afterSeq: number,
   limit: number,
-): Promise<readonly Notification[]> {
-  return connection.any(sql.type(notificationRow)`
-    select ${notificationColumns}
+): Promise<readonly StreamNotification[]> {
+  return connection.any(sql.type(streamNotificationRow)`
+    select ${notificationColumns}, n.seq
       from app_public.notifications n
       join app_public.messages m on m.id = n.message_id
-     where n.user_id = ${me} and n.id > ${afterId}
-     order by n.id
+     where n.user_id = ${me} and n.seq > ${afterSeq}
+     order by n.seq
      limit ${limit}
   `);
 }
@@ -75,9 +83,22 @@ export async function markAllNotificationsRead(connection: CommonQueryMethods, m
   return result.rowCount;
 }
 
-/** The caller's newest notification id (0 when none): where a new stream starts. */
-export async function latestNotificationId(connection: CommonQueryMethods, me: number): Promise<number> {
-  return connection.oneFirst(sql.type(idRow)`
-    select coalesce(max(id), 0) as id from app_public.notifications where user_id = ${me}
+const cursorRow = z.object({ latest: z.number(), legacy: z.number().nullable() });
+
+/**
+ * Where a stream starts: the caller's newest committed seq (0 when none;
+ * one still being written is above it, so it is not skipped), and, for a
+ * client that still holds a notification id from before the seq cursor
+ * (`legacyId`), the seq of that notification (null when it is not theirs or
+ * is gone). One query either way.
+ */
+export async function streamStart(
+  connection: CommonQueryMethods,
+  me: number,
+  legacyId: number | null,
+): Promise<{ latest: number; legacy: number | null }> {
+  return connection.one(sql.type(cursorRow)`
+    select coalesce((select max(seq) from app_public.notifications where user_id = ${me}), 0) as latest,
+           (select seq from app_public.notifications where id = ${legacyId}::bigint and user_id = ${me}) as legacy
   `);
 }

@@ -43,15 +43,20 @@ export const displayName = z
   .transform((s) => s.trim())
   .pipe(z.string().min(1).max(100));
 
+/** ?limit=1..max, digits only. */
+export function limitParam(max: number, fallback: number) {
+  return z
+    .string()
+    .regex(/^[0-9]{1,4}$/, `must be an integer from 1 to ${max}`)
+    .transform(Number)
+    .pipe(z.number().min(1, 'must be at least 1').max(max, `must be at most ${max}`))
+    .default(String(fallback));
+}
+
 /** ?limit=1..100 (default 50) & ?before=<id>. */
 export const pageQuery = z
   .object({
-    limit: z
-      .string()
-      .regex(/^[0-9]{1,3}$/, 'must be an integer from 1 to 100')
-      .transform(Number)
-      .pipe(z.number().min(1, 'must be at least 1').max(100, 'must be at most 100'))
-      .default('50'),
+    limit: limitParam(100, 50),
     before: idParam.optional(),
   })
   .strict();

@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { notFound } from '../errors';
+import { HttpError, notFound } from '../errors';
 import {
-  buildTree,
+  buildForest,
   editMessage,
   getHistory,
   getMessage,
-  getThread,
+  getThreadPage,
   getUnreadInbox,
   historyVersion,
   inboxRow,
@@ -16,7 +16,7 @@ import {
   type ThreadNode,
 } from '../queries/messages';
 import { messageRow } from '../queries/schemas';
-import { bodyId, content, errors, idParams, pageQuery } from './inputs';
+import { bodyId, content, errors, idParam, idParams, limitParam, pageQuery } from './inputs';
 
 const threadNode: z.ZodType<ThreadNode> = threadRow.extend({ replies: z.lazy(() => z.array(threadNode)) });
 
@@ -109,16 +109,37 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['messages'],
-        summary: 'The whole thread containing a message, as a tree (one SQL query)',
+        summary: 'The thread containing a message, a page at a time (one SQL query per page)',
+        description:
+          'Nodes come in (depth, id) order: every parent before its replies, siblings in sending order, at most ' +
+          '`limit` per page (default 200, at most 1000). The first page holds the thread\'s root as `root`, with ' +
+          'the replies on that page nested under it. Pass `nextCursor` as `after` for the next page: its nodes ' +
+          'whose parent came on an earlier page are in `continued`, each with its on-page replies nested (its ' +
+          '`parentMessageId` says where it belongs). `nextCursor` is null on the last page.',
         params: idParams,
-        response: { 200: z.object({ root: threadNode }), ...errors(400, 401, 404) },
+        querystring: z
+          .object({ limit: limitParam(1000, 200), after: idParam.optional() })
+          .strict(),
+        response: {
+          200: z.object({
+            rootId: z.number().int(),
+            root: threadNode.nullable(),
+            continued: z.array(threadNode),
+            nextCursor: z.number().int().nullable(),
+          }),
+          ...errors(400, 401, 404),
+        },
       },
     },
     async (request) => {
-      const rows = await request.asCaller((tx, me) => getThread(tx, me, request.params.id));
-      const root = buildTree(rows);
-      if (!root) throw notFound('message');
-      return { root };
+      const page = await request.asCaller((tx, me) => getThreadPage(tx, me, request.params.id, request.query));
+      if (page.outcome === 'not-found') throw notFound('message');
+      if (page.outcome === 'bad-cursor') {
+        throw new HttpError(400, 'INVALID_CURSOR', '`after` must be a message of this thread (a nextCursor it returned)');
+      }
+      const tops = buildForest(page.rows);
+      const root = tops[0]?.id === page.rootId ? tops.shift()! : null;
+      return { rootId: page.rootId, root, continued: tops, nextCursor: page.nextCursor };
     },
   );
 

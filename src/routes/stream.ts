@@ -1,12 +1,21 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { hashToken } from '../auth/tokens';
-import { asUser } from '../db/transaction';
-import { NotificationStream } from '../events/notification-stream';
-import { latestNotificationId, notificationsAfter } from '../queries/notifications';
+import { HttpError } from '../errors';
+import { StreamClient } from '../events/user-feed';
+import { streamStart } from '../queries/notifications';
 import { errors } from './inputs';
 
-export type StreamRouteOptions = { maxBufferedBytes: number };
+export type StreamRouteOptions = { maxBufferedBytes: number; maxStreamsPerUser: number };
+
+/** `s42` (a cursor), or a bare notification id from before the cursor existed. */
+const lastEventId = z
+  .string()
+  .regex(/^s?(0|[1-9][0-9]{0,14})$/, 'must be an event id this stream sent (s<number>)')
+  .transform((v) => ({ legacy: !v.startsWith('s'), value: Number(v.replace(/^s/, '')) }));
+
+const tooManyStreams = (max: number) =>
+  new HttpError(429, 'TOO_MANY_STREAMS', `at most ${max} live streams per user may be open on one server; close one first`);
 
 /** GET /notifications/stream (server-sent events); behind app.authenticate. */
 const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) => {
@@ -17,19 +26,36 @@ const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) =
         tags: ['notifications'],
         summary: 'Live notifications as server-sent events',
         description:
-          'Each notification is an event `notification` whose id is the notification id and whose data is the ' +
-          'notification JSON. Send `Last-Event-ID` to replay everything after that id from the database; without ' +
-          'it the stream starts with the next notification. A comment line is sent every 15 s. Browsers ' +
+          'Each notification is an event `notification` whose data is the notification JSON and whose id is ' +
+          '`s<seq>`: `seq` is the receiver\'s delivery cursor, which increases in commit order, so replaying ' +
+          '"everything after it" can neither skip nor repeat a notification. Send `Last-Event-ID` to replay ' +
+          'everything after that cursor from the database (EventSource does this by itself on reconnect); ' +
+          'without it the stream starts with the next notification. A bare number (a notification id, as sent ' +
+          'before the cursor existed) resumes after that notification; if it names none of the caller\'s, the ' +
+          'stream sends an event `reset` and starts with the next one, so the client knows to reload its list. ' +
+          `A comment line is sent every heartbeat (15 s). At most ${options.maxStreamsPerUser} streams per user ` +
+          'may be open on one server: one more is refused with 429 TOO_MANY_STREAMS and Retry-After. Browsers ' +
           'authenticate with the session cookie (EventSource cannot set headers); never put a token in the URL.',
-        headers: z.object({ 'last-event-id': z.string().regex(/^[0-9]{1,15}$/, 'must be a notification id').optional() }),
-        response: { 200: z.string().describe('text/event-stream'), ...errors(400, 401) },
+        headers: z.object({ 'last-event-id': lastEventId.optional() }),
+        response: { 200: z.string().describe('text/event-stream'), ...errors(400, 401, 429) },
       },
     },
     async (request, reply) => {
-      const me = request.userId!;
       const token = request.sessionToken!;
-      const header = request.headers['last-event-id'];
-      const lastId = header !== undefined ? Number(header) : await request.asCaller((tx) => latestNotificationId(tx, me));
+      const from = request.headers['last-event-id'];
+      const { me, start } = await request.asCaller(async (tx, me) => ({
+        me,
+        start: await streamStart(tx, me, from?.legacy ? from.value : null),
+      }));
+      // Checked after the last await, so two concurrent opens cannot both pass.
+      if (!app.live.hasRoom(me)) {
+        reply.header('retry-after', '30');
+        throw tooManyStreams(options.maxStreamsPerUser);
+      }
+      // A legacy id resumes after that notification, or, naming none of the
+      // caller's, restarts at the newest with a `reset` event (never silently).
+      const reset = from?.legacy === true && start.legacy === null;
+      const cursor = !from || reset ? start.latest : from.legacy ? (start.legacy ?? start.latest) : from.value;
 
       reply.hijack();
       const res = reply.raw;
@@ -42,31 +68,23 @@ const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) =
       // Reconnect after 2 s; EventSource then sends Last-Event-ID itself.
       res.write('retry: 2000\n\n');
 
-      const entry = {
-        userId: me,
-        tokenHash: hashToken(token),
-        stream: new NotificationStream({
-          sink: res,
-          lastId,
-          maxBufferedBytes: options.maxBufferedBytes,
-          fetch: (afterId, limit) =>
-            asUser(app.pool, app.visitorRole, me, (tx) => notificationsAfter(tx, me, afterId, limit)),
-          onError: (err) => request.log.warn({ err }, 'notification stream: catch-up failed; will retry'),
-          onDrop: (reason) => {
-            request.log.info({ reason }, 'notification stream dropped');
-            res.destroy();
-          },
-        }),
-        end: () => res.end(),
-      };
+      const client = new StreamClient(res, cursor, {
+        maxBufferedBytes: options.maxBufferedBytes,
+        onDrop: (reason) => {
+          request.log.info({ reason }, 'notification stream dropped');
+          res.destroy();
+        },
+      });
+      if (reset) client.event('reset', { reason: 'unknown Last-Event-ID; reload the notification list' });
+      const entry = { userId: me, tokenHash: hashToken(token), client, end: () => res.end() };
       res.on('close', () => {
-        entry.stream.close();
+        client.close();
         app.live.remove(entry);
       });
-      // The live plugin's heartbeat keeps it alive and re-checks its session.
+      // The live plugin's feed replays what the client missed (nothing, for
+      // a fresh stream), then sends what comes; its heartbeat re-checks the
+      // session.
       app.live.add(entry);
-      // Replay what the client missed (or nothing, for a fresh stream).
-      entry.stream.poke();
     },
   );
 };
