@@ -109,9 +109,13 @@ export async function buildDataset(
              where parent_message_id is not null group by parent_message_id) c
      where p.id = c.parent_message_id`);
   await exec('notifications for unread messages', `
-    insert into app_public.notifications (user_id, message_id, kind, created_at)
-    select receiver_id, id, case when parent_message_id is null then 'message' else 'reply' end, sent_at
+    insert into app_public.notifications (user_id, message_id, kind, created_at, seq)
+    select receiver_id, id, case when parent_message_id is null then 'message' else 'reply' end, sent_at,
+           row_number() over (partition by receiver_id order by id)
       from app_public.messages where not read and sender_id <> receiver_id`);
+  await exec('delivery counters', `
+    insert into app_private.delivery_counters (user_id, last_seq)
+    select user_id, max(seq) from app_public.notifications group by user_id`);
   await client.query('set session_replication_role = origin');
   await client.query(`select setval(pg_get_serial_sequence('app_public.users', 'id'), $1::bigint)`, [users]);
   await client.query(`select setval(pg_get_serial_sequence('app_public.messages', 'id'), $1::bigint)`, [messages]);

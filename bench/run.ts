@@ -128,6 +128,8 @@ async function main(): Promise<void> {
   // Baseline (a) writes notifications as the request role, for the receiver
   // (INSERT … RETURNING also needs the new row to pass a SELECT policy).
   await admin.query(`grant insert on app_public.notifications to ${config.DATABASE_VISITOR}`);
+  await admin.query(`grant usage on schema app_private to ${config.DATABASE_VISITOR}`);
+  await admin.query(`grant select, insert, update on app_private.delivery_counters to ${config.DATABASE_VISITOR}`);
   await admin.query(`create policy bench_insert on app_public.notifications for insert with check (true)`);
   await admin.query(`create policy bench_select on app_public.notifications for select using (true)`);
 
@@ -245,9 +247,12 @@ async function benchBulk(results: Results, admin: pg.Client, users: number): Pro
       `create function app_private.bench_notify_row() returns trigger language plpgsql as $$
        begin
          if new.sender_id <> new.receiver_id then
-           insert into app_public.notifications (user_id, message_id, kind)
-           values (new.receiver_id, new.id, case when new.parent_message_id is null then 'message' else 'reply' end);
-           perform pg_notify('signalbox_notifications', json_build_object('userId', new.receiver_id, 'notificationId', currval(pg_get_serial_sequence('app_public.notifications', 'id')))::text);
+           insert into app_private.delivery_counters as c (user_id, last_seq) values (new.receiver_id, 1)
+           on conflict (user_id) do update set last_seq = c.last_seq + 1;
+           insert into app_public.notifications (user_id, message_id, kind, seq)
+           select new.receiver_id, new.id, case when new.parent_message_id is null then 'message' else 'reply' end, c.last_seq
+             from app_private.delivery_counters c where c.user_id = new.receiver_id;
+           perform pg_notify('signalbox_notifications', json_build_object('userId', new.receiver_id)::text);
          end if;
          return null;
        end $$`,

@@ -24,12 +24,17 @@ const appSideNotification: FastifyPluginAsyncZod = async (app) => {
       const me = request.userId!;
       const message = await request.asCaller(async (tx) => {
         const m = (await sendMessage(tx, me, request.body))!;
+        // The same delivery cursor as the trigger: the receiver's counter, locked to commit.
         await tx.query(sql.unsafe`
-          with n as (
-            insert into app_public.notifications (user_id, message_id, kind)
-            values (${m.receiverId}, ${m.id}, 'message') returning id, user_id
+          with c as (
+            insert into app_private.delivery_counters as c (user_id, last_seq) values (${m.receiverId}, 1)
+            on conflict (user_id) do update set last_seq = c.last_seq + 1
+            returning last_seq
+          ), n as (
+            insert into app_public.notifications (user_id, message_id, kind, seq)
+            select ${m.receiverId}, ${m.id}, 'message', c.last_seq from c returning user_id
           )
-          select pg_notify('signalbox_notifications', json_build_object('userId', user_id, 'notificationId', id)::text) from n`);
+          select pg_notify('signalbox_notifications', json_build_object('userId', user_id)::text) from n`);
         return m;
       });
       await app.viewCache.evictUsers([message.senderId, message.receiverId]);

@@ -1,5 +1,5 @@
 --! Previous: sha1:0d1cc2a40602c5f89ce1e2b0c58b73b9be4694e9
---! Hash: sha1:78f84260d365fa9481958891b23dff9d53d8095e
+--! Hash: sha1:5481b8ce7ad75cd001a87e156de9fb6387b38431
 --! Message: Live delivery cursor: per-receiver seq taken in commit order; thread position index
 
 --------------------------------------------------------------------------------
@@ -63,41 +63,61 @@ create or replace function app_private.tg_messages__notify_receiver() returns tr
   language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
 as $$
 declare
+  receivers bigint[];
+  block_ends bigint[];
   announced bigint;
 begin
   -- 1. Reserve a block of numbers per receiver. ON CONFLICT DO UPDATE locks
   --    each counter row until this transaction ends; rows are taken in
   --    user-id order so bulk statements cannot deadlock each other here.
-  --    No join, so the cached plan is right at any size.
-  insert into app_private.delivery_counters as c (user_id, last_seq)
-  select receiver_id, count(*)
-    from new_messages
-   where sender_id <> receiver_id
-   group by receiver_id
-   order by receiver_id
-  on conflict (user_id) do update set last_seq = c.last_seq + excluded.last_seq;
+  --    It reads only the transition table, so its cached plan is right at
+  --    any size.
+  with reserved as (
+    insert into app_private.delivery_counters as c (user_id, last_seq)
+    select receiver_id, count(*)
+      from new_messages
+     where sender_id <> receiver_id
+     group by receiver_id
+     order by receiver_id
+    on conflict (user_id) do update set last_seq = c.last_seq + excluded.last_seq
+    returning c.user_id, c.last_seq
+  )
+  select array_agg(user_id), array_agg(last_seq) into receivers, block_ends from reserved;
 
-  -- 2. Number the notifications from the reserved blocks: the block ends at
-  --    the counter (this transaction's own, locked, version of the row). It
-  --    reads new_messages with another table, so it is planned per
-  --    statement (EXECUTE): a plan cached for a 1-row insert would otherwise
-  --    be reused for a 100,000-row one, and the other way round.
-  execute $sql$
+  -- 2. Number the notifications from the reserved blocks (a block ends at
+  --    the counter's new value).
+  if receivers is null then
+    return null; -- only messages to oneself: nobody to notify
+  elsif cardinality(receivers) = 1 then
+    -- One receiver (every API send): no join, so the cached plan is right
+    -- at any size, and nothing is planned per statement.
     insert into app_public.notifications (user_id, message_id, kind, seq)
     select n.receiver_id, n.id,
            case when n.parent_message_id is null then 'message' else 'reply' end,
-           c.last_seq - count(*) over (partition by n.receiver_id)
-                      + row_number() over (partition by n.receiver_id order by n.id)
+           block_ends[1] - count(*) over () + row_number() over (order by n.id)
       from new_messages n
-      join app_private.delivery_counters c on c.user_id = n.receiver_id
-     where n.sender_id <> n.receiver_id
-  $sql$;
+     where n.sender_id <> n.receiver_id;
+  else
+    -- Several receivers join their blocks: planned per statement (EXECUTE),
+    -- because a plan cached for a 3-row insert would be reused for a
+    -- 100,000-row one (a nested loop over both), and the other way round.
+    execute $sql$
+      insert into app_public.notifications (user_id, message_id, kind, seq)
+      select n.receiver_id, n.id,
+             case when n.parent_message_id is null then 'message' else 'reply' end,
+             b.block_end - count(*) over (partition by n.receiver_id)
+                         + row_number() over (partition by n.receiver_id order by n.id)
+        from new_messages n
+        join unnest($1, $2) as b (user_id, block_end) on b.user_id = n.receiver_id
+       where n.sender_id <> n.receiver_id
+    $sql$ using receivers, block_ends;
+  end if;
 
   -- 3. Wake the receivers' streams: the user id only (identical payloads in
   --    one transaction fold into one), delivered on commit, so a rolled-back
   --    insert announces nothing.
-  select count(pg_notify('signalbox_notifications', json_build_object('userId', receiver_id)::text))
-    from (select distinct receiver_id from new_messages where sender_id <> receiver_id) receivers
+  select count(pg_notify('signalbox_notifications', json_build_object('userId', r)::text))
+    from unnest(receivers) r
     into announced;
   return null;
 end;
