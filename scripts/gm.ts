@@ -1,30 +1,81 @@
 /**
- * `npm run gm -- <graphile-migrate command>` for development: points
- * graphile-migrate at the local server with all three URLs it reads
- * (DATABASE_URL, SHADOW_DATABASE_URL, ROOT_DATABASE_URL), after making sure
- * the request role exists. Example: `npm run gm -- commit --message "…"`.
+ * `npm run gm -- <graphile-migrate command>`: the schema workflow on a
+ * development database, never on the service's own.
+ *
+ * - The URLs come from GM_DATABASE_URL (default
+ *   postgres://postgres@127.0.0.1:5432/signalbox_dev), GM_SHADOW_DATABASE_URL
+ *   (default: the same with `_shadow`) and GM_ROOT_DATABASE_URL (default: the
+ *   same server's `postgres` database). An exported DATABASE_URL — the
+ *   service's database — is never used: graphile-migrate gets these three
+ *   and nothing inherited.
+ * - The development database and its shadow are created when missing, and
+ *   the request role exists, so `watch`, `status` and `commit` work on a
+ *   fresh machine.
+ * - `reset` refuses any database whose name does not end in `_dev`.
+ * - After every migration run of the CLI, .gmrc's afterAllMigrations hook
+ *   rewrites migrations/schema.sql (scripts/dump-schema.ts).
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import pg from 'pg';
 import { loadConfig } from '../src/config';
+import { withDatabase } from '../src/db/admin';
 import { ensureRoles } from '../src/db/setup';
 import { projectRoot } from '../src/paths';
 
-async function main(): Promise<void> {
-  const server = process.env.GM_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432';
-  const env = {
-    ...process.env,
-    DATABASE_URL: process.env.DATABASE_URL ?? `${server}/signalbox_dev`,
-    SHADOW_DATABASE_URL: process.env.SHADOW_DATABASE_URL ?? `${server}/signalbox_dev_shadow`,
-    ROOT_DATABASE_URL: process.env.ROOT_DATABASE_URL ?? `${server}/postgres`,
+const databaseName = (url: string) => decodeURIComponent(new URL(url).pathname.slice(1));
+
+export function gmUrls(env: NodeJS.ProcessEnv): { database: string; shadow: string; root: string } {
+  const database = env.GM_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/signalbox_dev';
+  return {
+    database,
+    shadow: env.GM_SHADOW_DATABASE_URL ?? withDatabase(database, `${databaseName(database)}_shadow`),
+    root: env.GM_ROOT_DATABASE_URL ?? withDatabase(database, 'postgres'),
   };
-  await ensureRoles(env.ROOT_DATABASE_URL, loadConfig().DATABASE_VISITOR);
-  const cli = path.join(projectRoot, 'node_modules', '.bin', 'graphile-migrate');
-  const result = spawnSync(cli, process.argv.slice(2), { cwd: projectRoot, env, stdio: 'inherit' });
-  process.exit(result.status ?? 1);
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+async function createIfMissing(rootUrl: string, name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: rootUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (!rowCount) {
+      await client.query(`create database "${name.replace(/"/g, '""')}"`);
+      process.stderr.write(`gm: created database ${name}\n`);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  const urls = gmUrls(process.env);
+  const devName = databaseName(urls.database);
+  if (args[0] === 'reset' && !/_dev$/.test(devName)) {
+    process.stderr.write(
+      `gm: refusing to reset "${devName}": reset erases its database, and only a development database (name ending in _dev) may be erased.\n`,
+    );
+    return 2;
+  }
+  await createIfMissing(urls.root, devName);
+  await createIfMissing(urls.root, databaseName(urls.shadow));
+  await ensureRoles(urls.root, loadConfig({ ...process.env, DATABASE_URL: undefined }).DATABASE_VISITOR);
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.DATABASE_URL;
+  const cli = path.join(projectRoot, 'node_modules', '.bin', 'graphile-migrate');
+  const result = spawnSync(cli, args, {
+    cwd: projectRoot,
+    env: { ...env, DATABASE_URL: urls.database, SHADOW_DATABASE_URL: urls.shadow, ROOT_DATABASE_URL: urls.root },
+    stdio: 'inherit',
+  });
+  return result.status ?? 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`gm: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -2,11 +2,10 @@
 -- AFTER INSERT on messages creates the receiver's notification
 -- (trigger _500_notify_receiver, statement-level with a transition table).
 \i test/sql/_assert.sql
-begin;
 
-insert into app_public.users (username) values ('n_alice'), ('n_bob');
-select id as alice from app_public.users where username = 'n_alice' \gset
-select id as bob from app_public.users where username = 'n_bob' \gset
+insert into app_public.users (username) values (:'run' || '_alice'), (:'run' || '_bob');
+select id as alice from app_public.users where username = :'run' || '_alice' \gset
+select id as bob from app_public.users where username = :'run' || '_bob' \gset
 
 insert into app_public.messages (sender_id, receiver_id, content)
 values (:alice, :bob, 'hello bob') returning id as msg \gset
@@ -32,11 +31,11 @@ select pg_temp.ok(
   'a reply notifies the other participant with kind reply');
 
 -- Bulk: one statement, 10,000 messages, 10,000 notifications.
-select count(*) as before from app_public.notifications \gset
+select count(*) as before from app_public.notifications where user_id = :bob \gset
 insert into app_public.messages (sender_id, receiver_id, content)
 select :alice, :bob, 'bulk ' || g from generate_series(1, 10000) g;
 select pg_temp.is(
-  (select count(*) from app_public.notifications) - :before,
+  (select count(*) from app_public.notifications where user_id = :bob) - :before,
   10000::bigint, 'a 10,000-row INSERT … SELECT creates 10,000 notifications');
 
 -- The trigger is statement-level (bit 0 of tgtype clear) and uses a
@@ -51,7 +50,7 @@ savepoint before_rollback;
 insert into app_public.messages (sender_id, receiver_id, content) values (:bob, :alice, 'never sent');
 rollback to savepoint before_rollback;
 select pg_temp.is(
-  (select count(*) from app_public.messages m where m.content = 'never sent'),
+  (select count(*) from app_public.messages m where m.sender_id = :bob and m.content = 'never sent'),
   0::bigint, 'a rolled-back message leaves neither message nor notification');
 
 rollback;

@@ -2,11 +2,10 @@
 -- BEFORE UPDATE on messages keeps the old content and marks the message
 -- edited (trigger _200_record_history, WHEN content changes).
 \i test/sql/_assert.sql
-begin;
 
-insert into app_public.users (username) values ('h_alice'), ('h_bob');
-select id as alice from app_public.users where username = 'h_alice' \gset
-select id as bob from app_public.users where username = 'h_bob' \gset
+insert into app_public.users (username) values (:'run' || '_alice'), (:'run' || '_bob');
+select id as alice from app_public.users where username = :'run' || '_alice' \gset
+select id as bob from app_public.users where username = :'run' || '_bob' \gset
 insert into app_public.messages (sender_id, receiver_id, content)
 values (:alice, :bob, 'first version') returning id as msg \gset
 
@@ -36,6 +35,7 @@ set local role :visitor;
 select pg_temp.act_as(:alice);
 update app_public.messages set content = 'third version' where id = :msg;
 reset role;
+select pg_temp.as_dba();
 select pg_temp.is(
   (select edited_by from app_public.message_history where message_id = :msg order by id desc limit 1),
   :alice::bigint, 'an edit as a user records that user as edited_by');
@@ -46,13 +46,15 @@ select pg_temp.is(
 -- Bulk: one UPDATE over 1,000 rows writes 1,000 history rows.
 insert into app_public.messages (sender_id, receiver_id, content)
 select :alice, :bob, 'bulk ' || g from generate_series(1, 1000) g;
-select count(*) as before from app_public.message_history \gset
-update app_public.messages set content = content || ' (edited)' where content like 'bulk %';
+select count(*) as before from app_public.message_history h
+  join app_public.messages m on m.id = h.message_id where m.sender_id = :alice \gset
+update app_public.messages set content = content || ' (edited)' where sender_id = :alice and content like 'bulk %';
 select pg_temp.is(
-  (select count(*) from app_public.message_history) - :before,
+  (select count(*) from app_public.message_history h
+     join app_public.messages m on m.id = h.message_id where m.sender_id = :alice) - :before,
   1000::bigint, 'one UPDATE over 1,000 rows writes 1,000 history rows');
 select pg_temp.is(
-  (select count(*) from app_public.messages where content like 'bulk %' and edited),
+  (select count(*) from app_public.messages where sender_id = :alice and content like 'bulk %' and edited),
   1000::bigint, 'all 1,000 rows are marked edited');
 
 rollback;

@@ -2,12 +2,11 @@
 -- Deleting a user removes everything that belongs to them (ON DELETE
 -- CASCADE) and writes one audit row without personal data.
 \i test/sql/_assert.sql
-begin;
 
-insert into app_public.users (username) values ('d_alice'), ('d_bob'), ('d_carol');
-select id as alice from app_public.users where username = 'd_alice' \gset
-select id as bob from app_public.users where username = 'd_bob' \gset
-select id as carol from app_public.users where username = 'd_carol' \gset
+insert into app_public.users (username) values (:'run' || '_alice'), (:'run' || '_bob'), (:'run' || '_carol');
+select id as alice from app_public.users where username = :'run' || '_alice' \gset
+select id as bob from app_public.users where username = :'run' || '_bob' \gset
+select id as carol from app_public.users where username = :'run' || '_carol' \gset
 
 insert into app_public.messages (sender_id, receiver_id, content) values (:alice, :bob, 'a to b') returning id as ab \gset
 insert into app_public.messages (sender_id, parent_message_id, content) values (:bob, :ab, 'b replies');

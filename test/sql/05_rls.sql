@@ -1,12 +1,11 @@
 -- plan: 8
 -- Row-level security: as user A, a B<->C conversation does not exist.
 \i test/sql/_assert.sql
-begin;
 
-insert into app_public.users (username) values ('r_alice'), ('r_bob'), ('r_carol');
-select id as alice from app_public.users where username = 'r_alice' \gset
-select id as bob from app_public.users where username = 'r_bob' \gset
-select id as carol from app_public.users where username = 'r_carol' \gset
+insert into app_public.users (username) values (:'run' || '_alice'), (:'run' || '_bob'), (:'run' || '_carol');
+select id as alice from app_public.users where username = :'run' || '_alice' \gset
+select id as bob from app_public.users where username = :'run' || '_bob' \gset
+select id as carol from app_public.users where username = :'run' || '_carol' \gset
 insert into app_public.messages (sender_id, receiver_id, content) values (:bob, :carol, 'private') returning id as bc \gset
 update app_public.messages set content = 'private, edited' where id = :bc;
 insert into app_public.messages (sender_id, receiver_id, content) values (:bob, :alice, 'for alice');
@@ -29,6 +28,7 @@ select pg_temp.throws(
 with deleted as (delete from app_public.users where id = :bob returning 1)
 select pg_temp.is((select count(*) from deleted), 0::bigint, 'A cannot delete B''s account');
 reset role;
+select pg_temp.as_dba();
 select pg_temp.is((select content from app_public.messages where id = :bc), 'private, edited',
   'the B-C message is unchanged');
 

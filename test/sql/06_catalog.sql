@@ -40,3 +40,5 @@ select pg_temp.is(
       and k.connamespace in ('app_public'::regnamespace, 'app_private'::regnamespace)
       and not exists (select 1 from pg_index i where i.indrelid = k.conrelid and i.indkey[0] = k.conkey[1])),
   null, 'every foreign-key column leads an index (cascades never scan)');
+
+rollback;

@@ -1,9 +1,15 @@
 -- Assertion helpers for the psql checks. Each check script \i's this file,
--- runs in one transaction and rolls back, so it can be run by hand against
--- any signalbox database without leaving anything behind:
+-- which opens the script's one transaction; the script rolls it back, so it
+-- can be run by hand against any signalbox database, production data
+-- included, without leaving anything behind:
 --
+--   npm run psql -- -f test/sql/01_notifications.sql
 --   psql "$DATABASE_URL" -X -f test/sql/01_notifications.sql
 --
+-- The scripts touch only rows they create (their users' names carry a
+-- random run tag, every UPDATE is scoped to their own users), change
+-- settings only with SET LOCAL / set_config(…, true), and create these
+-- helpers inside the transaction, so the rollback removes them too.
 -- Every passing assertion prints "ok - …"; the first failing one raises
 -- "not ok - …" and stops the script (ON_ERROR_STOP).
 \set ON_ERROR_STOP 1
@@ -15,7 +21,10 @@
 \else
   \set visitor signalbox_visitor
 \endif
-set client_min_messages = warning;
+begin;
+set local client_min_messages = warning;
+-- A tag for this run's usernames: never collides with real users.
+select 'sbt' || substr(md5(random()::text || clock_timestamp()::text), 1, 8) as run \gset
 
 create function pg_temp.ok(_condition boolean, _description text) returns text
   language plpgsql volatile as $$
@@ -60,7 +69,28 @@ create function pg_temp.act_as(_user_id bigint) returns void
   select set_config('signalbox.user_id', _user_id::text, true);
 $$;
 
+-- Back to a DBA: no signalbox user for the rest of the transaction (reset
+-- role alone would leave the last act_as() in force).
+create function pg_temp.as_dba() returns void
+  language sql volatile as $$
+  select set_config('signalbox.user_id', '', true);
+$$;
+
 grant execute on function pg_temp.ok(boolean, text) to public;
 grant execute on function pg_temp.is(anyelement, anyelement, text) to public;
 grant execute on function pg_temp.throws(text, text, text) to public;
 grant execute on function pg_temp.act_as(bigint) to public;
+grant execute on function pg_temp.as_dba() to public;
+
+-- Runs _sql in a subtransaction and returns 'SQLSTATE: message' of the error
+-- it raises (NULL when it raises none), for checks on what an error says.
+create function pg_temp.error_of(_sql text) returns text
+  language plpgsql volatile as $$
+begin
+  execute _sql;
+  return null;
+exception when others then
+  return sqlstate || ': ' || sqlerrm;
+end;
+$$;
+grant execute on function pg_temp.error_of(text) to public;
