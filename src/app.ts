@@ -8,7 +8,9 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { DatabasePool } from 'slonik';
+import type { RedisCacheClient } from './cache/redis-store';
 import type { Config } from './config';
+import { deploymentIdentity } from './queries/deployment';
 import rateLimit from '@fastify/rate-limit';
 import authPlugin from './plugins/auth';
 import cachePlugin from './plugins/cache';
@@ -28,8 +30,8 @@ export type AppOptions = {
   config: Config;
   pool: DatabasePool;
   logger?: FastifyServerOptions['logger'];
-  /** A shared abstract-cache client (Redis) for the view cache; memory when omitted. */
-  cacheClient?: unknown;
+  /** The shared store (Redis) for the view cache and the rate limits; memory when omitted. */
+  cacheClient?: RedisCacheClient | undefined;
   /** Connection string for the LISTEN connection (live streams, cross-instance eviction). */
   listenerUrl?: string;
 };
@@ -73,7 +75,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(authPlugin);
-  await app.register(cachePlugin, { ttlSeconds: config.CACHE_TTL_SECONDS, client: options.cacheClient });
+  // Every key this service keeps in a shared store starts with this.
+  const prefix = config.CACHE_PREFIX ?? `signalbox:${await deploymentIdentity(options.pool)}`;
+  await app.register(cachePlugin, {
+    ttlSeconds: config.CACHE_TTL_SECONDS,
+    client: options.cacheClient,
+    prefix,
+    maxBytes: config.CACHE_MAX_BYTES,
+    maxEntryBytes: config.CACHE_MAX_ENTRY_BYTES,
+  });
   await app.register(livePlugin, {
     listenerUrl: options.listenerUrl,
     heartbeatMs: config.SSE_HEARTBEAT_MS,

@@ -24,6 +24,12 @@ const configSchema = z.object({
   CACHE_URL: z.string().url().optional(),
   /** 0 turns the view cache off (every request is a MISS); the benchmark's baseline. */
   CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
+  /** The memory cache's budget in bytes (UTF-16 size of keys and bodies). */
+  CACHE_MAX_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 * 1024),
+  /** A view larger than this is answered but not cached. */
+  CACHE_MAX_ENTRY_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),
+  /** Starts every key in a shared store; default: derived from the database's identity. */
+  CACHE_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,100}$/, 'letters, digits and :_.- only').optional(),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
   LOGIN_RATE_LIMIT: z.coerce.number().int().positive().default(10),
   REGISTER_RATE_LIMIT: z.coerce.number().int().positive().default(20),

@@ -13,7 +13,7 @@ type Notice = { id: number; seq: number; kind: string; messageId: number; sender
 const parse = (c: SseClient) => c.events.map((e) => ({ ...(JSON.parse(e.data) as Notice), eventId: e.id, event: e.event }));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function twoInstances(t: Test, options: { cacheClient?: () => unknown } = {}) {
+async function twoInstances(t: Test, options: { cacheClient?: () => ReturnType<typeof createRedisCacheClient> } = {}) {
   const one = await buildTestApp(t, { cacheClient: options.cacheClient?.() });
   const two = await buildTestApp(t, { shareWith: one, cacheClient: options.cacheClient?.() });
   const url2 = await listen(two.app);
@@ -148,9 +148,8 @@ t.test('deleting the account or logging out closes its streams', async (t) => {
 
 for (const mode of ['memory', 'redis'] as const) {
   t.test(`a write on instance 1 makes instance 2's next GET a MISS with the new data (${mode})`, async (t) => {
-    const prefix = `signalbox-test-${crypto.randomBytes(4).toString('hex')}`;
     const clients: ReturnType<typeof createRedisCacheClient>[] = [];
-    const cacheClient = mode === 'redis' ? () => { const c = createRedisCacheClient('redis://127.0.0.1:6379', { prefix }); clients.push(c); return c; } : undefined;
+    const cacheClient = mode === 'redis' ? () => { const c = createRedisCacheClient('redis://127.0.0.1:6379'); clients.push(c); return c; } : undefined;
     t.teardown(() => Promise.all(clients.map((c) => c.close())));
     const { one, two } = await twoInstances(t, cacheClient ? { cacheClient } : {});
     const alice = await signUp(one.app, 'alice');

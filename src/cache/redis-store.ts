@@ -10,14 +10,18 @@ export type RedisCacheClient = {
   await: true;
   get(key: { id: string; segment: string }): Promise<{ item: unknown; stored: number; ttl: number } | null>;
   set(key: { id: string; segment: string }, value: unknown, ttlMs: number): Promise<void>;
+  /** SET NX: stores only when the key is absent; true when it stored. */
+  setIfAbsent(key: { id: string; segment: string }, value: unknown, ttlMs: number): Promise<boolean>;
   has(key: { id: string; segment: string }): Promise<boolean>;
   delete(key: { id: string; segment: string }): Promise<void>;
   close(): Promise<void>;
+  /** The connection, shared with the rate limits (@fastify/rate-limit's Redis store). */
+  redis: Redis;
 };
 
-export function createRedisCacheClient(url: string, options: { prefix?: string } = {}): RedisCacheClient {
-  const prefix = options.prefix ?? 'signalbox';
-  const mapKey = (key: { id: string; segment: string }) => `${prefix}:${key.segment}:${key.id}`;
+/** Keys are `<segment>:<id>`; the view cache puts the deployment's prefix in the segment. */
+export function createRedisCacheClient(url: string): RedisCacheClient {
+  const mapKey = (key: { id: string; segment: string }) => `${key.segment}:${key.id}`;
   const redis = new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -39,6 +43,10 @@ export function createRedisCacheClient(url: string, options: { prefix?: string }
     async set(key, value, ttlMs) {
       await redis.set(mapKey(key), JSON.stringify({ item: value, stored: Date.now() }), 'PX', Math.max(1, Math.round(ttlMs)));
     },
+    async setIfAbsent(key, value, ttlMs) {
+      const done = await redis.set(mapKey(key), JSON.stringify({ item: value, stored: Date.now() }), 'PX', Math.max(1, Math.round(ttlMs)), 'NX');
+      return done === 'OK';
+    },
     async has(key) {
       return (await redis.exists(mapKey(key))) === 1;
     },
@@ -48,5 +56,6 @@ export function createRedisCacheClient(url: string, options: { prefix?: string }
     async close() {
       redis.disconnect();
     },
+    redis,
   };
 }

@@ -2,29 +2,43 @@ import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import caching from '@fastify/caching';
-import abstractCache from 'abstract-cache';
+import { createMemoryCacheClient, type MemoryCacheClient } from '../cache/memory-store';
+import type { RedisCacheClient } from '../cache/redis-store';
 
 /**
- * The 60-second cache of the conversation views, in `fastify.cache`
- * (abstract-cache: memory, or Redis when CACHE_URL is set).
+ * The 60-second cache of the conversation views. Its store is
+ * `fastify.cache`, the one @fastify/caching decorates: an lru-cache bounded
+ * in bytes by default, Redis when CACHE_URL is set.
  *
- * Keys are `<userId>:<version>:<url>`: one user's entry can never answer
- * another user's request. Eviction does not delete keys; it gives the user a
- * new random version, so every entry of the old version is unreachable at
- * once. That also closes the read/evict race: a reader reads the version
- * *before* it queries, so if a writer commits and evicts while the reader's
- * query runs, the reader stores its (possibly stale) result under the old,
- * already unreachable version.
+ * Keys are `<prefix>:<generation>:<userId>:<version>:<url>`:
+ * - `prefix` names the deployment (CACHE_PREFIX, else derived from the
+ *   database's system identifier and name), so two deployments sharing a
+ *   Redis never read each other's entries;
+ * - one user's entry can never answer another user's request;
+ * - eviction gives the user a new random version, so every entry of the old
+ *   one is unreachable at once. A reader reads the version *before* it
+ *   queries, so if a writer commits and evicts while the reader's query
+ *   runs, the reader stores its (possibly stale) result under the old,
+ *   already unreachable version: no read/evict race.
+ * - `generation` is the whole cache's version. Any failed store operation
+ *   (Redis unreachable) may have been a lost eviction, so this instance
+ *   stops using the cache — every view is answered from the database — until
+ *   it has written a new generation, which makes every entry stored before
+ *   the failure unreachable on every instance. A write whose eviction failed
+ *   is therefore never hidden by an old entry once the store is back.
+ *   Instances re-read the generation at most once a second; one that saw no
+ *   failure itself still evicted through the database's events.
  *
  * The cache is an optimisation, never a dependency: when the store fails
- * (Redis down) requests are answered from the database and /healthz says so.
+ * requests are answered from the database and /healthz says so.
  */
 
 type Entry = { body: string; etag: string };
+type Key = { id: string; segment: string };
 
-type AwaitCache = {
-  get(key: { id: string; segment: string }): Promise<{ item: unknown } | null>;
-  set(key: { id: string; segment: string }, value: unknown, ttlMs: number): Promise<void>;
+type Store = {
+  get(key: Key): Promise<{ item: unknown } | null>;
+  set(key: Key, value: unknown, ttlMs: number): Promise<void>;
 };
 
 export type ViewCache = {
@@ -32,10 +46,12 @@ export type ViewCache = {
   serve(request: FastifyRequest, reply: FastifyReply, build: () => Promise<unknown>): Promise<FastifyReply>;
   /** Makes every cached view of these users unreachable. */
   evictUsers(userIds: Iterable<number>): Promise<void>;
-  /** Drops every entry this process holds (after missed events); no-op for a shared store. */
-  evictLocal(): void;
+  /** Makes every entry unreachable (after events were missed). */
+  evictAll(): Promise<void>;
   /** 'memory', or whether the shared store answers right now. */
   check(): Promise<'memory' | 'ok' | 'unavailable'>;
+  /** Bytes and entries of the memory store (null for Redis). */
+  stats(): ReturnType<MemoryCacheClient['stats']> | null;
 };
 
 declare module 'fastify' {
@@ -44,25 +60,32 @@ declare module 'fastify' {
   }
 }
 
-const SEGMENT = 'signalbox-views';
 const VERSION_TTL_MS = 24 * 60 * 60 * 1000;
 const STORE_TIMEOUT_MS = 250;
+const GENERATION_REFRESH_MS = 1000;
 
 export type CacheOptions = {
   ttlSeconds: number;
-  /** A shared abstract-cache client (either style), e.g. Redis; memory when omitted. */
-  client?: unknown;
+  /** Names this deployment in every key (see above). */
+  prefix: string;
+  /** The shared store (Redis); the byte-bounded memory store when omitted. */
+  client?: RedisCacheClient | undefined;
+  maxBytes: number;
+  maxEntryBytes: number;
 };
 
 async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise<void> {
-  const shared = options.client !== undefined;
-  const client = options.client ?? abstractCache({ useAwait: false, driver: { options: { maxItems: 100_000 } } });
-  // Our code awaits the store; abstract-cache adapts either style of client.
-  const store = abstractCache({ useAwait: true, client }) as AwaitCache;
+  const memory = options.client ? null : createMemoryCacheClient(options);
+  const client = options.client ?? memory!;
+  const store = client as Store;
+  const segment = options.prefix;
   const ttlMs = options.ttlSeconds * 1000;
-  // Part of every key; replacing it empties this process's memory cache.
-  let epoch = shared ? 'shared' : crypto.randomBytes(4).toString('hex');
   let healthy = true;
+  // The generation in use, when it was read, and whether a failure since
+  // then obliges this instance to write a new one before using the cache.
+  let generation: string | null = memory ? crypto.randomBytes(4).toString('hex') : null;
+  let generationReadAt = 0;
+  let mustRenew = false;
 
   /** A store call that fails or hangs yields `fallback` instead of failing the request. */
   async function guarded<T>(what: string, call: () => Promise<T>, fallback: T): Promise<T> {
@@ -77,21 +100,60 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
       healthy = true;
       return result;
     } catch (err) {
-      if (healthy) app.log.warn({ err }, `view cache ${what} failed; answering from the database`);
+      if (healthy) app.log.warn({ err }, `view cache ${what} failed; answering from the database until it recovers`);
       healthy = false;
+      mustRenew = true;
       return fallback;
     } finally {
       clearTimeout(timer);
     }
   }
 
-  // @fastify/caching provides fastify.cache and calls it callback-style (an
-  // await-style store would leave its If-None-Match hook hanging forever),
-  // and an error there would fail the request: hand it the guarded store.
-  // We never call reply.etag(), so that URL-blind If-None-Match shortcut (an
-  // onRequest hook keyed by the ETag alone) never finds anything: our ETags
-  // are checked after authentication.
-  type Key = { id: string; segment: string };
+  const generationKey: Key = { id: 'generation', segment };
+  const newToken = () => crypto.randomBytes(8).toString('hex');
+
+  /** The generation to use now, or null while the cache must not be used. */
+  async function currentGeneration(): Promise<string | null> {
+    if (memory) return generation;
+    if (mustRenew) {
+      const fresh = newToken();
+      const written = await guarded('renew', async () => {
+        await store.set(generationKey, fresh, VERSION_TTL_MS);
+        return true;
+      }, false);
+      if (!written) return null;
+      mustRenew = false;
+      generation = fresh;
+      generationReadAt = Date.now();
+      app.log.info('view cache: store reachable again; entries from before the failure are unreachable now');
+      return generation;
+    }
+    if (generation !== null && Date.now() - generationReadAt < GENERATION_REFRESH_MS) return generation;
+    const found = await guarded('get', () => store.get(generationKey), undefined);
+    if (found === undefined) return null;
+    if (typeof found?.item === 'string') {
+      generation = found.item;
+    } else {
+      // None yet (or expired): start one. SET NX, so instances racing here
+      // agree on the first one written.
+      const fresh = newToken();
+      const shared = options.client!;
+      const stored = await guarded('set', () => shared.setIfAbsent(generationKey, fresh, VERSION_TTL_MS), null);
+      if (stored === null) return null;
+      const winner = stored ? { item: fresh } : await guarded('get', () => store.get(generationKey), undefined);
+      if (typeof winner?.item !== 'string') return null;
+      generation = winner.item;
+    }
+    generationReadAt = Date.now();
+    return mustRenew ? null : generation;
+  }
+
+  // @fastify/caching decorates fastify.cache with this store and calls it
+  // callback-style (an await-style store would leave its If-None-Match hook
+  // hanging forever); an error there would fail the request, so it gets the
+  // guarded store. Its reply.etag() is not used: that ETag shortcut is an
+  // onRequest hook keyed by the ETag alone, blind to the URL and the user
+  // and run before authentication (README, "Caching").
   const callbackStore = {
     get: (key: Key, done: (err: null, value: unknown) => void) =>
       void guarded('get', () => store.get(key), null).then((value) => done(null, value)),
@@ -99,25 +161,37 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
       void guarded('set', () => store.set(key, value, ttl), undefined).then(() => done(null)),
   };
   await app.register(caching, { cache: callbackStore as never });
+  // The views read and write through fastify.cache itself, awaited. It never
+  // fails (a failure yields a miss and sets mustRenew), so after a call
+  // `mustRenew` tells whether the store answered.
+  const cache = app.cache as unknown as typeof callbackStore;
+  const views: Store = {
+    get: (key) => new Promise((resolve) => cache.get(key, (_err, value) => resolve(value as { item: unknown } | null))),
+    set: (key, value, ttl) => new Promise((resolve) => cache.set(key, value, ttl, () => resolve())),
+  };
 
-  const versionKey = (userId: number) => ({ id: `${epoch}:v:${userId}`, segment: SEGMENT });
-  const newVersion = () => crypto.randomBytes(8).toString('hex');
+  const versionKey = (gen: string, userId: number): Key => ({ id: `${gen}:v:${userId}`, segment });
 
-  async function versionOf(userId: number): Promise<string | null> {
-    const found = await guarded('get', () => store.get(versionKey(userId)), undefined);
-    if (found === undefined) return null;
+  async function versionOf(gen: string, userId: number): Promise<string | null> {
+    const found = await views.get(versionKey(gen, userId));
+    if (mustRenew) return null;
     if (typeof found?.item === 'string') return found.item;
     // A missing version (never set, expired, or pushed out of the LRU) gets a
     // fresh one rather than a default, so no old entry can become reachable.
-    const fresh = newVersion();
-    await guarded('set', () => store.set(versionKey(userId), fresh, VERSION_TTL_MS), undefined);
-    return fresh;
+    const fresh = newToken();
+    await views.set(versionKey(gen, userId), fresh, VERSION_TTL_MS);
+    return mustRenew ? null : fresh;
   }
 
   async function evictUsers(userIds: Iterable<number>): Promise<void> {
-    await Promise.all(
-      [...new Set(userIds)].map((id) => guarded('evict', () => store.set(versionKey(id), newVersion(), VERSION_TTL_MS), undefined)),
-    );
+    const gen = await currentGeneration();
+    if (gen === null) {
+      // The store is away: the cache is off here until a new generation is
+      // written, which also makes these users' old entries unreachable.
+      mustRenew = true;
+      return;
+    }
+    await Promise.all([...new Set(userIds)].map((id) => views.set(versionKey(gen, id), newToken(), VERSION_TTL_MS)));
   }
 
   function send(request: FastifyRequest, reply: FastifyReply, entry: Entry, status: 'HIT' | 'MISS'): FastifyReply {
@@ -140,32 +214,37 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
     const userId = request.userId;
     if (!userId) throw new Error('viewCache.serve needs an authenticated request');
     if (ttlMs === 0) return send(request, reply, entryOf(JSON.stringify(await build())), 'MISS');
-    const version = await versionOf(userId);
-    const key = { id: `${epoch}:${userId}:${version}:${request.url}`, segment: SEGMENT };
+    const gen = await currentGeneration();
+    const version = gen === null ? null : await versionOf(gen, userId);
+    const key: Key = { id: `${gen}:${userId}:${version}:${request.url}`, segment };
     if (version !== null) {
-      const cached = await guarded('get', () => store.get(key), null);
+      const cached = await views.get(key);
       if (cached && typeof cached.item === 'object' && cached.item !== null) {
         return send(request, reply, cached.item as Entry, 'HIT');
       }
     }
     const entry = entryOf(JSON.stringify(await build()));
-    // With the store down there is no version to store under: just answer.
-    if (version !== null) await guarded('set', () => store.set(key, entry, ttlMs), undefined);
+    // Entries above the size limit are answered, not stored.
+    if (version !== null && !mustRenew && 2 * entry.body.length <= options.maxEntryBytes) {
+      await views.set(key, entry, ttlMs);
+    }
     return send(request, reply, entry, 'MISS');
   }
 
   app.decorate('viewCache', {
     serve,
     evictUsers,
-    evictLocal() {
-      if (!shared) epoch = crypto.randomBytes(4).toString('hex');
+    async evictAll() {
+      if (memory) generation = newToken();
+      else mustRenew = true;
     },
     async check() {
-      if (!shared) return 'memory';
-      await guarded('ping', () => store.get({ id: 'ping', segment: SEGMENT }), null);
+      if (memory) return 'memory';
+      await guarded('ping', () => store.get({ id: 'ping', segment }), null);
       return healthy ? 'ok' : 'unavailable';
     },
+    stats: () => memory?.stats() ?? null,
   } satisfies ViewCache);
 }
 
-export default fp(cachePlugin, { name: 'view-cache' });
+export default fp(cachePlugin, { name: 'view-cache', fastify: '5.x' });

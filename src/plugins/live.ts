@@ -78,7 +78,7 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
       if (!reconnected) return;
       // Events sent while we were away are lost: catch up from the tables.
       byUser.forEach((f) => f.feed.poke());
-      app.viewCache.evictLocal();
+      app.viewCache.evictAll().catch((err: unknown) => app.log.warn({ err }, 'cache eviction failed'));
     });
     await listener.start();
   }

@@ -2,6 +2,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { DatabasePool, Interceptor } from 'slonik';
 import type { Test } from 'tap';
 import { buildApp } from '../../src/app';
+import type { RedisCacheClient } from '../../src/cache/redis-store';
 import { loadConfig, type Config } from '../../src/config';
 import { createDatabasePool } from '../../src/db/pool';
 import { createTestPool, type TestDatabase } from './db';
@@ -28,7 +29,7 @@ export async function buildTestApp(
   options: {
     env?: Record<string, string>;
     interceptors?: readonly Interceptor[];
-    cacheClient?: unknown;
+    cacheClient?: RedisCacheClient | undefined;
     /** Start the LISTEN connection (live streams, cross-instance eviction). Default true. */
     live?: boolean;
     /** Share another app's database instead of creating one (a second instance). */
