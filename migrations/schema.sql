@@ -599,6 +599,31 @@ COMMENT ON TABLE app_private.delivery_counters IS 'Each user''s last live-delive
 COMMENT ON COLUMN app_private.delivery_counters.last_seq IS 'The highest seq handed out to this user; the next notification gets last_seq + 1.';
 
 --
+-- Name: idempotency_keys; Type: TABLE; Schema: app_private; Owner: -
+--
+
+CREATE TABLE app_private.idempotency_keys (
+    sender_id bigint NOT NULL,
+    key text NOT NULL,
+    request_hash bytea NOT NULL,
+    message_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT idempotency_keys_key_format CHECK ((key ~ '^[\x21-\x7e]{1,255}$'::text))
+);
+
+--
+-- Name: TABLE idempotency_keys; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON TABLE app_private.idempotency_keys IS 'Idempotency-Key of POST /messages: the message a sender''s key produced, claimed in the same statement as the message. Older than 24 h, a key may be claimed again.';
+
+--
+-- Name: COLUMN idempotency_keys.request_hash; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON COLUMN app_private.idempotency_keys.request_hash IS 'SHA-256 of the validated request; the same key with another request is refused (409).';
+
+--
 -- Name: sessions; Type: TABLE; Schema: app_private; Owner: -
 --
 
@@ -906,6 +931,13 @@ ALTER TABLE ONLY app_private.delivery_counters
     ADD CONSTRAINT delivery_counters_pkey PRIMARY KEY (user_id);
 
 --
+-- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
+--
+
+ALTER TABLE ONLY app_private.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (sender_id, key);
+
+--
 -- Name: sessions sessions_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
 --
 
@@ -998,6 +1030,18 @@ ALTER TABLE ONLY app_public.users
 --
 
 COMMENT ON CONSTRAINT users_username_key ON app_public.users IS 'Usernames are unique (they are stored lower-case, so case-insensitively).';
+
+--
+-- Name: idempotency_keys_message_id_idx; Type: INDEX; Schema: app_private; Owner: -
+--
+
+CREATE INDEX idempotency_keys_message_id_idx ON app_private.idempotency_keys USING btree (message_id);
+
+--
+-- Name: INDEX idempotency_keys_message_id_idx; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON INDEX app_private.idempotency_keys_message_id_idx IS 'Serves the cascade from messages.';
 
 --
 -- Name: sessions_user_id_idx; Type: INDEX; Schema: app_private; Owner: -
@@ -1355,6 +1399,20 @@ ALTER TABLE ONLY app_private.delivery_counters
     ADD CONSTRAINT delivery_counters_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
 
 --
+-- Name: idempotency_keys idempotency_keys_message_id_fkey; Type: FK CONSTRAINT; Schema: app_private; Owner: -
+--
+
+ALTER TABLE ONLY app_private.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_message_id_fkey FOREIGN KEY (message_id) REFERENCES app_public.messages(id) ON DELETE CASCADE;
+
+--
+-- Name: idempotency_keys idempotency_keys_sender_id_fkey; Type: FK CONSTRAINT; Schema: app_private; Owner: -
+--
+
+ALTER TABLE ONLY app_private.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_sender_id_fkey FOREIGN KEY (sender_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
+
+--
 -- Name: sessions sessions_user_id_fkey; Type: FK CONSTRAINT; Schema: app_private; Owner: -
 --
 
@@ -1423,6 +1481,24 @@ ALTER TABLE ONLY app_public.notifications
 
 ALTER TABLE ONLY app_public.notifications
     ADD CONSTRAINT notifications_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
+
+--
+-- Name: idempotency_keys; Type: ROW SECURITY; Schema: app_private; Owner: -
+--
+
+ALTER TABLE app_private.idempotency_keys ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: idempotency_keys own; Type: POLICY; Schema: app_private; Owner: -
+--
+
+CREATE POLICY own ON app_private.idempotency_keys USING ((sender_id = app_public.current_user_id())) WITH CHECK ((sender_id = app_public.current_user_id()));
+
+--
+-- Name: POLICY own ON idempotency_keys; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON POLICY own ON app_private.idempotency_keys IS 'A sender sees and claims only their own keys.';
 
 --
 -- Name: users delete_self; Type: POLICY; Schema: app_public; Owner: -
@@ -1535,6 +1611,12 @@ CREATE POLICY visible_message ON app_public.message_history FOR SELECT USING ((E
 COMMENT ON POLICY visible_message ON app_public.message_history IS 'History is visible exactly when its message is (the subquery runs under the messages policy).';
 
 --
+-- Name: SCHEMA app_private; Type: ACL; Schema: -; Owner: -
+--
+
+GRANT USAGE ON SCHEMA app_private TO signalbox_visitor;
+
+--
 -- Name: SCHEMA app_public; Type: ACL; Schema: -; Owner: -
 --
 
@@ -1630,6 +1712,12 @@ REVOKE ALL ON FUNCTION app_private.tg_users__audit_deletion() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION app_public.current_user_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION app_public.current_user_id() TO signalbox_visitor;
+
+--
+-- Name: TABLE idempotency_keys; Type: ACL; Schema: app_private; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE app_private.idempotency_keys TO signalbox_visitor;
 
 --
 -- Name: TABLE message_history; Type: ACL; Schema: app_public; Owner: -

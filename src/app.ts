@@ -17,6 +17,8 @@ import cachePlugin from './plugins/cache';
 import dbPlugin from './plugins/db';
 import errorsPlugin from './plugins/errors';
 import livePlugin from './plugins/live';
+import passwordBudgetPlugin from './plugins/password-budget';
+import { configureArgon2 } from './auth/tokens';
 import webPlugin from './plugins/web';
 import authRoutes from './routes/auth';
 import conversationRoutes from './routes/conversations';
@@ -45,10 +47,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? { level: config.LOG_LEVEL },
     bodyLimit: config.BODY_LIMIT_BYTES,
-    // Never trust X-Forwarded-For unless a proxy is configured; rate limits key on the address.
-    trustProxy: false,
+    // X-Forwarded-For/-Proto only from the proxies TRUST_PROXY names (off by
+    // default): rate limits key on the client address, the cookie's Secure
+    // flag follows the protocol.
+    // (A hop count is documented and supported; Fastify's types omit it.)
+    trustProxy: config.TRUST_PROXY as boolean | string,
   }).withTypeProvider<ZodTypeProvider>();
 
+  configureArgon2({ maxConcurrent: config.ARGON2_MAX_CONCURRENT, maxQueued: config.ARGON2_MAX_QUEUED });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -89,13 +95,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     heartbeatMs: config.SSE_HEARTBEAT_MS,
     maxStreamsPerUser: config.SSE_MAX_STREAMS_PER_USER,
   });
-  // Limits are opted into per route (login); nothing else is limited globally.
-  await app.register(rateLimit, { global: false });
+  // Limits are opted into per route (password checks, sign-ups); nothing
+  // else is limited globally. With a shared store the counters are shared by
+  // every instance, under this deployment's prefix. If Redis fails, limits
+  // are skipped (skipOnError) and the argon2 concurrency bound still holds.
+  await app.register(rateLimit, {
+    global: false,
+    skipOnError: true,
+    ...(options.cacheClient ? { redis: options.cacheClient.redis, nameSpace: `${prefix}:rate-limit:` } : {}),
+  });
+  await app.register(passwordBudgetPlugin, { failuresPerAccountAndAddress: config.LOGIN_RATE_LIMIT });
 
   await app.register(healthRoutes);
   await app.register(authRoutes, {
     sessionTtlHours: config.SESSION_TTL_HOURS,
-    loginRateLimit: config.LOGIN_RATE_LIMIT,
     registerRateLimit: config.REGISTER_RATE_LIMIT,
   });
   // Everything below requires a valid session.

@@ -31,7 +31,24 @@ const configSchema = z.object({
   /** Starts every key in a shared store; default: derived from the database's identity. */
   CACHE_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,100}$/, 'letters, digits and :_.- only').optional(),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+  /** Wrong passwords per minute per address + account; other budgets derive from it (README). */
   LOGIN_RATE_LIMIT: z.coerce.number().int().positive().default(10),
+  /** argon2 computations at once, and how many more may wait; beyond that 503. */
+  ARGON2_MAX_CONCURRENT: z.coerce.number().int().min(1).max(64).default(2),
+  ARGON2_MAX_QUEUED: z.coerce.number().int().min(0).max(10_000).default(32),
+  /**
+   * Fastify's trustProxy: off (default), `true`, a hop count, or a
+   * comma-separated list of proxy addresses/CIDRs whose X-Forwarded-* to trust.
+   */
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((v): boolean | number | string => {
+      if (v === undefined || v === '' || v === 'false') return false;
+      if (v === 'true') return true;
+      if (/^[0-9]+$/.test(v)) return Number(v);
+      return v;
+    }),
   REGISTER_RATE_LIMIT: z.coerce.number().int().positive().default(20),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
   /** A stream client that lets this much pile up unread is dropped. */

@@ -1,5 +1,8 @@
 import {
+  BackendTerminatedError,
+  BackendTerminatedUnexpectedlyError,
   CheckIntegrityConstraintViolationError,
+  ConnectionError,
   ForeignKeyIntegrityConstraintViolationError,
   InvalidInputError,
   NotNullIntegrityConstraintViolationError,
@@ -13,6 +16,8 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly details?: unknown,
+    /** Headers the answer must carry (Retry-After). */
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
     this.name = 'HttpError';
@@ -62,8 +67,40 @@ function sqlStateOf(error: unknown): string | undefined {
   return undefined;
 }
 
+const databaseUnavailable: Mapped = {
+  statusCode: 503,
+  code: 'DATABASE_UNAVAILABLE',
+  message: 'the database cannot be reached right now; try again shortly',
+};
+
+/**
+ * The database is away, not the request wrong: no connection could be made
+ * or kept (refused, terminated, shutting down, too many connections,
+ * connections not allowed). The answer is 503 with Retry-After; if the
+ * connection died at COMMIT the write may have happened, which is what
+ * POST /messages' Idempotency-Key is for.
+ */
+function isDatabaseUnavailable(error: unknown): boolean {
+  if (
+    error instanceof ConnectionError ||
+    error instanceof BackendTerminatedError ||
+    error instanceof BackendTerminatedUnexpectedlyError
+  ) {
+    return true;
+  }
+  for (let e = error as { code?: unknown; cause?: unknown; message?: unknown } | undefined, depth = 0; e && depth < 4; depth++) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (/^08/.test(code) || ['57P01', '57P02', '57P03', '53300'].includes(code)) return true;
+    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH'].includes(code)) return true;
+    if (typeof e.message === 'string' && /Connection terminated|connection timeout|Client has encountered a connection error|not currently accepting connections|the database system is (starting up|shutting down)/i.test(e.message)) return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
+
 /** Maps a database error to a client error, or undefined when it is a server fault. */
 export function mapDatabaseError(error: unknown): Mapped | undefined {
+  if (isDatabaseUnavailable(error)) return databaseUnavailable;
   const constraint = (error as { constraint?: string | null }).constraint;
   if (constraint && byConstraint[constraint]) return byConstraint[constraint];
   if (error instanceof UniqueIntegrityConstraintViolationError) {

@@ -1,5 +1,7 @@
 import pg from 'pg';
 import t from 'tap';
+import { argon2Stats, configureArgon2 } from '../src/auth/tokens';
+import { createRedisCacheClient } from '../src/cache/redis-store';
 import { buildTestApp, call, send, signUp } from './helpers/app';
 
 t.test('register', async (t) => {
@@ -87,20 +89,71 @@ t.test('bad tokens answer 401', async (t) => {
   t.equal((await call(app, alice, 'GET', '/me')).statusCode, 401, 'an expired token');
 });
 
-t.test('login is rate-limited per username and per address', async (t) => {
-  const { app } = await buildTestApp(t, { env: { LOGIN_RATE_LIMIT: '3' } });
+t.test('wrong passwords are limited per address + account: a guesser elsewhere cannot lock the owner out', async (t) => {
+  const { app } = await buildTestApp(t, { env: { LOGIN_RATE_LIMIT: '3' }, live: false });
   const alice = await signUp(app, 'alice');
-  const attempt = (username: string, ip: string) =>
-    app.inject({ method: 'POST', url: '/auth/login', remoteAddress: ip, payload: { username, password: 'wrong password' } });
+  const login = (username: string, ip: string, password = 'wrong password') =>
+    app.inject({ method: 'POST', url: '/auth/login', remoteAddress: ip, payload: { username, password } });
   const statuses: number[] = [];
-  for (let i = 0; i < 4; i++) statuses.push((await attempt(alice.username, `10.0.0.${i + 1}`)).statusCode);
-  t.same(statuses, [401, 401, 401, 429], 'the fourth try on one username within a minute is refused, from any address');
-  const other = await signUp(app, 'bob');
+  for (let i = 0; i < 4; i++) statuses.push((await login(alice.username, '10.0.0.1')).statusCode);
+  t.same(statuses, [401, 401, 401, 429], 'the fourth wrong password for one account from one address is refused');
+  const refused = await login(alice.username, '10.0.0.1');
+  t.equal(refused.json().code, 'RATE_LIMITED');
+  t.match(refused.headers['retry-after'], /^[0-9]+$/, 'with Retry-After');
+  t.equal((await login(alice.username, '10.0.0.1', 'correct horse battery')).statusCode, 429, 'even with the right password, from that address');
+  t.equal((await login(alice.username, '10.7.7.7', 'correct horse battery')).statusCode, 200, 'the owner elsewhere signs in');
+
+  // Per address, all accounts: 3× the limit.
   const fromOne: number[] = [];
-  for (let i = 0; i < 4; i++) fromOne.push((await attempt(`${other.username}${i}`, '10.9.9.9')).statusCode);
-  t.same(fromOne, [401, 401, 401, 429], 'the fourth try from one address is refused, for any username');
-  const body = (await attempt(alice.username, '10.0.0.99')).json();
-  t.equal(body.code, 'RATE_LIMITED');
+  for (let i = 0; i < 10; i++) fromOne.push((await login(`nobody_${i}`, '10.9.9.9')).statusCode);
+  t.same(fromOne, [...Array(9).fill(401), 429], 'one address guessing across accounts is refused after 9 failures');
+
+  // Per account, all addresses: 10× the limit, for a distributed guess.
+  const bob = await signUp(app, 'bob');
+  const spread: number[] = [];
+  for (let i = 0; i < 31; i++) spread.push((await login(bob.username, `10.3.${i}.1`)).statusCode);
+  t.same(spread.slice(-2), [401, 429], 'one account guessed from 30 addresses is refused from the 31st');
+});
+
+t.test('DELETE /me has a password budget: a flood is refused without hashing', async (t) => {
+  const { app } = await buildTestApp(t, { env: { LOGIN_RATE_LIMIT: '3' }, live: false });
+  const alice = await signUp(app, 'alice');
+  const before = argon2Stats.computed;
+  const statuses: number[] = [];
+  for (let i = 0; i < 20; i++) statuses.push((await call(app, alice, 'DELETE', '/me', { password: `guess ${i}` })).statusCode);
+  t.same(statuses.slice(0, 4), [403, 403, 403, 429], 'three wrong passwords, then 429');
+  t.ok(statuses.slice(3).every((s) => s === 429), 'and the rest of the flood too');
+  t.equal(argon2Stats.computed - before, 3, 'only the three admitted checks ran argon2');
+  t.equal((await call(app, alice, 'GET', '/me')).statusCode, 200, 'the account is still there');
+});
+
+t.test('argon2 work is bounded: excess checks answer 503 with Retry-After at once', async (t) => {
+  const { app } = await buildTestApp(t, { env: { ARGON2_MAX_CONCURRENT: '1', ARGON2_MAX_QUEUED: '1', LOGIN_RATE_LIMIT: '1000' }, live: false });
+  const alice = await signUp(app, 'alice');
+  const results = await Promise.all(
+    Array.from({ length: 6 }, (_, i) =>
+      app.inject({ method: 'POST', url: '/auth/login', remoteAddress: `10.5.0.${i}`, payload: { username: alice.username, password: 'wrong password' } }),
+    ),
+  );
+  const statuses = results.map((r) => r.statusCode).sort();
+  t.ok(statuses.filter((s) => s === 401).length >= 2, 'one runs and one waits');
+  const busy = results.filter((r) => r.statusCode === 503);
+  t.ok(busy.length >= 1, `the rest are turned away (${statuses.join(', ')})`);
+  t.equal(busy[0]!.json().code, 'PASSWORD_CHECKS_BUSY');
+  t.equal(busy[0]!.headers['retry-after'], '1');
+  configureArgon2({ maxConcurrent: 2, maxQueued: 32 });
+});
+
+t.test('with Redis the budgets are shared by every instance', async (t) => {
+  const clients = [createRedisCacheClient('redis://127.0.0.1:6379'), createRedisCacheClient('redis://127.0.0.1:6379')];
+  t.teardown(() => Promise.all(clients.map((c) => c.close())));
+  const one = await buildTestApp(t, { env: { LOGIN_RATE_LIMIT: '3' }, cacheClient: clients[0], live: false });
+  const two = await buildTestApp(t, { env: { LOGIN_RATE_LIMIT: '3' }, cacheClient: clients[1], shareWith: one, live: false });
+  const alice = await signUp(one.app, 'alice');
+  const login = (app: typeof one.app) =>
+    app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '10.8.8.8', payload: { username: alice.username, password: 'wrong password' } });
+  const statuses = [(await login(one.app)).statusCode, (await login(two.app)).statusCode, (await login(one.app)).statusCode, (await login(two.app)).statusCode];
+  t.same(statuses, [401, 401, 401, 429], 'three failures across two instances spend one budget');
 });
 
 t.test('sign-ups are rate-limited per address', async (t) => {

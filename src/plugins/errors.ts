@@ -51,6 +51,8 @@ async function errorsPlugin(app: FastifyInstance): Promise<void> {
     if (payload.statusCode >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ code: payload.code, statusCode: payload.statusCode }, payload.message);
     if (error instanceof HttpError && error.statusCode === 401) reply.header('WWW-Authenticate', 'Bearer');
+    if (error instanceof HttpError && error.headers) reply.headers(error.headers);
+    if (payload.code === 'DATABASE_UNAVAILABLE') reply.header('Retry-After', '5');
     return reply.code(payload.statusCode).send(payload);
   });
   app.setNotFoundHandler((request, reply) =>

@@ -16,18 +16,39 @@ export const messageColumns = sql.fragment`
 
 const visibleTo = (me: number) => sql.fragment`(m.sender_id = ${me} or m.receiver_id = ${me})`;
 
+export type SendInput = { receiverId?: number | undefined; parentMessageId?: number | undefined; content: string };
+
+/** An Idempotency-Key and the hash of the request it came with. */
+export type Idempotency = { key: string; requestHash: Buffer };
+
+const sentRow = messageRow.extend({ claimed: z.boolean() });
+
 /**
  * Sends a message, or a reply when parentMessageId is given (the receiver
  * then defaults to the parent's other participant, in a trigger). Returns
  * null when the parent is not visible to the sender.
+ *
+ * With `once`, the key is claimed in the same statement as the insert (a
+ * key older than 24 h may be claimed again). 'key-taken' means another send
+ * holds the key: the caller must roll this transaction back (the message
+ * must not stay) and answer with findIdempotentSend(). A concurrent send
+ * with the same key waits on the key's index entry until the first commits.
  */
+export async function sendMessage(connection: CommonQueryMethods, me: number, input: SendInput): Promise<Message | null>;
 export async function sendMessage(
   connection: CommonQueryMethods,
   me: number,
-  input: { receiverId?: number | undefined; parentMessageId?: number | undefined; content: string },
-): Promise<Message | null> {
+  input: SendInput,
+  once: Idempotency | undefined,
+): Promise<Message | 'key-taken' | null>;
+export async function sendMessage(
+  connection: CommonQueryMethods,
+  me: number,
+  input: SendInput,
+  once?: Idempotency,
+): Promise<Message | 'key-taken' | null> {
   const parentId = input.parentMessageId ?? null;
-  return connection.maybeOne(sql.type(messageRow)`
+  const row = await connection.maybeOne(sql.type(sentRow)`
     with m as (
       insert into app_public.messages (sender_id, receiver_id, parent_message_id, content)
       select ${me}, ${input.receiverId ?? null}::bigint, ${parentId}::bigint, ${input.content}
@@ -35,9 +56,39 @@ export async function sendMessage(
           or exists (select 1 from app_public.messages m
                       where m.id = ${parentId}::bigint and ${visibleTo(me)})
       returning *
+    ), claim as (
+      insert into app_private.idempotency_keys (sender_id, key, request_hash, message_id)
+      select ${me}, ${once?.key ?? null}::text, ${once ? sql.binary(once.requestHash) : null}, m.id
+        from m where ${once?.key ?? null}::text is not null
+      on conflict (sender_id, key) do update
+        set request_hash = excluded.request_hash, message_id = excluded.message_id, created_at = now()
+        where idempotency_keys.created_at < now() - interval '24 hours'
+      returning 1
     )
-    select ${messageColumns} from m
+    select ${messageColumns}, (${once === undefined} or exists (select 1 from claim)) as claimed from m
   `);
+  if (!row) return null;
+  const { claimed, ...message } = row;
+  return claimed ? message : 'key-taken';
+}
+
+const replayRow = messageRow.extend({ requestHash: z.instanceof(Buffer) });
+
+/** The message an Idempotency-Key of the caller produced (within 24 h), with its request hash; null if none. */
+export async function findIdempotentSend(
+  connection: CommonQueryMethods,
+  me: number,
+  key: string,
+): Promise<{ message: Message; requestHash: Buffer } | null> {
+  const row = await connection.maybeOne(sql.type(replayRow)`
+    select ${messageColumns}, k.request_hash as "requestHash"
+      from app_private.idempotency_keys k
+      join app_public.messages m on m.id = k.message_id
+     where k.sender_id = ${me} and k.key = ${key} and k.created_at >= now() - interval '24 hours'
+  `);
+  if (!row) return null;
+  const { requestHash, ...message } = row;
+  return { message, requestHash };
 }
 
 export async function getMessage(connection: CommonQueryMethods, me: number, id: number): Promise<Message | null> {

@@ -11,7 +11,7 @@ import { displayName, errors, password, username } from './inputs';
 
 const session = z.object({ user: userRow, token: z.string() });
 
-export type AuthRouteOptions = { sessionTtlHours: number; loginRateLimit: number; registerRateLimit: number };
+export type AuthRouteOptions = { sessionTtlHours: number; registerRateLimit: number };
 
 const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => {
   /** Issues a session: the token in the body (API clients) and an HttpOnly cookie (the web UI). */
@@ -30,27 +30,23 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
 
   // Every budget is checked before any password is hashed or verified:
   // argon2 is deliberately expensive, so these routes are the cheapest way
-  // to burn the server's CPU. (app.rateLimit() hooks would run only the
-  // first limit of a route; createRateLimit() checks each one.)
-  type Limit = { name: string; check: ReturnType<typeof app.createRateLimit> };
-  const limit = (name: string, max: number, key: (r: FastifyRequest) => string): Limit => ({
-    name,
-    check: app.createRateLimit({ max, timeWindow: '1 minute', keyGenerator: key }),
+  // to burn the server's CPU. Login and DELETE /me share the password
+  // budgets (plugins/password-budget.ts); sign-ups have their own.
+  const signUps = app.createRateLimit({
+    max: options.registerRateLimit,
+    timeWindow: '1 minute',
+    keyGenerator: (r) => `register-ip:${r.ip}`,
   });
-  const enforce = (what: string, limits: Limit[]) => async (request: FastifyRequest, reply: FastifyReply) => {
-    for (const { name, check } of limits) {
-      const result = await check(request);
-      if (!result.isAllowed && result.isExceeded) {
-        reply.header('Retry-After', String(result.ttlInSeconds));
-        throw new HttpError(429, 'RATE_LIMITED', `too many ${what} for this ${name}; try again in ${result.ttlInSeconds} s`);
-      }
+  const registerRateLimit = async (request: FastifyRequest) => {
+    const result = await signUps(request);
+    if (!result.isAllowed && result.isExceeded) {
+      throw new HttpError(429, 'RATE_LIMITED', `too many sign-ups from this address; try again in ${result.ttlInSeconds} s`, undefined, {
+        'Retry-After': String(Math.max(1, result.ttlInSeconds)),
+      });
     }
   };
-  const loginRateLimit = enforce('login attempts', [
-    limit('address', options.loginRateLimit, (r) => `login-ip:${r.ip}`),
-    limit('username', options.loginRateLimit, (r) => `login-user:${(r.body as { username: string }).username}`),
-  ]);
-  const registerRateLimit = enforce('sign-ups', [limit('address', options.registerRateLimit, (r) => `register-ip:${r.ip}`)]);
+  const loginBudget = async (request: FastifyRequest) =>
+    app.passwordBudget.admit(request, { username: (request.body as { username: string }).username });
 
   app.post(
     '/auth/register',
@@ -61,7 +57,7 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
         summary: 'Create an account and sign in',
         security: [],
         body: z.object({ username, password, displayName: displayName.optional() }).strict(),
-        response: { 201: session, ...errors(400, 409, 429) },
+        response: { 201: session, ...errors(400, 409, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -79,19 +75,22 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
   app.post(
     '/auth/login',
     {
-      preHandler: loginRateLimit,
+      preHandler: loginBudget,
       schema: {
         tags: ['accounts'],
         summary: 'Sign in',
         security: [],
         body: z.object({ username, password: z.string().min(1).max(256) }).strict(),
-        response: { 200: session, ...errors(400, 401, 429) },
+        response: { 200: session, ...errors(400, 401, 429, 503) },
       },
     },
     async (request, reply) => {
       const found = await findCredentials(app.pool, request.body.username);
       const ok = await verifyPassword(found?.passwordHash ?? null, request.body.password);
-      if (!found || !ok) throw unauthorized('wrong username or password');
+      if (!found || !ok) {
+        await app.passwordBudget.failed(request, { username: request.body.username });
+        throw unauthorized('wrong username or password');
+      }
       const { passwordHash: _hash, ...user } = found;
       const token = await startSession(user.id, request.protocol === 'https', reply);
       return reply.code(200).send({ user, token });

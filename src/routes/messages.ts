@@ -1,9 +1,11 @@
+import crypto from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { HttpError, notFound } from '../errors';
 import {
   buildForest,
   editMessage,
+  findIdempotentSend,
   getHistory,
   getMessage,
   getThreadPage,
@@ -18,6 +20,9 @@ import {
 import { messageRow } from '../queries/schemas';
 import { bodyId, content, errors, idParam, idParams, limitParam, pageQuery } from './inputs';
 
+/** Thrown inside the send transaction to roll it back when its Idempotency-Key is taken. */
+const keyTaken = Symbol('idempotency key taken');
+
 const threadNode: z.ZodType<ThreadNode> = threadRow.extend({ replies: z.lazy(() => z.array(threadNode)) });
 
 /** Message routes; registered behind app.authenticate. */
@@ -30,7 +35,18 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         summary: 'Send a message, or reply to one',
         description:
           'A reply needs only parentMessageId: it goes to the other participant of the parent. ' +
-          'receiverId that disagrees with the parent\'s conversation is a 422.',
+          'receiverId that disagrees with the parent\'s conversation is a 422.\n\n' +
+          'Idempotency-Key (1-255 visible ASCII characters) makes a retry safe: the key is stored with the ' +
+          'message, in the same transaction. The same key with the same request within 24 hours answers 200 ' +
+          'with the original message (header Idempotent-Replayed: true) and writes nothing; the same key with ' +
+          'a different request is a 409 IDEMPOTENCY_KEY_REUSED. Use it when an answer may be lost (a 503 ' +
+          'DATABASE_UNAVAILABLE, a dropped connection): the message may have been stored.',
+        headers: z.object({
+          'idempotency-key': z
+            .string()
+            .regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 visible ASCII characters')
+            .optional(),
+        }),
         body: z
           .object({ receiverId: bodyId.optional(), parentMessageId: bodyId.optional(), content })
           .strict()
@@ -38,14 +54,34 @@ const routes: FastifyPluginAsyncZod = async (app) => {
             message: 'receiverId or parentMessageId is required',
             path: ['receiverId'],
           }),
-        response: { 201: messageRow, ...errors(400, 401, 404, 422) },
+        response: { 201: messageRow, 200: messageRow, ...errors(400, 401, 404, 409, 422, 503) },
       },
     },
     async (request, reply) => {
-      const message = await request.asCaller((tx, me) => sendMessage(tx, me, request.body));
-      if (!message) throw notFound('parent message');
-      await app.viewCache.evictUsers([message.senderId, message.receiverId]);
-      return reply.code(201).send(message);
+      const key = request.headers['idempotency-key'];
+      const { receiverId, parentMessageId, content: text } = request.body;
+      const once = key
+        ? { key, requestHash: crypto.createHash('sha256').update(JSON.stringify([receiverId ?? null, parentMessageId ?? null, text])).digest() }
+        : undefined;
+      const sent = await request
+        .asCaller(async (tx, me) => {
+          const result = await sendMessage(tx, me, request.body, once);
+          // The key is someone else's (an earlier send): roll this one back.
+          if (result === 'key-taken') throw keyTaken;
+          return result;
+        })
+        .catch((error: unknown) => (error === keyTaken ? keyTaken : Promise.reject(error)));
+      if (sent === keyTaken && once) {
+        const prior = await request.asCaller((tx, me) => findIdempotentSend(tx, me, once.key));
+        if (!prior) throw new HttpError(409, 'IDEMPOTENCY_KEY_IN_USE', 'that Idempotency-Key is in use; retry');
+        if (!prior.requestHash.equals(once.requestHash)) {
+          throw new HttpError(409, 'IDEMPOTENCY_KEY_REUSED', 'that Idempotency-Key was used for a different message');
+        }
+        return reply.code(200).header('Idempotent-Replayed', 'true').send(prior.message);
+      }
+      if (!sent || sent === keyTaken) throw notFound('parent message');
+      await app.viewCache.evictUsers([sent.senderId, sent.receiverId]);
+      return reply.code(201).send(sent);
     },
   );
 

@@ -27,13 +27,19 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         summary: 'Delete the account and everything that belongs to it',
         description: 'Messages, notifications, history and sessions go with it, in one transaction.',
         body: z.object({ password: z.string().min(1).max(256) }).strict(),
-        response: { 204: z.null(), ...errors(400, 401, 403) },
+        response: { 204: z.null(), ...errors(400, 401, 403, 429, 503) },
       },
+      // The password budgets, before any hashing (a stolen token must not
+      // buy unlimited guesses, nor unlimited argon2 work).
+      preHandler: async (request) => app.passwordBudget.admit(request, { userId: request.userId! }),
     },
     async (request, reply) => {
       const me = request.userId!;
       const passwordHash = await findPasswordHash(app.pool, me);
-      if (!(await verifyPassword(passwordHash, request.body.password))) throw forbidden('wrong password');
+      if (!(await verifyPassword(passwordHash, request.body.password))) {
+        await app.passwordBudget.failed(request, { userId: me });
+        throw forbidden('wrong password');
+      }
       const { deleted, partnerIds } = await request.asCaller((tx) => deleteAccount(tx, me));
       if (!deleted) throw notFound('user');
       await app.viewCache.evictUsers([me, ...partnerIds]);
