@@ -162,3 +162,30 @@ t.test('@fastify/caching\'s store is the views\' store; its ETag shortcut never 
   const asBob = await call(app, bob, 'GET', '/conversations', undefined, { 'if-none-match': String(miss.headers.etag) });
   t.equal(asBob.statusCode, 200, 'another user with alice\'s ETag gets his own view');
 });
+
+// Why signalbox does not call reply.etag(): @fastify/caching's shortcut, as
+// shipped, answers 304 to anyone presenting a stored ETag, before the auth
+// hook and for any URL. If this starts failing, the plugin changed: the
+// README's reasoning should be revisited.
+t.test('@fastify/caching\'s reply.etag() shortcut answers before authentication (why it is not used)', async (t) => {
+  const { default: Fastify } = await import('fastify');
+  const { default: caching } = await import('@fastify/caching');
+  const probe = Fastify();
+  t.teardown(() => probe.close());
+  await probe.register(caching, { privacy: 'private' });
+  await probe.register(async (scope) => {
+    scope.addHook('onRequest', async (request, reply) => {
+      if (request.headers.authorization !== 'Bearer alice') await reply.code(401).send({ code: 'UNAUTHORIZED' });
+    });
+    scope.get('/conversations', async (_request, reply) => {
+      reply.etag('"alice-view-v1"');
+      return { secret: 'alice only' };
+    });
+  });
+  const owner = await probe.inject({ url: '/conversations', headers: { authorization: 'Bearer alice' } });
+  t.equal(owner.statusCode, 200);
+  const anonymous = await probe.inject({ url: '/conversations', headers: { 'if-none-match': '"alice-view-v1"' } });
+  t.equal(anonymous.statusCode, 304, 'an anonymous request with her ETag gets 304 from the plugin');
+  const elsewhere = await probe.inject({ url: '/no-such-route', headers: { 'if-none-match': '"alice-view-v1"' } });
+  t.equal(elsewhere.statusCode, 304, 'so does any URL');
+});
