@@ -11,10 +11,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { loadConfig } from '../src/config';
-import { adminQuery, resolveServer, withDatabase } from '../src/db/admin';
-import { ensureRoles, migrateDatabase } from '../src/db/setup';
+import { adminQuery } from '../src/db/admin';
 import { projectRoot } from '../src/paths';
+import { scratchDatabase } from './lib';
 
 const DB = 'signalbox_bench_dba';
 const SIZES = [10_000, 100_000];
@@ -59,15 +58,7 @@ async function sequence(url: string, n: number, triggers: boolean, run: number):
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig({ ...process.env, DATABASE_URL: undefined });
-  const { serverUrl, stop } = await resolveServer({
-    embeddedDataDir: path.join(projectRoot, '.data', 'bench'),
-    embeddedPort: config.EMBEDDED_PG_PORT + 2,
-  });
-  const url = withDatabase(serverUrl, DB);
-  await adminQuery(serverUrl, `drop database if exists ${DB} with (force)`, `create database ${DB}`);
-  await ensureRoles(serverUrl, config.DATABASE_VISITOR);
-  await migrateDatabase(url, config.DATABASE_VISITOR, { quiet: true });
+  const { url, drop } = await scratchDatabase(DB);
   const results: { rows: number; triggers: Step[]; noTriggers: Step[] }[] = [];
   let run = 0;
   try {
@@ -89,8 +80,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await adminQuery(serverUrl, `drop database if exists ${DB} with (force)`);
-    await stop();
+    await drop();
   }
   fs.writeFileSync(path.join(projectRoot, 'bench', 'dba.json'), `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`);
 }

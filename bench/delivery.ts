@@ -17,17 +17,12 @@
  * `npm ci && npm run build` there). Results go to bench/delivery.json;
  * REPORT.md quotes them. Only 127.0.0.1 is targeted; every loop is bounded.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { migrate as graphileMigrate } from 'graphile-migrate';
 import pg from 'pg';
-import { hashToken, newToken } from '../src/auth/tokens';
-import { loadConfig } from '../src/config';
-import { adminQuery, resolveServer, withDatabase } from '../src/db/admin';
-import { ensureRoles } from '../src/db/setup';
 import { projectRoot } from '../src/paths';
 import { openStream, type SseClient } from '../test/helpers/sse';
+import { log, makeUsers, percentile, scratchDatabase, sleep, startServer, stopServer, type BenchUser as User } from './lib';
 
 const args = process.argv.slice(2);
 const argValue = (name: string) => {
@@ -38,48 +33,6 @@ const APP = path.resolve(argValue('--app') ?? projectRoot);
 const ONLY = argValue('--only');
 const PORTS = [3997, 3998] as const;
 const DB = 'signalbox_bench_delivery';
-const started = Date.now();
-const log = (line: string) => process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const percentile = (xs: number[], p: number) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-};
-
-async function startServer(databaseUrl: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(APP, 'dist', 'bench', 'server.js')], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'silent', SSE_MAX_STREAMS_PER_USER: '10' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  return child;
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
-
-type User = { id: number; token: string };
-
-let made = 0;
-async function makeUsers(client: pg.Client, count: number): Promise<User[]> {
-  const { rows } = await client.query<{ id: string }>(
-    `insert into app_public.users (username) select 'user_' || ($2::int + g) from generate_series(1, $1::int) g returning id`,
-    [count, made]);
-  made += count;
-  const users = rows.map((r) => ({ id: Number(r.id), token: newToken() }));
-  await client.query(
-    `insert into app_private.sessions (token_hash, user_id, expires_at)
-     select h, u, now() + interval '1 day' from unnest($1::bytea[], $2::bigint[]) as x(h, u)`,
-    [users.map((u) => hashToken(u.token)), users.map((u) => u.id)],
-  );
-  return users;
-}
 
 async function sendAs(port: number, from: User, receiverId: number, content: string): Promise<number> {
   const res = await fetch(`http://127.0.0.1:${port}/messages`, {
@@ -262,23 +215,11 @@ async function cursorCost(client: pg.Client) {
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig({ ...process.env, DATABASE_URL: undefined });
-  const { serverUrl, stop } = await resolveServer({
-    embeddedDataDir: path.join(projectRoot, '.data', 'bench'),
-    embeddedPort: config.EMBEDDED_PG_PORT + 2,
-  });
-  const dbUrl = withDatabase(serverUrl, DB);
-  await adminQuery(serverUrl, `drop database if exists ${DB} with (force)`, `create database ${DB}`);
-  await ensureRoles(serverUrl, config.DATABASE_VISITOR);
-  await graphileMigrate({
-    connectionString: dbUrl,
-    migrationsFolder: path.join(APP, 'migrations'),
-    placeholders: { ':DATABASE_VISITOR': config.DATABASE_VISITOR },
-    logger: new (await import('graphile-migrate')).Logger(() => () => {}),
-  });
+  const { url: dbUrl, drop } = await scratchDatabase(DB, path.join(APP, 'migrations'));
   const client = new pg.Client({ connectionString: dbUrl });
   await client.connect();
-  const servers = [await startServer(dbUrl, PORTS[0]), await startServer(dbUrl, PORTS[1])];
+  const env = { SSE_MAX_STREAMS_PER_USER: '10' };
+  const servers = [await startServer(dbUrl, PORTS[0], env, APP), await startServer(dbUrl, PORTS[1], env, APP)];
   const results: Record<string, unknown> = { app: path.relative(projectRoot, APP) || '.', date: new Date().toISOString() };
   try {
     if (ONLY === 'cost') {
@@ -300,8 +241,7 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all(servers.map(stopServer));
     await client.end();
-    await adminQuery(serverUrl, `drop database if exists ${DB} with (force)`);
-    await stop();
+    await drop();
   }
   const out = path.join(projectRoot, 'bench', APP === projectRoot ? 'delivery.json' : 'delivery-before.json');
   fs.writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);

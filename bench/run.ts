@@ -5,7 +5,7 @@
  * bench/send-latency.svg. Only 127.0.0.1 is ever targeted; every load run is
  * bounded in time.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +23,7 @@ import { getThreadPage, getUnreadInbox } from '../src/queries/messages';
 import { projectRoot } from '../src/paths';
 import { buildDataset, shapeFor, type Landmarks } from './dataset';
 import { writeReport, type Results } from './report';
+import { log, median, percentile, rssMiB, startServer as startBenchServer, stopServer } from './lib';
 
 const args = process.argv.slice(2);
 const argValue = (name: string) => {
@@ -37,39 +38,9 @@ const PORT = 3999;
 const BENCH_DB = 'signalbox_bench';
 
 const started = Date.now();
-const log = (line: string) => process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const percentile = (xs: number[], p: number) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-};
 const ms = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e6;
-
-// ------------------------------------------------------------------ server
-
-async function startServer(databaseUrl: string, env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(projectRoot, 'dist', 'bench', 'server.js')], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(PORT), LOG_LEVEL: 'silent', LOGIN_RATE_LIMIT: '100000', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-    child.on('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
-  });
-  return child;
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
-
-/** Peak resident set size of a process (VmHWM), in MiB. */
-function peakRssMiB(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
-}
+const startServer = (databaseUrl: string, env: Record<string, string> = {}) =>
+  startBenchServer(databaseUrl, PORT, { LOGIN_RATE_LIMIT: '100000', ...env });
 
 type Load = { connections: number; rps: number; p50: number; p99: number; errors: number; non2xx: number };
 
@@ -208,7 +179,7 @@ async function benchSend(results: Results, dbUrl: string, admin: pg.Client, toke
         log(`send, ${v.label}, ${connections} conn: ${r.rps.toFixed(0)} req/s (rounds: ${sorted.map((x) => x.rps.toFixed(0)).join(', ')}), p50 ${r.p50} ms, p99 ${r.p99} ms`);
       }
     }
-    results.send.peakRssMiB = peakRssMiB(server.pid!);
+    results.send.peakRssMiB = rssMiB(server.pid!).peak;
   } finally {
     await setTrigger(true);
     await stopServer(server);
@@ -449,7 +420,7 @@ async function benchDelete(results: Results, admin: pg.Client, marks: Landmarks)
   results.deletion = { messages: n, variants: [] };
   const fkIndexes = [
     'app_public.messages_sender_id_idx', 'app_public.messages_receiver_id_idx',
-    'app_public.messages_parent_message_id_idx', 'app_public.messages_thread_root_id_idx',
+    'app_public.messages_parent_message_id_idx', 'app_public.messages_thread_position_idx',
     'app_public.notifications_user_id_idx', 'app_public.notifications_unread_idx',
     'app_public.message_history_message_id_idx', 'app_public.message_history_edited_by_idx',
   ];

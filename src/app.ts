@@ -50,8 +50,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // X-Forwarded-For/-Proto only from the proxies TRUST_PROXY names (off by
     // default): rate limits key on the client address, the cookie's Secure
     // flag follows the protocol.
-    // (A hop count is documented and supported; Fastify's types omit it.)
-    trustProxy: config.TRUST_PROXY as boolean | string,
+    trustProxy: config.TRUST_PROXY,
   }).withTypeProvider<ZodTypeProvider>();
 
   configureArgon2({ maxConcurrent: config.ARGON2_MAX_CONCURRENT, maxQueued: config.ARGON2_MAX_QUEUED });

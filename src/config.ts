@@ -37,18 +37,17 @@ const configSchema = z.object({
   ARGON2_MAX_CONCURRENT: z.coerce.number().int().min(1).max(64).default(2),
   ARGON2_MAX_QUEUED: z.coerce.number().int().min(0).max(10_000).default(32),
   /**
-   * Fastify's trustProxy: off (default), `true`, a hop count, or a
-   * comma-separated list of proxy addresses/CIDRs whose X-Forwarded-* to trust.
+   * Fastify's trustProxy: off (default), `true` (every peer is a proxy), or
+   * a comma-separated list of the proxies' addresses/CIDRs whose
+   * X-Forwarded-* to trust. (Fastify 5.12 ignores hop counts: it cannot
+   * check the peer, so it fails closed. A count is refused here instead.)
    */
   TRUST_PROXY: z
     .string()
+    .regex(/^(true|false|[0-9a-fA-F:.\/, ]+)$/, 'true, false, or proxy addresses/CIDRs separated by commas')
+    .refine((v) => !/^[0-9]+$/.test(v), 'a hop count is not supported: list the proxies\' addresses')
     .optional()
-    .transform((v): boolean | number | string => {
-      if (v === undefined || v === '' || v === 'false') return false;
-      if (v === 'true') return true;
-      if (/^[0-9]+$/.test(v)) return Number(v);
-      return v;
-    }),
+    .transform((v): boolean | string => (v === undefined || v === 'false' ? false : v === 'true' ? true : v)),
   REGISTER_RATE_LIMIT: z.coerce.number().int().positive().default(20),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
   /** A stream client that lets this much pile up unread is dropped. */

@@ -2,6 +2,7 @@ import pg from 'pg';
 import t from 'tap';
 import { argon2Stats, configureArgon2 } from '../src/auth/tokens';
 import { createRedisCacheClient } from '../src/cache/redis-store';
+import { loadConfig } from '../src/config';
 import { buildTestApp, call, send, signUp } from './helpers/app';
 
 t.test('register', async (t) => {
@@ -212,4 +213,28 @@ t.test('GET /users/:username', async (t) => {
   t.equal((await call(app, bob, 'GET', '/users/nobody_at_all')).statusCode, 404);
   t.equal((await call(app, bob, 'GET', '/users/x')).statusCode, 400, 'an impossible username is a 400');
   t.equal((await call(app, null, 'GET', `/users/${alice.username}`)).statusCode, 401);
+});
+
+t.test('TRUST_PROXY: the client address and protocol come from the trusted proxy, and only then', async (t) => {
+  for (const trusted of [true, false]) {
+    const { app } = await buildTestApp(t, { env: { LOGIN_RATE_LIMIT: '1', ...(trusted ? { TRUST_PROXY: '127.0.0.1' } : {}) }, live: false });
+    const alice = await signUp(app, 'alice');
+    const login = (forwardedFor: string, password = 'wrong password') =>
+      app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        headers: { 'x-forwarded-for': forwardedFor, 'x-forwarded-proto': 'https' },
+        payload: { username: alice.username, password },
+      });
+    t.equal((await login('203.0.113.1')).statusCode, 401);
+    if (trusted) t.throws(() => loadConfig({ TRUST_PROXY: '1' }), /hop count/, 'a hop count is refused at start-up');
+    t.equal((await login('203.0.113.1')).statusCode, 429, `${trusted ? 'trusted' : 'untrusted'}: the same client is limited`);
+    const elsewhere = await login('203.0.113.2', 'correct horse battery');
+    if (trusted) {
+      t.equal(elsewhere.statusCode, 200, 'trusted: another forwarded address is another client');
+      t.match(String(elsewhere.headers['set-cookie']), /; Secure/, 'and X-Forwarded-Proto https makes the cookie Secure');
+    } else {
+      t.equal(elsewhere.statusCode, 429, 'untrusted: X-Forwarded-For is ignored (one address: the socket\'s)');
+    }
+  }
 });

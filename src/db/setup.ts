@@ -36,11 +36,11 @@ const quietLogger = new Logger(() => () => {});
 export async function migrateDatabase(
   databaseUrl: string,
   visitorRole: string,
-  options: { quiet?: boolean } = {},
+  options: { quiet?: boolean; migrationsFolder?: string } = {},
 ): Promise<void> {
   await graphileMigrate({
     connectionString: databaseUrl,
-    migrationsFolder,
+    migrationsFolder: options.migrationsFolder ?? migrationsFolder,
     placeholders: { ':DATABASE_VISITOR': visitorRole },
     ...(options.quiet ? { logger: quietLogger } : {}),
   });

@@ -187,6 +187,14 @@ export type ThreadPage =
  * plan that a stale estimate could turn into a scan of messages; the last
  * step fetches the page's rows by primary key.
  *
+ * Two details keep every step an index range scan, whatever the
+ * statistics say. Under row-level security only leakproof quals may run
+ * before the policy's, so a qual like `m.depth = l.depth + 1` (int4pl is not
+ * leakproof) is demoted to a filter over the whole thread (1,000 rows read
+ * per level of a 1,000-deep chain): the next depth is computed in the select
+ * list (`below`) and compared as a plain value. And `offset 0` keeps each
+ * level's array subquery from being inlined twice.
+ *
  * Cycle-safe by construction: depth only grows and stops at 1000 (the
  * schema's own limit). The head row (root id, cursor check) comes back even
  * when the page is empty; no row at all means the thread is not visible.
@@ -210,25 +218,25 @@ export async function getThreadPage(
         left join app_public.messages c on c.id = ${after}::bigint and c.thread_root_id = r.id
        where t.id = ${id} and (r.sender_id = ${me} or r.receiver_id = ${me})
     ),
-    levels (depth, ids, taken) as (
+    levels (depth, below, ids, taken) as (
       -- The rest of the cursor's level (the root's level on the first page).
-      select h.start_depth, lvl.ids, cardinality(lvl.ids)
+      select h.start_depth, h.start_depth + 1, lvl.ids, cardinality(lvl.ids)
         from head h
         cross join lateral (select array(
           select m.id from app_public.messages m
            where m.thread_root_id = h.root_id and m.depth = h.start_depth and m.id > h.start_after
-           order by m.id limit ${budget}) as ids) lvl
+           order by m.id limit ${budget}) as ids offset 0) lvl
        where h.cursor_ok
       union all
       -- Then whole levels, each cut to what the page still needs. An empty
       -- level below the first ends the walk: nothing can be deeper.
-      select l.depth + 1, lvl.ids, l.taken + cardinality(lvl.ids)
+      select l.below, l.below + 1, lvl.ids, l.taken + cardinality(lvl.ids)
         from levels l
         cross join head h
         cross join lateral (select array(
           select m.id from app_public.messages m
-           where m.thread_root_id = h.root_id and m.depth = l.depth + 1
-           order by m.id limit ${budget} - l.taken) as ids) lvl
+           where m.thread_root_id = h.root_id and m.depth = l.below
+           order by m.id limit ${budget} - l.taken) as ids offset 0) lvl
        where l.taken < ${budget} and l.depth < ${MAX_THREAD_DEPTH}
          and (cardinality(l.ids) > 0 or l.depth = h.start_depth)
     )

@@ -1,0 +1,101 @@
+/**
+ * What the benchmark scripts share: the server child process, a clock-
+ * stamped log, statistics, and users with sessions made in SQL (no argon2,
+ * no HTTP). Every server listens on 127.0.0.1 only.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type pg from 'pg';
+import { hashToken, newToken } from '../src/auth/tokens';
+import { loadConfig } from '../src/config';
+import { adminQuery, resolveServer, withDatabase } from '../src/db/admin';
+import { ensureRoles, migrateDatabase } from '../src/db/setup';
+import { projectRoot } from '../src/paths';
+
+const started = Date.now();
+export const log = (line: string) => process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+export const percentile = (xs: number[], p: number) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+};
+
+/** The benchmark server (bench/server.ts: the real app, plus baseline routes) of a checkout. */
+export async function startServer(
+  databaseUrl: string,
+  port: number,
+  env: Record<string, string> = {},
+  appDir: string = projectRoot,
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [path.join(appDir, 'dist', 'bench', 'server.js')], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'silent', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+    child.on('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+  });
+  return child;
+}
+
+export async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Resident set size of a process now (VmRSS) and at its peak (VmHWM), in MiB. */
+export function rssMiB(pid: number): { now: number; peak: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
+  return { now: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+export type BenchUser = { id: number; token: string };
+
+let made = 0;
+/** `count` users, each with a live session, straight in SQL. */
+export async function makeUsers(client: pg.Client, count: number): Promise<BenchUser[]> {
+  const { rows } = await client.query<{ id: string }>(
+    `insert into app_public.users (username) select 'bench_' || ($2::int + g) || '_' || $3::int from generate_series(1, $1::int) g returning id`,
+    [count, made, process.pid % 100000],
+  );
+  made += count;
+  const users = rows.map((r) => ({ id: Number(r.id), token: newToken() }));
+  await client.query(
+    `insert into app_private.sessions (token_hash, user_id, expires_at)
+     select h, u, now() + interval '1 day' from unnest($1::bytea[], $2::bigint[]) as x(h, u)`,
+    [users.map((u) => hashToken(u.token)), users.map((u) => u.id)],
+  );
+  return users;
+}
+
+/**
+ * A fresh, migrated database `name` on the benchmark's server (DATABASE_URL,
+ * else 127.0.0.1:5432, else an embedded one), and a drop() for the end.
+ * `migrationsFolder` lets a script build another checkout's schema.
+ */
+export async function scratchDatabase(
+  name: string,
+  migrationsFolder?: string,
+): Promise<{ url: string; drop: () => Promise<void> }> {
+  const config = loadConfig({ ...process.env, DATABASE_URL: undefined });
+  const { serverUrl, stop } = await resolveServer({
+    embeddedDataDir: path.join(projectRoot, '.data', 'bench'),
+    embeddedPort: config.EMBEDDED_PG_PORT + 2,
+  });
+  const url = withDatabase(serverUrl, name);
+  await adminQuery(serverUrl, `drop database if exists ${name} with (force)`, `create database ${name}`);
+  await ensureRoles(serverUrl, config.DATABASE_VISITOR);
+  await migrateDatabase(url, config.DATABASE_VISITOR, { quiet: true, ...(migrationsFolder ? { migrationsFolder } : {}) });
+  return {
+    url,
+    drop: async () => {
+      await adminQuery(serverUrl, `drop database if exists ${name} with (force)`);
+      await stop();
+    },
+  };
+}
