@@ -55,6 +55,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   configureArgon2({ maxConcurrent: config.ARGON2_MAX_CONCURRENT, maxQueued: config.ARGON2_MAX_QUEUED });
   app.setValidatorCompiler(validatorCompiler);
+  // JSON only: Fastify also parses text/plain by default, which would turn a
+  // wrong media type into a 400 about the body instead of a 415.
+  app.removeContentTypeParser('text/plain');
   app.setSerializerCompiler(serializerCompiler);
 
   await app.register(errorsPlugin);

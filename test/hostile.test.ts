@@ -41,6 +41,7 @@ t.test('hostile input', async (t) => {
     { why: 'receiverId null', method: 'POST', url: '/messages', payload: json({ receiverId: null, content: 'hi' }), status: 400, code: 'VALIDATION_ERROR' },
     { why: 'a body over the limit', method: 'POST', url: '/messages', payload: json({ receiverId: bob.id, content: 'x'.repeat(70_000) }), status: 413 },
     { why: 'a non-JSON media type', method: 'POST', url: '/messages', payload: 'content=hi', contentType: 'application/x-www-form-urlencoded', status: 415 },
+    { why: 'a text/plain body', method: 'POST', url: '/messages', payload: 'hello', contentType: 'text/plain', status: 415 },
     { why: 'edit with null content', method: 'PATCH', url: `/messages/${m.id}`, payload: json({ content: null }), status: 400, code: 'VALIDATION_ERROR' },
     { why: 'edit with an extra field', method: 'PATCH', url: `/messages/${m.id}`, payload: json({ content: 'x', read: true }), status: 400, code: 'VALIDATION_ERROR' },
     { why: 'edit with a NUL', method: 'PATCH', url: `/messages/${m.id}`, payload: json({ content: '\u0000' }), status: 400, code: 'VALIDATION_ERROR' },

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -17,16 +18,18 @@ const entry = path.join(projectRoot, 'dist', 'src', 'server.js');
 
 type Server = { child: ChildProcess; base: string; output: () => string; exited: Promise<number | null> };
 
-/** Starts dist/src/server.js and resolves once it listens. */
-function start(env: Record<string, string | undefined>): Promise<Server> {
-  const child = spawn(process.execPath, [entry], {
+/** Starts dist/src/server.js (or `npm start`) and resolves once it listens. */
+function start(env: Record<string, string | undefined>, via: 'node' | 'npm start' = 'node'): Promise<Server> {
+  const [command, args] = via === 'node' ? [process.execPath, [entry]] : ['npm', ['start', '--silent']];
+  const child = spawn(command, args, {
+    cwd: projectRoot,
     env: { ...process.env, DATABASE_URL: undefined, LOG_LEVEL: 'info', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listen line within 90 s:\n${output}`)), 90_000);
+    const timer = setTimeout(() => reject(new Error(`no listen line within 120 s:\n${output}`)), 120_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
@@ -124,4 +127,52 @@ t.test('without DATABASE_URL: embedded PostgreSQL under DATA_DIR, reused, recove
   second.child.kill('SIGTERM');
   t.equal(await within(second.exited, 30_000, 'exit after SIGTERM'), 0, 'SIGTERM exits 0');
   t.notOk(alive(running), 'and stops the embedded PostgreSQL');
+});
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+t.test('SIGTERM to the process `npm start` started stops everything: no process, no open port', async (t) => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'signalbox-npm-start-'));
+  const pgPort = 20_000 + Math.floor(Math.random() * 20_000);
+  const httpPort = pgPort + 1;
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const server = await start({ DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), PORT: String(httpPort), HOST: '127.0.0.1' }, 'npm start');
+  const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
+  const postmaster = Number.parseInt(fs.readFileSync(pidFile, 'utf8').split('\n')[0] ?? '', 10);
+  t.teardown(() => {
+    try {
+      process.kill(postmaster, 'SIGINT');
+    } catch {
+      // already gone, as it should be
+    }
+  });
+  t.equal((await request(server.base, 'GET', '/healthz')).status, 200, 'npm start serves');
+  t.ok(await listening(pgPort), 'the embedded PostgreSQL listens');
+  server.child.kill('SIGTERM'); // the npm process itself
+  t.equal(await within(server.exited, 30_000, 'npm exits after SIGTERM'), 0, 'npm exits 0');
+  let httpOpen = true;
+  let pgOpen = true;
+  for (let i = 0; i < 50 && (httpOpen || pgOpen); i++) {
+    [httpOpen, pgOpen] = [await listening(httpPort), await listening(pgPort)];
+    if (httpOpen || pgOpen) await new Promise((r) => setTimeout(r, 200));
+  }
+  t.notOk(httpOpen, `nothing listens on the API port ${httpPort} any more`);
+  t.notOk(pgOpen, `nothing listens on the database port ${pgPort} any more`);
+  let postmasterAlive = true;
+  try {
+    process.kill(postmaster, 0);
+  } catch {
+    postmasterAlive = false;
+  }
+  t.notOk(postmasterAlive, 'the embedded PostgreSQL stopped');
 });

@@ -201,7 +201,7 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
       .header('X-Cache', status)
       .header('Vary', 'Authorization, Cookie');
     const match = request.headers['if-none-match'];
-    if (match && match.split(',').some((tag) => tag.trim() === entry.etag)) return reply.code(304).send(null);
+    if (match && match.split(',').some((tag) => tag.trim() === entry.etag)) return reply.code(304).send();
     return reply.type('application/json; charset=utf-8').send(entry.body);
   }
 
