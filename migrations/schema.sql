@@ -50,18 +50,24 @@ CREATE FUNCTION app_private.tg_messages__announce_change() RETURNS trigger
     AS $$
 declare
   announced bigint;
+  touched text;
 begin
   -- One NOTIFY per conversation touched; identical payloads in a transaction
-  -- are folded by PostgreSQL.
+  -- are folded by PostgreSQL. The transition table is read alone: no join.
   if tg_op = 'DELETE' then
     select count(pg_notify('signalbox_conversations',
-                           json_build_object('users', json_build_array(user_low, user_high))::text))
-      from (select distinct user_low, user_high from old_messages) pairs into announced;
+                           json_build_object('users', json_build_array(user_low, user_high))::text)),
+           string_agg(user_low || ',' || user_high, ',')
+      from (select distinct user_low, user_high from old_messages) pairs into announced, touched;
   else
     select count(pg_notify('signalbox_conversations',
-                           json_build_object('users', json_build_array(user_low, user_high))::text))
-      from (select distinct user_low, user_high from new_messages) pairs into announced;
+                           json_build_object('users', json_build_array(user_low, user_high))::text)),
+           string_agg(user_low || ',' || user_high, ',')
+      from (select distinct user_low, user_high from new_messages) pairs into announced, touched;
   end if;
+  -- For the writer itself (transaction-local, read by the API before commit).
+  perform set_config('signalbox.touched',
+                     concat_ws(',', nullif(current_setting('signalbox.touched', true), ''), touched), true);
   return null;
 end;
 $$;
@@ -70,7 +76,7 @@ $$;
 -- Name: FUNCTION tg_messages__announce_change(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_messages__announce_change() IS 'pg_notify(''signalbox_conversations'', {users: [low, high]}) once per conversation a statement changed.';
+COMMENT ON FUNCTION app_private.tg_messages__announce_change() IS 'pg_notify(''signalbox_conversations'', {users: [low, high]}) once per conversation a statement changed, and the same users appended to the transaction-local setting signalbox.touched (the writer''s own eviction).';
 
 --
 -- Name: tg_messages__check_participant_role(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -495,6 +501,8 @@ CREATE FUNCTION app_private.tg_users__announce_deletion() RETURNS trigger
     AS $$
 begin
   perform pg_notify('signalbox_users', json_build_object('deletedUserId', old.id)::text);
+  perform set_config('signalbox.touched',
+                     concat_ws(',', nullif(current_setting('signalbox.touched', true), ''), old.id::text), true);
   return null;
 end;
 $$;
@@ -503,7 +511,7 @@ $$;
 -- Name: FUNCTION tg_users__announce_deletion(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_users__announce_deletion() IS 'pg_notify(''signalbox_users'', {deletedUserId}) so caches and live streams drop the user at once.';
+COMMENT ON FUNCTION app_private.tg_users__announce_deletion() IS 'pg_notify(''signalbox_users'', {deletedUserId}) so caches and live streams drop the user at once; also appends the id to signalbox.touched.';
 
 --
 -- Name: tg_users__audit_deletion(); Type: FUNCTION; Schema: app_private; Owner: -

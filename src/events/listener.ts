@@ -27,10 +27,10 @@ const userEvent = z.object({ deletedUserId: z.number().int() });
 
 export type ListenerEvents = {
   notification: [z.infer<typeof notificationEvent>];
-  conversation: [z.infer<typeof conversationEvent>];
+  /** `backendPid`: the backend that sent it (a writer of this process, or not). */
+  conversation: [z.infer<typeof conversationEvent> & { backendPid: number }];
   userDeleted: [{ userId: number }];
   connected: [{ reconnected: boolean }];
-  disconnected: [{ error: Error | undefined }];
 };
 
 export type ListenerOptions = {
@@ -74,7 +74,7 @@ export class DatabaseListener extends EventEmitter<ListenerEvents> {
       application_name: 'signalbox-listener',
       keepAlive: true,
     });
-    client.on('notification', (message) => this.dispatch(message.channel, message.payload));
+    client.on('notification', (message) => this.dispatch(message.channel, message.payload, message.processId));
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, undefined));
     try {
@@ -104,7 +104,6 @@ export class DatabaseListener extends EventEmitter<ListenerEvents> {
     client.end().catch(() => {});
     if (this.stopped) return;
     this.options.log?.warn({ err: error }, 'LISTEN connection lost; reconnecting');
-    this.emit('disconnected', { error });
     this.scheduleReconnect();
   }
 
@@ -124,7 +123,7 @@ export class DatabaseListener extends EventEmitter<ListenerEvents> {
     this.retryTimer.unref();
   }
 
-  private dispatch(channel: string, payload: string | undefined): void {
+  private dispatch(channel: string, payload: string | undefined, backendPid: number): void {
     let data: unknown;
     try {
       data = JSON.parse(payload ?? '');
@@ -136,7 +135,7 @@ export class DatabaseListener extends EventEmitter<ListenerEvents> {
       if (parsed.success) this.emit('notification', parsed.data);
     } else if (channel === CHANNELS.conversations) {
       const parsed = conversationEvent.safeParse(data);
-      if (parsed.success) this.emit('conversation', parsed.data);
+      if (parsed.success) this.emit('conversation', { ...parsed.data, backendPid });
     } else if (channel === CHANNELS.users) {
       const parsed = userEvent.safeParse(data);
       if (parsed.success) this.emit('userDeleted', { userId: parsed.data.deletedUserId });

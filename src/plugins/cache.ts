@@ -110,7 +110,11 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
   }
 
   const generationKey: Key = { id: 'generation', segment };
-  const newToken = () => crypto.randomBytes(8).toString('hex');
+  // Versions and generations must never repeat: this process's random id
+  // and a counter (cheaper than random bytes on every eviction).
+  const processId = crypto.randomBytes(6).toString('hex');
+  let issued = 0;
+  const newToken = () => `${processId}.${(++issued).toString(36)}`;
 
   /** The generation to use now, or null while the cache must not be used. */
   async function currentGeneration(): Promise<string | null> {
@@ -231,6 +235,10 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
     return send(request, reply, entry, 'MISS');
   }
 
+  // Every committed write of a request evicts the views it changed, before
+  // the answer (plugins/db.ts): the writer sees its own write at once.
+  app.onCommittedWrite((change) => evictUsers(change.users));
+
   app.decorate('viewCache', {
     serve,
     evictUsers,
@@ -247,4 +255,4 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
   } satisfies ViewCache);
 }
 
-export default fp(cachePlugin, { name: 'view-cache', fastify: '5.x' });
+export default fp(cachePlugin, { name: 'view-cache', fastify: '5.x', dependencies: ['db'] });

@@ -63,11 +63,32 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
     return f;
   };
 
+  // Writes of this process, by backend pid, for a few seconds: the NOTIFY
+  // each one sends comes back here too, and its users were already evicted
+  // (plugins/db.ts). A pid names one live backend at a time, so another
+  // instance's event is never mistaken for ours while the entry lives.
+  const ownWrites = new Map<number, { users: Set<number>; until: number }>();
+  const ECHO_MS = 5000;
+  app.onCommittedWrite(async ({ users, backendPid }) => {
+    const now = Date.now();
+    const entry = ownWrites.get(backendPid);
+    const known = entry && entry.until > now ? entry.users : new Set<number>();
+    users.forEach((u) => known.add(u));
+    ownWrites.set(backendPid, { users: known, until: now + ECHO_MS });
+    if (ownWrites.size > 1000) for (const [pid, e] of ownWrites) if (e.until <= now) ownWrites.delete(pid);
+  });
+  const isOwnEcho = (backendPid: number, users: readonly number[]) => {
+    const entry = ownWrites.get(backendPid);
+    return entry !== undefined && entry.until > Date.now() && users.every((u) => entry.users.has(u));
+  };
+
   let listener: DatabaseListener | null = null;
   if (options.listenerUrl) {
     listener = new DatabaseListener({ connectionString: options.listenerUrl, log: app.log });
     listener.on('notification', ({ userId }) => byUser.get(userId)?.feed.poke());
-    listener.on('conversation', ({ users }) => {
+    listener.on('conversation', ({ users, backendPid }) => {
+      // The echo of this process's own write was evicted before its answer.
+      if (isOwnEcho(backendPid, users)) return;
       app.viewCache.evictUsers(users).catch((err: unknown) => app.log.warn({ err }, 'cache eviction failed'));
     });
     listener.on('userDeleted', ({ userId }) => {
@@ -127,4 +148,4 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
   });
 }
 
-export default fp(livePlugin, { name: 'live', dependencies: ['view-cache'] });
+export default fp(livePlugin, { name: 'live', fastify: '5.x', dependencies: ['db', 'view-cache'] });

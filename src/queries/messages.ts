@@ -1,6 +1,5 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
-import { forbidden, notFound } from '../errors';
 import { beforeCursor, countHead, existsRow, headedPage, idRow, messageRow, paginate, type Message, type Page } from './schemas';
 
 /**
@@ -97,36 +96,40 @@ export async function getMessage(connection: CommonQueryMethods, me: number, id:
   `);
 }
 
-/** After a scoped UPDATE matched nothing: 404 if the caller cannot see it, else 403. */
-async function explainRefusal(connection: CommonQueryMethods, me: number, id: number, why: string): Promise<never> {
+/** Why a scoped UPDATE matched nothing: the caller cannot see the message, or may not change it. */
+export type Refusal = 'not-found' | 'forbidden';
+
+async function refusal(connection: CommonQueryMethods, me: number, id: number): Promise<Refusal> {
   const visible = await connection.exists(sql.type(existsRow)`
     select 1 from app_public.messages m where m.id = ${id} and ${visibleTo(me)}
   `);
-  throw visible ? forbidden(why) : notFound('message');
+  return visible ? 'forbidden' : 'not-found';
 }
 
 /** The sender edits; the BEFORE UPDATE trigger keeps the old version. */
-export async function editMessage(connection: CommonQueryMethods, me: number, id: number, content: string): Promise<Message> {
+export async function editMessage(
+  connection: CommonQueryMethods,
+  me: number,
+  id: number,
+  content: string,
+): Promise<Message | Refusal> {
   const edited = await connection.maybeOne(sql.type(messageRow)`
     update app_public.messages m set content = ${content}
      where m.id = ${id} and m.sender_id = ${me}
     returning ${messageColumns}
   `);
-  return edited ?? explainRefusal(connection, me, id, 'only the sender may edit a message');
+  return edited ?? refusal(connection, me, id);
 }
 
-/** The receiver marks it read (idempotent); returns the conversation's participants. */
-export async function markMessageRead(connection: CommonQueryMethods, me: number, id: number): Promise<readonly number[]> {
-  const row = await connection.maybeOne(sql.type(participantsRow)`
+/** The receiver marks it read (idempotent). */
+export async function markMessageRead(connection: CommonQueryMethods, me: number, id: number): Promise<'read' | Refusal> {
+  const row = await connection.maybeOne(sql.type(idRow)`
     update app_public.messages m set read = true
      where m.id = ${id} and m.receiver_id = ${me}
-    returning m.sender_id as "senderId", m.receiver_id as "receiverId"
+    returning m.id
   `);
-  if (!row) return explainRefusal(connection, me, id, 'only the receiver may mark a message read');
-  return [row.senderId, row.receiverId];
+  return row ? 'read' : refusal(connection, me, id);
 }
-
-const participantsRow = z.object({ senderId: z.number(), receiverId: z.number() });
 
 export const historyVersion = z.object({
   oldContent: z.string(),

@@ -1,6 +1,6 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
-import { userRow, type User } from './schemas';
+import { idRow, userRow, type User } from './schemas';
 
 const userColumns = sql.fragment`u.id, u.username, u.display_name as "displayName", u.created_at as "createdAt"`;
 
@@ -25,7 +25,6 @@ export async function createUser(
 const credentialRow = userRow.extend({ passwordHash: z.string() });
 const passwordRow = z.object({ passwordHash: z.string() });
 const sessionRow = z.object({ userId: z.number() });
-const deletionRow = z.object({ deleted: z.boolean(), partnerIds: z.array(z.number()) });
 
 /** The user and password hash for a login, or null for an unknown username. */
 export async function findCredentials(
@@ -98,25 +97,12 @@ export async function deleteSession(connection: CommonQueryMethods, tokenHash: B
 /**
  * Deletes the caller's account (RLS allows only their own row). Foreign keys
  * cascade messages, notifications, history and sessions; the triggers audit
- * and announce it. Returns whether it was deleted and everyone the user had
- * talked to, whose cached views must go. One statement: the partners are read
- * from the snapshot before the delete.
+ * and announce it (the announcing triggers also record every user whose
+ * views changed, for the writer's eviction). Returns whether it was deleted.
  */
-export async function deleteAccount(
-  connection: CommonQueryMethods,
-  userId: number,
-): Promise<{ deleted: boolean; partnerIds: readonly number[] }> {
-  return connection.one(sql.type(deletionRow)`
-    with partners as (
-      select distinct case when m.sender_id = ${userId} then m.receiver_id else m.sender_id end as partner_id
-        from app_public.messages m
-       where m.sender_id = ${userId} or m.receiver_id = ${userId}
-    ), gone as (
-      delete from app_public.users where id = ${userId} returning id
-    )
-    select exists (select 1 from gone) as deleted,
-           case when exists (select 1 from gone)
-                then array(select partner_id from partners where partner_id <> ${userId})
-                else '{}' end as "partnerIds"
+export async function deleteAccount(connection: CommonQueryMethods, userId: number): Promise<boolean> {
+  const row = await connection.maybeOne(sql.type(idRow)`
+    delete from app_public.users where id = ${userId} returning id
   `);
+  return row !== null;
 }

@@ -67,7 +67,6 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       const other = request.params.userId;
       const marked = await request.asCaller((tx, me) => markConversationRead(tx, me, other));
       if (marked === null) throw notFound('user');
-      await app.viewCache.evictUsers([request.userId!, other]);
       return reply.code(204).send(null);
     },
   );

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { HttpError, notFound } from '../errors';
+import { forbidden, HttpError, notFound } from '../errors';
 import {
   buildForest,
   editMessage,
@@ -80,7 +80,6 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         return reply.code(200).header('Idempotent-Replayed', 'true').send(prior.message);
       }
       if (!sent || sent === keyTaken) throw notFound('parent message');
-      await app.viewCache.evictUsers([sent.senderId, sent.receiverId]);
       return reply.code(201).send(sent);
     },
   );
@@ -115,7 +114,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       const message = await request.asCaller((tx, me) => editMessage(tx, me, request.params.id, request.body.content));
-      await app.viewCache.evictUsers([message.senderId, message.receiverId]);
+      if (message === 'not-found') throw notFound('message');
+      if (message === 'forbidden') throw forbidden('only the sender may edit a message');
       return message;
     },
   );
@@ -190,8 +190,9 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const participants = await request.asCaller((tx, me) => markMessageRead(tx, me, request.params.id));
-      await app.viewCache.evictUsers(participants);
+      const outcome = await request.asCaller((tx, me) => markMessageRead(tx, me, request.params.id));
+      if (outcome === 'not-found') throw notFound('message');
+      if (outcome === 'forbidden') throw forbidden('only the receiver may mark a message read');
       return reply.code(204).send(null);
     },
   );

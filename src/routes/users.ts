@@ -40,9 +40,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         await app.passwordBudget.failed(request, { userId: me });
         throw forbidden('wrong password');
       }
-      const { deleted, partnerIds } = await request.asCaller((tx) => deleteAccount(tx, me));
-      if (!deleted) throw notFound('user');
-      await app.viewCache.evictUsers([me, ...partnerIds]);
+      // Its conversations' views are evicted by the commit hook (plugins/db.ts).
+      if (!(await request.asCaller((tx) => deleteAccount(tx, me)))) throw notFound('user');
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
       return reply.code(204).send(null);
     },
