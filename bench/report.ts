@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-type Load = { connections: number; rps: number; p50: number; p99: number; errors: number; non2xx: number };
+export type Load = { connections: number; rps: number; p50: number; p99: number; errors: number; non2xx: number };
 
 export type Results = {
   date: string;

@@ -22,7 +22,7 @@ import { asUser } from '../src/db/transaction';
 import { getThreadPage, getUnreadInbox } from '../src/queries/messages';
 import { projectRoot } from '../src/paths';
 import { buildDataset, shapeFor, type Landmarks } from './dataset';
-import { writeReport, type Results } from './report';
+import { writeReport, type Load, type Results } from './report';
 import { log, median, percentile, rssMiB, startServer as startBenchServer, stopServer } from './lib';
 
 const args = process.argv.slice(2);
@@ -42,7 +42,6 @@ const ms = (since: bigint) => Number(process.hrtime.bigint() - since) / 1e6;
 const startServer = (databaseUrl: string, env: Record<string, string> = {}) =>
   startBenchServer(databaseUrl, PORT, { LOGIN_RATE_LIMIT: '100000', ...env });
 
-type Load = { connections: number; rps: number; p50: number; p99: number; errors: number; non2xx: number };
 
 async function load(opts: { path: string; method?: 'GET' | 'POST'; body?: string; token: string; connections: number; seconds?: number }): Promise<Load> {
   const result = await autocannon({

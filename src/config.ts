@@ -5,7 +5,6 @@ import { z } from 'zod';
  * process with a readable message instead of surfacing later as a 500.
  */
 const configSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   /** When absent, `npm start` runs an embedded PostgreSQL under DATA_DIR. */
   DATABASE_URL: z.string().url().optional(),
   HOST: z.string().min(1).default('localhost'),

@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import t from 'tap';
-import { mapDatabaseError } from '../src/errors';
+import { mapDatabaseError } from '../src/http-errors';
 import { buildTestApp, call, send, signUp } from './helpers/app';
 
 t.test('20 concurrent edits of one message: history strictly ordered, edited_at = newest version', async (t) => {

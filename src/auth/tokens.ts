@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { hash, verify } from '@node-rs/argon2';
-import { HttpError } from '../errors';
+import { HttpError } from '../http-errors';
 
 /** 256 random bits, URL-safe. Only its SHA-256 is stored. */
 export function newToken(): string {

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import cookie from '@fastify/cookie';
 import { hashToken, isWellFormedToken } from '../auth/tokens';
-import { HttpError, unauthorized } from '../errors';
+import { HttpError, unauthorized } from '../http-errors';
 import { findSessionUserId } from '../queries/users';
 
 export const SESSION_COOKIE = 'signalbox_session';
@@ -54,4 +54,4 @@ async function authPlugin(app: FastifyInstance): Promise<void> {
   });
 }
 
-export default fp(authPlugin, { name: 'auth', dependencies: ['db'] });
+export default fp(authPlugin, { name: 'auth', fastify: '5.x', dependencies: ['db'] });

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { DatabasePool } from 'slonik';
 import { asUser, type Tx } from '../db/transaction';
-import { unauthorized } from '../errors';
+import { unauthorized } from '../http-errors';
 import { changeOfTransaction, type Change } from '../queries/changes';
 
 /** Runs after a writing request's transaction committed, before the answer (cache eviction, echo bookkeeping). */

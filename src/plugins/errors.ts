@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { HttpError, mapDatabaseError } from '../errors';
+import { HttpError, mapDatabaseError } from '../http-errors';
 
 type ErrorBody = { statusCode: number; error: string; message: string; code: string; details?: unknown };
 
@@ -60,4 +60,4 @@ async function errorsPlugin(app: FastifyInstance): Promise<void> {
   );
 }
 
-export default fp(errorsPlugin, { name: 'errors' });
+export default fp(errorsPlugin, { name: 'errors', fastify: '5.x' });

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type {} from '@fastify/rate-limit';
-import { HttpError } from '../errors';
+import { HttpError } from '../http-errors';
 
 /**
  * Budgets for every route that verifies a password (login, DELETE /me),
@@ -71,4 +71,4 @@ async function passwordBudgetPlugin(app: FastifyInstance, options: { failuresPer
   } satisfies PasswordBudget);
 }
 
-export default fp(passwordBudgetPlugin, { name: 'password-budget', fastify: '5.x', dependencies: ['@fastify/rate-limit'] });
+export default fp(passwordBudgetPlugin, { name: 'password-budget', fastify: '5.x', dependencies: ['@fastify/rate-limit', 'errors'] });

@@ -63,4 +63,4 @@ async function webPlugin(app: FastifyInstance): Promise<void> {
   );
 }
 
-export default fp(webPlugin, { name: 'web' });
+export default fp(webPlugin, { name: 'web', fastify: '5.x' });

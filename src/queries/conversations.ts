@@ -1,7 +1,8 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import { messageColumns } from './messages';
-import { beforeCursor, headedPage, idRow, messageRow, paginate, userRow, type Message, type Page } from './schemas';
+import { idRow, messageRow, userRow, type Message } from './schemas';
+import { beforeCursor, headedPage, paginate, type Page } from './pages';
 
 export const conversationRow = z.object({
   user: userRow,

@@ -1,6 +1,7 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
-import { beforeCursor, countHead, existsRow, headedPage, idRow, messageRow, paginate, type Message, type Page } from './schemas';
+import { countHead, existsRow, idRow, messageRow, type Message } from './schemas';
+import { beforeCursor, headedPage, paginate, type Page } from './pages';
 
 /**
  * Every query scopes by the caller explicitly (`me`) as well as through

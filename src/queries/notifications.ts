@@ -1,6 +1,7 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
-import { beforeCursor, countHead, headedPage, idRow, paginate, type Page } from './schemas';
+import { countHead, idRow } from './schemas';
+import { beforeCursor, headedPage, paginate, type Page } from './pages';
 
 export const notificationRow = z.object({
   id: z.number().int(),

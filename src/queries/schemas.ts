@@ -1,4 +1,3 @@
-import { sql, type CommonQueryMethods, type FragmentSqlToken, type IdentifierSqlToken } from 'slonik';
 import { z } from 'zod';
 
 /**
@@ -34,58 +33,3 @@ export type Message = z.infer<typeof messageRow>;
 export const existsRow = z.object({ exists: z.boolean() });
 export const idRow = z.object({ id: z.number() });
 export const countHead = z.number();
-
-/** Cursor pagination: rows come back newest first, one more than asked for. */
-export type Page = { limit: number; before?: number | undefined };
-
-export function paginate<T extends { id: number }>(rows: readonly T[], limit: number): { items: T[]; nextCursor: number | null } {
-  const items = rows.slice(0, limit);
-  const last = items[items.length - 1];
-  return { items, nextCursor: rows.length > limit && last ? last.id : null };
-}
-
-const headedSchemas = new WeakMap<z.AnyZodObject, WeakMap<z.ZodTypeAny, z.AnyZodObject>>();
-
-/** The row schema with every column nullable (the empty lateral side) plus the head; cached. */
-function headedSchema(row: z.AnyZodObject, head: z.ZodTypeAny): z.AnyZodObject {
-  let byHead = headedSchemas.get(row);
-  if (!byHead) headedSchemas.set(row, (byHead = new WeakMap()));
-  let schema = byHead.get(head);
-  if (!schema) {
-    schema = z
-      .object(Object.fromEntries(Object.entries(row.shape).map(([k, v]) => [k, (v as z.ZodTypeAny).nullable()])))
-      .extend({ head });
-    byHead.set(head, schema);
-  }
-  return schema;
-}
-
-/**
- * One statement that returns a one-row "head" (a count, or a row that must
- * exist) together with a page of rows: `head LEFT JOIN LATERAL page`. The
- * head row comes back even when the page is empty, so a count is never
- * lost; no head row at all means the head's subject does not exist. The
- * page may refer to the head as `head_row.head`.
- */
-export async function headedPage<H extends z.ZodTypeAny, R extends z.AnyZodObject>(
-  connection: CommonQueryMethods,
-  spec: { head: FragmentSqlToken; headSchema: H; row: R; page: FragmentSqlToken },
-): Promise<{ head: z.infer<H>; rows: z.infer<R>[] } | null> {
-  const rows = await connection.any(sql.type(headedSchema(spec.row, spec.headSchema))`
-    select head_row.head, p.* from (${spec.head}) head_row left join lateral (${spec.page}) p on true
-  `);
-  const first = rows[0];
-  if (!first) return null;
-  return {
-    head: first.head as z.infer<H>,
-    // The lateral side of an empty page is one row of NULLs.
-    rows: rows
-      .filter((r) => Object.keys(spec.row.shape).some((k) => (r as Record<string, unknown>)[k] !== null))
-      .map((r) => spec.row.parse(r) as z.infer<R>),
-  };
-}
-
-/** `and <column> < before` when a cursor was given, nothing otherwise. */
-export function beforeCursor(column: IdentifierSqlToken, before: number | undefined): FragmentSqlToken {
-  return before === undefined ? sql.fragment`` : sql.fragment`and ${column} < ${before}`;
-}

@@ -3,7 +3,7 @@ import type {} from '@fastify/rate-limit';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { hashPassword, hashToken, newToken, verifyPassword } from '../auth/tokens';
-import { HttpError, unauthorized } from '../errors';
+import { HttpError, unauthorized } from '../http-errors';
 import { SESSION_COOKIE } from '../plugins/auth';
 import { userRow } from '../queries/schemas';
 import { createSession, createUser, deleteSession, findCredentials } from '../queries/users';

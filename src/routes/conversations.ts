@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { notFound } from '../errors';
+import { notFound } from '../http-errors';
 import {
   conversationRow,
   getConversationMessages,

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { forbidden, HttpError, notFound } from '../errors';
+import { forbidden, HttpError, notFound } from '../http-errors';
 import {
   buildForest,
   editMessage,

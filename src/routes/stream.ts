@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { hashToken } from '../auth/tokens';
-import { HttpError } from '../errors';
+import { HttpError } from '../http-errors';
 import { StreamClient } from '../events/user-feed';
 import { streamStart } from '../queries/notifications';
 import { errors } from './inputs';

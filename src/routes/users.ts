@@ -1,11 +1,18 @@
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { verifyPassword } from '../auth/tokens';
-import { forbidden, notFound } from '../errors';
+import { forbidden, notFound, unauthorized } from '../http-errors';
 import { SESSION_COOKIE } from '../plugins/auth';
 import { userRow } from '../queries/schemas';
 import { deleteAccount, findPasswordHash, getUserById, getUserByUsername } from '../queries/users';
 import { errors, username } from './inputs';
+
+/** The caller's id; these routes run behind app.authenticate, so there is one. */
+function signedIn(request: FastifyRequest): number {
+  if (request.userId === null) throw unauthorized();
+  return request.userId;
+}
 
 /** Account routes for the signed-in caller; registered behind app.authenticate. */
 const routes: FastifyPluginAsyncZod = async (app) => {
@@ -31,10 +38,10 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
       // The password budgets, before any hashing (a stolen token must not
       // buy unlimited guesses, nor unlimited argon2 work).
-      preHandler: async (request) => app.passwordBudget.admit(request, { userId: request.userId! }),
+      preHandler: async (request) => app.passwordBudget.admit(request, { userId: signedIn(request) }),
     },
     async (request, reply) => {
-      const me = request.userId!;
+      const me = signedIn(request);
       const passwordHash = await findPasswordHash(app.pool, me);
       if (!(await verifyPassword(passwordHash, request.body.password))) {
         await app.passwordBudget.failed(request, { userId: me });

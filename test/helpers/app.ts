@@ -39,7 +39,7 @@ export async function buildTestApp(
   const { db, pool } = options.shareWith
     ? { db: options.shareWith.db, pool: await sharedPool(t, options.shareWith.db.url, options.interceptors) }
     : await createTestPool(t, options.interceptors);
-  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: db.url, ...options.env });
+  const config = loadConfig({ LOG_LEVEL: 'silent', DATABASE_URL: db.url, ...options.env });
   const app = await buildApp({
     config,
     pool,
