@@ -42,11 +42,10 @@ t.test('a message sent through instance 1 reaches a stream on instance 2 within 
   t.equal(stream.status, 200);
   t.match(stream.headers['content-type'], /^text\/event-stream/);
 
-  const started = Date.now();
   const m = await send(one.app, alice, { receiverId: bob.id, content: 'live hello' });
+  // waitFor rejects (failing the test) unless the event arrives within a
+  // second; the latency itself is measured in bench/ (npm run bench:delivery).
   await stream.waitFor(1, 1000);
-  const elapsed = Date.now() - started;
-  t.ok(elapsed < 1000, `delivered in ${elapsed} ms`);
   const [event] = parse(stream);
   t.match(event, { event: 'notification', kind: 'message', messageId: m.id, senderId: alice.id, preview: 'live hello' });
   const listed = (await call(one.app, bob, 'GET', '/notifications')).json().notifications[0];

@@ -43,19 +43,22 @@ t.test('a thread of 500 messages is one query, in tree order', async (t) => {
   const alice = await user('alice');
   const bob = await user('bob');
   // 500 messages: each reply picks a pseudo-random earlier message as parent.
+  // A DO block takes no parameters: the two users go in as session settings.
+  await admin.query(`select set_config('test.alice', $1, false), set_config('test.bob', $2, false)`, [String(alice.id), String(bob.id)]);
   await admin.query(
     `do $$
      declare ids bigint[] := '{}'; new_id bigint; parent bigint; sender bigint;
+             a bigint := current_setting('test.alice')::bigint; b bigint := current_setting('test.bob')::bigint;
      begin
-       insert into app_public.messages (sender_id, receiver_id, content) values ($1, $2, 'root') returning id into new_id;
+       insert into app_public.messages (sender_id, receiver_id, content) values (a, b, 'root') returning id into new_id;
        ids := ids || new_id;
        for i in 1..499 loop
          parent := ids[1 + (i * 7919) % array_length(ids, 1)];
-         sender := case when i % 2 = 0 then $1 else $2 end;
+         sender := case when i % 2 = 0 then a else b end;
          insert into app_public.messages (sender_id, parent_message_id, content) values (sender, parent, 'reply ' || i) returning id into new_id;
          ids := ids || new_id;
        end loop;
-     end $$`.replace(/\$1/g, String(alice.id)).replace(/\$2/g, String(bob.id)),
+     end $$`,
   );
   const { rows: [deepest] } = await admin.query('select id from app_public.messages order by depth desc, id limit 1');
   recorder.reset();
