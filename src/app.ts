@@ -10,6 +10,7 @@ import {
 import type { DatabasePool } from 'slonik';
 import type { RedisCacheClient } from './cache/redis-store';
 import type { Config } from './config';
+import { describeService } from './openapi';
 import { deploymentIdentity } from './queries/deployment';
 import rateLimit from '@fastify/rate-limit';
 import authPlugin from './plugins/auth';
@@ -73,9 +74,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       components: {
         securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       },
-      security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
+    // What every route shares, every error code, descriptions (src/openapi.ts).
+    transformObject: (document) =>
+      'openapiObject' in document ? describeService(document.openapiObject as Record<string, unknown>) : document.swaggerObject,
   });
   await app.register(webPlugin);
   // Swagger UI brings inline scripts: it sets its own, hashed CSP on /docs.

@@ -17,6 +17,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         tags: ['operations'],
         summary: 'Liveness: the database, the cache store and the event connection',
         description: '200 while the database answers (status "degraded" when Redis or the LISTEN connection is down: requests are still served); 503 when it does not.',
+        security: [],
         response: { 200: healthy, 503: unhealthy },
       },
     },
