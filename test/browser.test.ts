@@ -47,11 +47,15 @@ t.test('two people use the web client', { skip: missing ? `needs Chromium at ${C
 
   const a = await open();
   const b = await open();
+  await a.page.getByRole('heading', { name: 'Log in' }).waitFor();
+  t.notOk(await a.page.locator('#nav').isVisible(), 'signed out, the navigation (Log out, counters) is hidden');
   await shot(a.page, '01-sign-in');
   await register(a.page, 'alice_ui');
   await register(b.page, 'bob_ui');
-  const badge = b.page.locator('#badge');
-  t.equal(await badge.textContent(), '0', 'B starts with no notifications');
+  t.ok(await b.page.locator('#nav').isVisible(), 'signed in, the navigation shows');
+  const count = b.page.locator('#inbox-count');
+  t.equal(await count.textContent(), '', 'B starts with nothing unread');
+  t.equal(await b.page.locator('nav .count, nav .badge').count(), 1, 'one counter in the navigation, not two');
 
   // A sends B a message; B's badge updates without a reload.
   const start = a.page.locator('form', { has: a.page.getByRole('heading', { name: 'Start a conversation' }) });
@@ -59,14 +63,14 @@ t.test('two people use the web client', { skip: missing ? `needs Chromium at ${C
   await start.getByLabel('Message').fill('Hello Bob, from the browser');
   await start.getByRole('button', { name: 'Send' }).click();
   await a.page.getByRole('heading', { name: /Conversation with bob_ui/ }).waitFor();
-  await b.page.waitForFunction(() => document.querySelector('#badge')?.textContent === '1');
-  t.pass('B\'s badge shows 1 without a reload');
+  await b.page.waitForFunction(() => document.querySelector('#inbox-count')?.textContent === '1');
+  t.pass('B\'s unread count shows 1 without a reload');
   await shot(b.page, '02-conversations-with-badge');
 
-  // B opens it: it is marked read and the badge clears.
+  // B opens it: it is marked read and the count clears.
   await b.page.getByRole('link', { name: 'alice_ui' }).click();
   await b.page.getByText('Hello Bob, from the browser').waitFor();
-  await b.page.waitForFunction(() => document.querySelector('#badge')?.textContent === '0');
+  await b.page.waitForFunction(() => document.querySelector('#inbox-count')?.textContent === '');
   t.pass('opening the conversation marks it read');
   t.equal(await b.page.locator('article.unread').count(), 0, 'no message is shown unread');
 
@@ -86,6 +90,12 @@ t.test('two people use the web client', { skip: missing ? `needs Chromium at ${C
   await reply(b.page, 'A reply to your reply', 'Third level');
   await a.page.reload();
   await a.page.getByText('Third level').waitFor();
+  // The conversation view is a bounded number of requests: no request per thread.
+  const threadRequests: string[] = [];
+  a.page.on('request', (r) => { if (/\/messages\/\d+\/thread/.test(r.url())) threadRequests.push(r.url()); });
+  await a.page.reload();
+  await a.page.getByText('Third level').waitFor();
+  t.same(threadRequests, [], 'opening a conversation fetches no thread one by one');
   const depth = await a.page.locator('article', { hasText: 'Third level' }).evaluate((el) => {
     let n = 0;
     for (let p: Element | null = el; p; p = p.parentElement) if (p.classList.contains('replies')) n++;
@@ -116,6 +126,8 @@ t.test('two people use the web client', { skip: missing ? `needs Chromium at ${C
   await a.page.goto(`${base}/#/notifications`);
   await a.page.getByRole('heading', { name: 'Notifications' }).waitFor();
   t.ok(await a.page.getByRole('button', { name: /Reply from bob_ui/ }).first().isVisible(), 'A\'s notifications list B\'s replies');
+  const markAll = await a.page.getByRole('button', { name: 'Mark all read' }).boundingBox();
+  t.ok(markAll && markAll.height < 50, `"Mark all read" keeps a button's height (${markAll?.height} px)`);
   await shot(a.page, '06-notifications');
 
   // Errors are shown in plain words; nothing breaks.
@@ -124,8 +136,9 @@ t.test('two people use the web client', { skip: missing ? `needs Chromium at ${C
   await startAgain.getByLabel('Username').fill('nobody_here');
   await startAgain.getByLabel('Message').fill('hello?');
   await startAgain.getByRole('button', { name: 'Send' }).click();
-  await a.page.getByRole('alert').getByText('could not be found').waitFor();
-  t.pass('a 404 is explained in plain words');
+  await a.page.getByRole('alert').getByText('Nobody is called "nobody_here"').waitFor();
+  t.pass('an unknown username is explained as such, not as something deleted');
+  await shot(a.page, '06b-unknown-user');
 
   // A deletes the account; A is signed out; B's conversation with A is gone.
   await a.page.goto(`${base}/#/account`);

@@ -5,7 +5,6 @@
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 const alertBox = document.getElementById('alert');
-const badge = document.getElementById('badge');
 const inboxCount = document.getElementById('inbox-count');
 
 const state = { me: null, users: new Map(), events: null, view: null };
@@ -55,8 +54,9 @@ function clearError() {
 }
 
 class ApiError extends Error {
-  constructor(status, body) {
-    super(plainWords(status, body));
+  /** `exact`: the message is already the words to show. */
+  constructor(status, body, exact = false) {
+    super(exact ? body.message.charAt(0).toUpperCase() + body.message.slice(1) + '.' : plainWords(status, body));
     this.status = status;
   }
 }
@@ -105,6 +105,11 @@ function actionButton(label, action) {
 
 function formValues(form) {
   return Object.fromEntries(new FormData(form).entries());
+}
+
+/** How a person is named everywhere: display name, else username. */
+function nameOf(userId, fallback) {
+  return state.users.get(userId) ?? fallback ?? `user #${userId}`;
 }
 
 /** Learns the names of conversation partners (the API returns ids elsewhere). */
@@ -205,12 +210,9 @@ function connectEvents() {
 async function refreshCounts() {
   if (!state.me) return;
   try {
-    const [notes, inbox] = await Promise.all([
-      api('GET', '/notifications?unread=true&limit=1'),
-      api('GET', '/inbox/unread?limit=1'),
-    ]);
-    badge.textContent = String(notes.unreadCount);
-    badge.toggleAttribute('data-zero', notes.unreadCount === 0);
+    // One number in the navigation: unread messages (a message's
+    // notification is read with it, so a second counter said the same).
+    const inbox = await api('GET', '/inbox/unread?limit=1');
     inboxCount.textContent = inbox.unreadCount ? String(inbox.unreadCount) : '';
   } catch {
     // Counts are decoration; an error here must not break the page.
@@ -228,7 +230,12 @@ async function conversationsView() {
       e.preventDefault();
       const { username, content } = formValues(e.target);
       attempt(async () => {
-        const user = await api('GET', `/users/${encodeURIComponent(username.trim())}`);
+        const user = await api('GET', `/users/${encodeURIComponent(username.trim())}`).catch((error) => {
+          if (error instanceof ApiError && (error.status === 404 || error.status === 400)) {
+            throw new ApiError(404, { message: `nobody is called "${username.trim()}"; check the username` }, true);
+          }
+          throw error;
+        });
         await api('POST', '/messages', { receiverId: user.id, content });
         state.users.set(user.id, user.displayName || user.username);
         location.hash = `#/c/${user.id}`;
@@ -273,6 +280,7 @@ function messageNode(node, partnerId, reload) {
     h('div', { class: 'meta' },
       h('strong', {}, mine ? 'You' : state.users.get(node.senderId) ?? `user #${node.senderId}`), ' · ', when(node.sentAt),
       node.edited ? h('span', { class: 'edited' }, ' · edited') : null,
+      node.earlierParent ? ' · in reply to an earlier message' : null,
     ),
     body, actions, extra,
   );
@@ -339,24 +347,24 @@ function messageNode(node, partnerId, reload) {
 }
 
 /**
- * A whole thread as one tree: the API pages it (parents before replies), so
- * each later page's nodes are hung under their parents from earlier pages.
- * Stops after 5,000 nodes; a longer thread shows its first 5,000.
+ * The conversation's newest messages as trees, from ONE request: every
+ * message of the page is in this conversation, so replies hang under their
+ * parents by parentMessageId. A reply whose parent is older than the page
+ * starts a tree of its own, marked as a reply. (Fetching each message's
+ * thread was one request per thread, again on every live notification.)
  */
-async function fetchThread(messageId) {
-  const byId = new Map();
-  const index = (n) => { byId.set(n.id, n); n.replies.forEach(index); };
-  let page = await api('GET', `/messages/${messageId}/thread?limit=1000`);
-  const root = page.root;
-  index(root);
-  for (let pages = 1; page.nextCursor !== null && pages < 5; pages++) {
-    page = await api('GET', `/messages/${messageId}/thread?limit=1000&after=${page.nextCursor}`);
-    for (const n of page.continued) {
-      byId.get(n.parentMessageId)?.replies.push(n);
-      index(n);
+function treesOf(messages) {
+  const byId = new Map(messages.map((m) => [m.id, { ...m, replies: [] }]));
+  const roots = [];
+  for (const node of [...byId.values()].sort((a, b) => a.id - b.id)) {
+    const parent = node.parentMessageId === null ? undefined : byId.get(node.parentMessageId);
+    if (parent) parent.replies.push(node);
+    else {
+      node.earlierParent = node.parentMessageId !== null;
+      roots.push(node);
     }
   }
-  return root;
+  return roots;
 }
 
 async function conversationView(partnerId) {
@@ -365,16 +373,7 @@ async function conversationView(partnerId) {
   const threads = h('div', { id: 'threads' });
   const reload = async () => {
     const page = await api('GET', `/conversations/${partnerId}/messages?limit=100`);
-    // Each message belongs to one thread; fetch each thread once, as a tree.
-    const seen = new Set();
-    const trees = [];
-    for (const m of page.messages) {
-      if (seen.has(m.id)) continue;
-      const root = await fetchThread(m.id);
-      const walk = (n) => { seen.add(n.id); n.replies.forEach(walk); };
-      walk(root);
-      trees.push(root);
-    }
+    const trees = treesOf(page.messages);
     threads.replaceChildren(...(trees.length
       ? trees.map((root) => h('section', { class: 'thread', 'aria-label': 'Thread' }, messageNode(root, partnerId, reload)))
       : [h('p', { class: 'meta' }, 'No messages yet.')]));
@@ -423,12 +422,13 @@ async function conversationView(partnerId) {
 
 async function inboxView() {
   const data = await api('GET', '/inbox/unread');
+  await learnNames(data.messages.map((m) => m.senderId));
   render(
     h('h2', {}, `Unread messages (${data.unreadCount})`),
     data.messages.length
       ? h('ul', { class: 'list' }, data.messages.map((m) =>
         h('li', { class: 'item unread' },
-          h('strong', {}, m.senderUsername), ' ', h('span', { class: 'meta' }, when(m.sentAt)),
+          h('strong', {}, nameOf(m.senderId, m.senderUsername)), ' ', h('span', { class: 'meta' }, when(m.sentAt)),
           h('div', { class: 'content' }, m.preview),
           h('div', { class: 'actions' },
             h('a', { href: `#/c/${m.senderId}` }, 'Open conversation'),
@@ -447,7 +447,7 @@ async function notificationsView() {
   const data = await api('GET', '/notifications');
   await learnNames(data.notifications.map((n) => n.senderId));
   render(
-    h('div', { class: 'actions' },
+    h('div', { class: 'heading-row' },
       h('h2', {}, 'Notifications'),
       actionButton('Mark all read', async () => {
         await api('POST', '/notifications/read-all');
