@@ -154,9 +154,8 @@ declare
   parent app_public.messages;
 begin
   select * into parent from app_public.messages where id = new.parent_message_id;
-  if found and new.sender_id in (parent.sender_id, parent.receiver_id) then
-    new.receiver_id := case when new.sender_id = parent.sender_id
-                            then parent.receiver_id else parent.sender_id end;
+  if found and app_public.is_participant(parent.sender_id, parent.receiver_id, new.sender_id) then
+    new.receiver_id := app_public.other_participant(parent.sender_id, parent.receiver_id, new.sender_id);
   end if;
   return new;
 end;
@@ -549,6 +548,38 @@ $$;
 --
 
 COMMENT ON FUNCTION app_public.current_user_id() IS 'The signalbox user the current transaction acts for (set with set_config(''signalbox.user_id'', …, true)); NULL for a DBA in psql.';
+
+--
+-- Name: is_participant(bigint, bigint, bigint); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.is_participant(sender_id bigint, receiver_id bigint, who bigint) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  select sender_id = who or receiver_id = who;
+$$;
+
+--
+-- Name: FUNCTION is_participant(sender_id bigint, receiver_id bigint, who bigint); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.is_participant(sender_id bigint, receiver_id bigint, who bigint) IS 'Whether `who` takes part in a message from sender_id to receiver_id: the visibility rule of messages (and so of their history and notifications), used by the policies and the queries alike.';
+
+--
+-- Name: other_participant(bigint, bigint, bigint); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.other_participant(sender_id bigint, receiver_id bigint, who bigint) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  select case when sender_id = who then receiver_id else sender_id end;
+$$;
+
+--
+-- Name: FUNCTION other_participant(sender_id bigint, receiver_id bigint, who bigint); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.other_participant(sender_id bigint, receiver_id bigint, who bigint) IS 'The participant of a conversation who is not `who`: a reply''s default receiver, a conversation''s partner.';
 
 SET default_tablespace = '';
 
@@ -1578,7 +1609,7 @@ COMMENT ON POLICY select_all ON app_public.users IS 'Usernames and display names
 -- Name: messages select_participant; Type: POLICY; Schema: app_public; Owner: -
 --
 
-CREATE POLICY select_participant ON app_public.messages FOR SELECT USING (((sender_id = app_public.current_user_id()) OR (receiver_id = app_public.current_user_id())));
+CREATE POLICY select_participant ON app_public.messages FOR SELECT USING (app_public.is_participant(sender_id, receiver_id, app_public.current_user_id()));
 
 --
 -- Name: POLICY select_participant ON messages; Type: COMMENT; Schema: app_public; Owner: -
@@ -1590,7 +1621,7 @@ COMMENT ON POLICY select_participant ON app_public.messages IS 'A user sees only
 -- Name: messages update_participant; Type: POLICY; Schema: app_public; Owner: -
 --
 
-CREATE POLICY update_participant ON app_public.messages FOR UPDATE USING (((sender_id = app_public.current_user_id()) OR (receiver_id = app_public.current_user_id())));
+CREATE POLICY update_participant ON app_public.messages FOR UPDATE USING (app_public.is_participant(sender_id, receiver_id, app_public.current_user_id()));
 
 --
 -- Name: POLICY update_participant ON messages; Type: COMMENT; Schema: app_public; Owner: -
@@ -1720,6 +1751,20 @@ REVOKE ALL ON FUNCTION app_private.tg_users__audit_deletion() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION app_public.current_user_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION app_public.current_user_id() TO signalbox_visitor;
+
+--
+-- Name: FUNCTION is_participant(sender_id bigint, receiver_id bigint, who bigint); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.is_participant(sender_id bigint, receiver_id bigint, who bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.is_participant(sender_id bigint, receiver_id bigint, who bigint) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION other_participant(sender_id bigint, receiver_id bigint, who bigint); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.other_participant(sender_id bigint, receiver_id bigint, who bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.other_participant(sender_id bigint, receiver_id bigint, who bigint) TO signalbox_visitor;
 
 --
 -- Name: TABLE idempotency_keys; Type: ACL; Schema: app_private; Owner: -

@@ -1,5 +1,6 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
+import { partnerOf, visibleTo } from './participants';
 import { messageColumns } from './messages';
 import { idRow, messageRow, userRow, type Message } from './schemas';
 import { beforeCursor, headedPage, paginate, type Page } from './pages';
@@ -35,9 +36,9 @@ export async function listConversations(
   const rows = await connection.any(sql.type(flatConversationRow)`
     with latest as (
       select distinct on (m.partner_id) m.*
-        from (select case when m.sender_id = ${me} then m.receiver_id else m.sender_id end as partner_id, m.*
+        from (select ${partnerOf(me)} as partner_id, m.*
                 from app_public.messages m
-               where m.sender_id = ${me} or m.receiver_id = ${me}) m
+               where ${visibleTo(me)}) m
        order by m.partner_id, m.id desc
     ), unread as (
       select sender_id as partner_id, count(*) as unread_count

@@ -1,5 +1,6 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
+import { visibleTo } from './participants';
 import { countHead, existsRow, idRow, messageRow, type Message } from './schemas';
 import { beforeCursor, headedPage, paginate, type Page } from './pages';
 
@@ -14,7 +15,6 @@ export const messageColumns = sql.fragment`
   m.edited, m.edited_at as "editedAt", m.read, m.read_at as "readAt",
   m.reply_count as "replyCount"`;
 
-const visibleTo = (me: number) => sql.fragment`(m.sender_id = ${me} or m.receiver_id = ${me})`;
 
 export type SendInput = { receiverId?: number | undefined; parentMessageId?: number | undefined; content: string };
 
@@ -220,7 +220,7 @@ export async function getThreadPage(
         from app_public.messages t
         join app_public.messages r on r.id = t.thread_root_id
         left join app_public.messages c on c.id = ${after}::bigint and c.thread_root_id = r.id
-       where t.id = ${id} and (r.sender_id = ${me} or r.receiver_id = ${me})
+       where t.id = ${id} and app_public.is_participant(r.sender_id, r.receiver_id, ${me}::bigint)
     ),
     levels (depth, below, ids, taken) as (
       -- The rest of the cursor's level (the root's level on the first page).

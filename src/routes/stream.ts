@@ -41,7 +41,9 @@ const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) =
       },
     },
     async (request, reply) => {
-      const token = request.sessionToken!;
+      // The heartbeat re-checks this session (logout ends the stream).
+      const token = request.sessionToken;
+      if (token === null) throw new HttpError(401, 'UNAUTHORIZED', 'authentication required');
       const from = request.headers['last-event-id'];
       const { me, start } = await request.asCaller(async (tx, me) => ({
         me,
