@@ -28,10 +28,11 @@ t.test('the HTML is never cached, the assets are immutable, headers are strict',
   t.notMatch(csp, /unsafe-inline/, 'no inline script or style');
   t.match(csp, /frame-ancestors 'none'/);
   t.equal(page.headers['x-content-type-options'], 'nosniff');
-  const script = /src="(\/assets\/app\.js\?v=[0-9a-f]{12})"/.exec(page.body)?.[1];
-  const style = /href="(\/assets\/style\.css\?v=[0-9a-f]{12})"/.exec(page.body)?.[1];
-  t.ok(script && style, 'asset URLs carry a content hash');
-  for (const url of [script!, style!]) {
+  const script = /src="(\/assets\/[0-9a-f]{12}\/app\.js)"/.exec(page.body)?.[1];
+  const style = /href="(\/assets\/[0-9a-f]{12}\/style\.css)"/.exec(page.body)?.[1];
+  t.ok(script && style, 'asset URLs carry a content hash of the whole set');
+  const modules = ['api.js', 'dom.js', 'live.js', 'session.js', 'state.js', 'views.js'].map((f) => script!.replace('app.js', f));
+  for (const url of [script!, style!, ...modules]) {
     const asset = await app.inject({ method: 'GET', url });
     t.equal(asset.statusCode, 200, url);
     t.match(asset.headers['cache-control'], /max-age=31536000/, `${url}: cached for a year`);
@@ -40,7 +41,8 @@ t.test('the HTML is never cached, the assets are immutable, headers are strict',
   // app.inject normalises `..` before routing; a real socket sends the raw
   // path, so the traversal reaches @fastify/static as an attacker's would.
   const base = await listen(app);
-  for (const raw of ['/assets/../../package.json', '/assets/..%2f..%2fpackage.json', '/assets/%2e%2e/%2e%2e/package.json', '/assets/....//....//package.json']) {
+  const dir = script!.replace('app.js', '');
+  for (const raw of ['/assets/../../package.json', `${dir}../../../package.json`, `${dir}..%2f..%2f..%2fpackage.json`, `${dir}%2e%2e/%2e%2e/%2e%2e/package.json`, `${dir}....//....//package.json`]) {
     const res = await rawGet(base, raw);
     t.not(res.status, 200, `${raw}: refused (${res.status})`);
     t.notMatch(res.body, /"name": "signalbox"/, `${raw}: package.json never served`);

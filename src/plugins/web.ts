@@ -8,9 +8,11 @@ import fastifyStatic from '@fastify/static';
 import { publicFolder } from '../paths';
 
 /**
- * The web client: helmet's security headers on the page, /assets/* cached for a
- * year as immutable (their URLs carry a content hash, computed once at start),
- * and the HTML at / never cached, so a deploy is picked up on the next load.
+ * The web client: helmet's security headers on the page, the assets cached
+ * for a year as immutable under /assets/<hash>/ (a hash of every asset file,
+ * computed once at start: the ES modules import each other by relative
+ * URL, so the whole set moves to a new path when any file changes), and the
+ * HTML at / never cached, so a deploy is picked up on the next load.
  */
 async function webPlugin(app: FastifyInstance): Promise<void> {
   // Helmet runs only where a browser renders what we send (the page). Its
@@ -37,18 +39,17 @@ async function webPlugin(app: FastifyInstance): Promise<void> {
   });
 
   const assets = path.join(publicFolder, 'assets');
-  const versioned = (file: string) => {
-    const hash = crypto.createHash('sha256').update(fs.readFileSync(path.join(assets, file))).digest('hex').slice(0, 12);
-    return `/assets/${file}?v=${hash}`;
-  };
+  const digest = crypto.createHash('sha256');
+  for (const file of fs.readdirSync(assets).sort()) digest.update(file).update(fs.readFileSync(path.join(assets, file)));
+  const prefix = `/assets/${digest.digest('hex').slice(0, 12)}/`;
   const html = fs
     .readFileSync(path.join(publicFolder, 'index.html'), 'utf8')
-    .replace('{{app.js}}', versioned('app.js'))
-    .replace('{{style.css}}', versioned('style.css'));
+    .replace('{{app.js}}', `${prefix}app.js`)
+    .replace('{{style.css}}', `${prefix}style.css`);
 
   await app.register(fastifyStatic, {
     root: assets,
-    prefix: '/assets/',
+    prefix,
     immutable: true,
     maxAge: '365d',
     index: false,

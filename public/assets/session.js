@@ -1,0 +1,66 @@
+// Signing in and out, and which view the address shows.
+
+import { api, attempt, whenUnauthorized } from './api.js';
+import { clearError, focusMain } from './dom.js';
+import { connectEvents, refreshCounts } from './live.js';
+import { state } from './state.js';
+import { accountView, authView, conversationsView, conversationView, inboxView, notificationsView } from './views.js';
+
+const nav = document.getElementById('nav');
+
+export async function start() {
+  whenUnauthorized(() => state.me && signedOut());
+  window.addEventListener('hashchange', route);
+  document.getElementById('logout').addEventListener('click', () =>
+    attempt(async () => {
+      await api('POST', '/auth/logout');
+      signedOut();
+    }),
+  );
+  try {
+    state.me = await api('GET', '/me');
+  } catch {
+    state.me = null;
+  }
+  if (state.me) signedIn(state.me);
+  else route();
+}
+
+export function signedIn(user) {
+  state.me = user;
+  nav.hidden = false;
+  connectEvents();
+  refreshCounts();
+  if (!location.hash || location.hash.startsWith('#/login')) location.hash = '#/conversations';
+  else route();
+}
+
+export function signedOut() {
+  state.me = null;
+  state.users.clear();
+  state.events?.close();
+  state.events = null;
+  nav.hidden = true;
+  location.hash = '#/login';
+  route();
+}
+
+export async function route() {
+  clearError();
+  if (!state.me) {
+    state.view = null;
+    authView();
+    return;
+  }
+  const hash = location.hash || '#/conversations';
+  const conversation = /^#\/c\/(\d+)$/.exec(hash);
+  const views = {
+    '#/conversations': conversationsView,
+    '#/inbox': inboxView,
+    '#/notifications': notificationsView,
+    '#/account': accountView,
+  };
+  const view = conversation ? () => conversationView(Number(conversation[1])) : views[hash] ?? conversationsView;
+  state.view = (await attempt(view)) ?? null;
+  focusMain();
+}

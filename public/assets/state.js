@@ -1,0 +1,18 @@
+// What the client knows: who is signed in, people's names, the open view
+// and the live event source.
+
+import { api } from './api.js';
+
+export const state = { me: null, users: new Map(), events: null, view: null };
+
+/** How a person is named everywhere: display name, else username. */
+export function nameOf(userId, fallback) {
+  return state.users.get(userId) ?? fallback ?? `user #${userId}`;
+}
+
+/** Learns the names of conversation partners (the API returns ids elsewhere). */
+export async function learnNames(ids) {
+  if (ids.every((id) => state.users.has(id) || id === state.me.id)) return;
+  const list = await api('GET', '/conversations?limit=100');
+  for (const c of list.conversations) state.users.set(c.user.id, c.user.displayName || c.user.username);
+}

@@ -1,0 +1,313 @@
+// The views: each renders the main area from one or two requests and may
+// return { onNotification } to react to live events.
+
+import { actionButton, api, ApiError, attempt } from './api.js';
+import { formValues, h, render, when } from './dom.js';
+import { refreshCounts } from './live.js';
+import { route, signedIn, signedOut } from './session.js';
+import { learnNames, nameOf, state } from './state.js';
+
+export function authView() {
+  const login = h('form', {
+    'aria-labelledby': 'login-title',
+    onsubmit: (e) => {
+      e.preventDefault();
+      attempt(async () => signedIn((await api('POST', '/auth/login', formValues(e.target))).user));
+    },
+  },
+    h('h2', { id: 'login-title' }, 'Log in'),
+    h('label', {}, 'Username', h('input', { name: 'username', autocomplete: 'username', required: true })),
+    h('label', {}, 'Password', h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true })),
+    h('button', { type: 'submit' }, 'Log in'),
+  );
+  const register = h('form', {
+    'aria-labelledby': 'register-title',
+    onsubmit: (e) => {
+      e.preventDefault();
+      const values = formValues(e.target);
+      if (!values.displayName) delete values.displayName;
+      attempt(async () => signedIn((await api('POST', '/auth/register', values)).user));
+    },
+  },
+    h('h2', { id: 'register-title' }, 'Create an account'),
+    h('label', {}, 'Username (3–32 of a–z, 0–9, _)', h('input', { name: 'username', autocomplete: 'username', required: true, minlength: 3, maxlength: 32 })),
+    h('label', {}, 'Display name (optional)', h('input', { name: 'displayName', maxlength: 100 })),
+    h('label', {}, 'Password (at least 8 characters)', h('input', { name: 'password', type: 'password', autocomplete: 'new-password', required: true, minlength: 8 })),
+    h('button', { type: 'submit' }, 'Create account'),
+  );
+  render(h('div', { class: 'two' }, login, register));
+}
+
+export async function conversationsView() {
+  const data = await api('GET', '/conversations');
+  const start = h('form', {
+    class: 'inline',
+    'aria-labelledby': 'start-title',
+    onsubmit: (e) => {
+      e.preventDefault();
+      const { username, content } = formValues(e.target);
+      attempt(async () => {
+        const user = await api('GET', `/users/${encodeURIComponent(username.trim())}`).catch((error) => {
+          if (error instanceof ApiError && (error.status === 404 || error.status === 400)) {
+            throw new ApiError(404, { message: `nobody is called "${username.trim()}"; check the username` }, true);
+          }
+          throw error;
+        });
+        await api('POST', '/messages', { receiverId: user.id, content });
+        state.users.set(user.id, user.displayName || user.username);
+        location.hash = `#/c/${user.id}`;
+      });
+    },
+  },
+    h('h2', { id: 'start-title' }, 'Start a conversation'),
+    h('label', {}, 'Username', h('input', { name: 'username', required: true, autocomplete: 'off' })),
+    h('label', {}, 'Message', h('input', { name: 'content', required: true, maxlength: 10000 })),
+    h('button', { type: 'submit' }, 'Send'),
+  );
+  const items = data.conversations.map((c) => {
+    state.users.set(c.user.id, c.user.displayName || c.user.username);
+    const from = c.lastMessage.senderId === state.me.id ? 'You: ' : '';
+    return h('li', { class: `item${c.unreadCount ? ' unread' : ''}`, dataset: { userId: c.user.id } },
+      h('a', { href: `#/c/${c.user.id}` }, h('strong', {}, c.user.displayName || c.user.username)),
+      c.unreadCount ? h('span', { class: 'count badge' }, `${c.unreadCount} unread`) : null,
+      h('div', { class: 'content' }, from + c.lastMessage.content.slice(0, 140)),
+      h('div', { class: 'meta' }, when(c.lastMessage.sentAt)),
+    );
+  });
+  render(
+    start,
+    h('h2', {}, 'Conversations'),
+    items.length ? h('ul', { class: 'list', id: 'conversations' }, items) : h('p', { class: 'meta' }, 'No conversations yet.'),
+  );
+  return { onNotification: () => route() };
+}
+
+/** One message and its replies, with the actions the caller may take. */
+function messageNode(node, partnerId, reload) {
+  const mine = node.senderId === state.me.id;
+  const canRead = node.receiverId === state.me.id && !node.read;
+  const body = h('div', { class: 'content' }, node.content);
+  const actions = h('div', { class: 'actions' });
+  const extra = h('div');
+  const el = h('article', {
+    class: `message${mine ? ' mine' : ''}${canRead ? ' unread' : ''}`,
+    'aria-label': `Message from ${mine ? 'you' : state.users.get(node.senderId) ?? 'them'}`,
+    dataset: { messageId: node.id },
+  },
+    h('div', { class: 'meta' },
+      h('strong', {}, mine ? 'You' : state.users.get(node.senderId) ?? `user #${node.senderId}`), ' · ', when(node.sentAt),
+      node.edited ? h('span', { class: 'edited' }, ' · edited') : null,
+      node.earlierParent ? ' · in reply to an earlier message' : null,
+    ),
+    body, actions, extra,
+  );
+
+  const replyForm = () => h('form', {
+    class: 'inline',
+    onsubmit: (e) => {
+      e.preventDefault();
+      attempt(async () => {
+        await api('POST', '/messages', { parentMessageId: node.id, content: formValues(e.target).content });
+        await reload();
+      });
+    },
+  },
+    h('label', {}, 'Reply', h('textarea', { name: 'content', required: true, maxlength: 10000 })),
+    h('button', { type: 'submit' }, 'Send reply'),
+  );
+  const editForm = () => h('form', {
+    class: 'inline',
+    onsubmit: (e) => {
+      e.preventDefault();
+      attempt(async () => {
+        await api('PATCH', `/messages/${node.id}`, { content: formValues(e.target).content });
+        await reload();
+      });
+    },
+  },
+    h('label', {}, 'Edit message', h('textarea', { name: 'content', required: true, maxlength: 10000 }, node.content)),
+    h('button', { type: 'submit' }, 'Save'),
+  );
+  const toggle = (make) => () => {
+    if (extra.firstChild) extra.replaceChildren();
+    else {
+      extra.replaceChildren(make());
+      extra.querySelector('textarea, button')?.focus();
+    }
+  };
+
+  actions.append(h('button', { type: 'button', class: 'secondary', onclick: toggle(replyForm) }, 'Reply'));
+  if (mine) actions.append(h('button', { type: 'button', class: 'secondary', onclick: toggle(editForm) }, 'Edit'));
+  if (node.edited) {
+    const editor = (id) => (id === null ? 'someone since deleted' : id === state.me.id ? 'you' : state.users.get(id) ?? `user #${id}`);
+    actions.append(actionButton('History', async () => {
+      if (extra.firstChild) return extra.replaceChildren();
+      const history = await api('GET', `/messages/${node.id}/history`);
+      extra.replaceChildren(
+        h('h3', { class: 'meta' }, 'Earlier versions'),
+        h('ol', { class: 'history' }, history.versions.map((v) =>
+          h('li', {}, h('div', { class: 'content' }, v.oldContent),
+            h('div', { class: 'meta' }, `replaced ${when(v.editedAt)} by ${editor(v.editedBy)}`)))),
+      );
+    }));
+  }
+  if (canRead) {
+    actions.append(actionButton('Mark read', async () => {
+      await api('POST', `/messages/${node.id}/read`);
+      await reload();
+      refreshCounts();
+    }));
+  }
+  const wrapper = h('div', { class: 'node' }, el);
+  if (node.replies.length) wrapper.append(h('div', { class: 'replies' }, node.replies.map((r) => messageNode(r, partnerId, reload))));
+  return wrapper;
+}
+
+/**
+ * The conversation's newest messages as trees, from ONE request: every
+ * message of the page is in this conversation, so replies hang under their
+ * parents by parentMessageId. A reply whose parent is older than the page
+ * starts a tree of its own, marked as a reply. (Fetching each message's
+ * thread was one request per thread, again on every live notification.)
+ */
+function treesOf(messages) {
+  const byId = new Map(messages.map((m) => [m.id, { ...m, replies: [] }]));
+  const roots = [];
+  for (const node of [...byId.values()].sort((a, b) => a.id - b.id)) {
+    const parent = node.parentMessageId === null ? undefined : byId.get(node.parentMessageId);
+    if (parent) parent.replies.push(node);
+    else {
+      node.earlierParent = node.parentMessageId !== null;
+      roots.push(node);
+    }
+  }
+  return roots;
+}
+
+export async function conversationView(partnerId) {
+  await learnNames([partnerId]);
+  const title = state.users.get(partnerId) ?? `user #${partnerId}`;
+  const threads = h('div', { id: 'threads' });
+  const reload = async () => {
+    const page = await api('GET', `/conversations/${partnerId}/messages?limit=100`);
+    const trees = treesOf(page.messages);
+    threads.replaceChildren(...(trees.length
+      ? trees.map((root) => h('section', { class: 'thread', 'aria-label': 'Thread' }, messageNode(root, partnerId, reload)))
+      : [h('p', { class: 'meta' }, 'No messages yet.')]));
+  };
+  const composer = h('form', {
+    class: 'inline',
+    onsubmit: (e) => {
+      e.preventDefault();
+      attempt(async () => {
+        await api('POST', '/messages', { receiverId: partnerId, content: formValues(e.target).content });
+        e.target.reset();
+        await reload();
+      });
+    },
+  },
+    h('label', {}, `New message to ${title}`, h('textarea', { name: 'content', required: true, maxlength: 10000 })),
+    h('button', { type: 'submit' }, 'Send'),
+  );
+  render(
+    h('h2', {}, `Conversation with ${title}`),
+    h('div', { class: 'actions' },
+      actionButton('Mark conversation read', async () => {
+        await api('POST', `/conversations/${partnerId}/read`);
+        await reload();
+        refreshCounts();
+      }),
+    ),
+    composer,
+    threads,
+  );
+  // Opening a conversation reads what the partner sent.
+  await api('POST', `/conversations/${partnerId}/read`);
+  refreshCounts();
+  await reload();
+  return {
+    onNotification: (n) => {
+      if (n.senderId !== partnerId) return;
+      attempt(async () => {
+        await api('POST', `/conversations/${partnerId}/read`);
+        await reload();
+        refreshCounts();
+      });
+    },
+  };
+}
+
+export async function inboxView() {
+  const data = await api('GET', '/inbox/unread');
+  await learnNames(data.messages.map((m) => m.senderId));
+  render(
+    h('h2', {}, `Unread messages (${data.unreadCount})`),
+    data.messages.length
+      ? h('ul', { class: 'list' }, data.messages.map((m) =>
+        h('li', { class: 'item unread' },
+          h('strong', {}, nameOf(m.senderId, m.senderUsername)), ' ', h('span', { class: 'meta' }, when(m.sentAt)),
+          h('div', { class: 'content' }, m.preview),
+          h('div', { class: 'actions' },
+            h('a', { href: `#/c/${m.senderId}` }, 'Open conversation'),
+            actionButton('Mark read', async () => {
+              await api('POST', `/messages/${m.id}/read`);
+              refreshCounts();
+              route();
+            }),
+          ))))
+      : h('p', { class: 'meta' }, 'Nothing unread.'),
+  );
+  return { onNotification: () => route() };
+}
+
+export async function notificationsView() {
+  const data = await api('GET', '/notifications');
+  await learnNames(data.notifications.map((n) => n.senderId));
+  render(
+    h('div', { class: 'heading-row' },
+      h('h2', {}, 'Notifications'),
+      actionButton('Mark all read', async () => {
+        await api('POST', '/notifications/read-all');
+        refreshCounts();
+        route();
+      }),
+    ),
+    data.notifications.length
+      ? h('ul', { class: 'list', id: 'notifications' }, data.notifications.map((n) =>
+        h('li', { class: `item${n.readAt ? '' : ' unread'}` },
+          actionButton(`${n.kind === 'reply' ? 'Reply' : 'Message'} from ${state.users.get(n.senderId) ?? `user #${n.senderId}`}`, async () => {
+            await api('POST', `/notifications/${n.id}/read`);
+            refreshCounts();
+            location.hash = `#/c/${n.senderId}`;
+          }),
+          h('div', { class: 'content' }, n.preview),
+          h('div', { class: 'meta' }, when(n.createdAt), n.readAt ? ' · read' : ' · unread'),
+        )))
+      : h('p', { class: 'meta' }, 'No notifications.'),
+  );
+  return { onNotification: () => route() };
+}
+
+export function accountView() {
+  render(
+    h('h2', {}, 'Account'),
+    h('p', {}, `Signed in as ${state.me.username}${state.me.displayName ? ` (${state.me.displayName})` : ''}.`),
+    h('form', {
+      'aria-labelledby': 'delete-title',
+      onsubmit: (e) => {
+        e.preventDefault();
+        if (!window.confirm('Delete your account and all your messages? This cannot be undone.')) return;
+        attempt(async () => {
+          await api('DELETE', '/me', { password: formValues(e.target).password });
+          signedOut();
+        });
+      },
+    },
+      h('h3', { id: 'delete-title' }, 'Delete account'),
+      h('p', { class: 'meta' }, 'Your messages, their history and your notifications are deleted with it, for everyone.'),
+      h('label', {}, 'Confirm with your password', h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true })),
+      h('button', { type: 'submit', class: 'danger' }, 'Delete my account'),
+    ),
+  );
+  return {};
+}
