@@ -37,9 +37,10 @@ t.test('two people use the web client', { skip: missing ? `needs Chromium at ${C
     return { ctx, page };
   };
   const shot = (page: Page, name: string) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
-  const register = async (page: Page, username: string) => {
+  const register = async (page: Page, username: string, displayName?: string) => {
     const form = page.locator('form', { has: page.getByRole('heading', { name: 'Create an account' }) });
     await form.getByLabel(/Username/).fill(username);
+    if (displayName) await form.getByLabel(/Display name/).fill(displayName);
     await form.getByLabel(/Password/).fill('correct horse battery');
     await form.getByRole('button', { name: 'Create account' }).click();
     await page.getByRole('heading', { name: 'Conversations' }).waitFor();
@@ -119,10 +120,24 @@ t.test('two people use the web client', { skip: missing ? `needs Chromium at ${C
   t.match(await edited.locator('.history').textContent(), /Hello Bob, from the browser.*replaced .* by alice_ui/s, 'B sees the original text, when and by whom');
   await shot(b.page, '04-edit-history');
 
-  // Inbox and notifications views.
+  // Inbox and notifications views. Carol (display name "Carol C.") writes
+  // to A: every view names her the same way.
+  const c = await open();
+  await register(c.page, 'carol_ui', 'Carol C.');
+  const startC = c.page.locator('form', { has: c.page.getByRole('heading', { name: 'Start a conversation' }) });
+  await startC.getByLabel('Username').fill('alice_ui');
+  await startC.getByLabel('Message').fill('Hello from Carol');
+  await startC.getByRole('button', { name: 'Send' }).click();
+  await c.page.getByRole('heading', { name: /Conversation with/ }).waitFor();
   await a.page.goto(`${base}/#/inbox`);
   await a.page.getByRole('heading', { name: /Unread messages/ }).waitFor();
+  await a.page.getByText('Hello from Carol').waitFor();
+  t.ok(await a.page.locator('#main li', { hasText: 'Hello from Carol' }).getByText('Carol C.').isVisible(), 'the inbox names Carol by her display name');
   await shot(a.page, '05-inbox');
+  await a.page.goto(`${base}/#/conversations`);
+  await a.page.getByRole('heading', { name: 'Conversations' }).waitFor();
+  await a.page.getByText('Hello from Carol').waitFor();
+  t.ok(await a.page.getByRole('link', { name: 'Carol C.' }).isVisible(), 'and so does the conversation list');
   await a.page.goto(`${base}/#/notifications`);
   await a.page.getByRole('heading', { name: 'Notifications' }).waitFor();
   t.ok(await a.page.getByRole('button', { name: /Reply from bob_ui/ }).first().isVisible(), 'A\'s notifications list B\'s replies');
