@@ -16,7 +16,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { hashPassword } from '../src/auth/tokens';
+import { argon2Hash } from '../src/auth/tokens';
 import { projectRoot } from '../src/paths';
 import { log, makeUsers, median, percentile, rssMiB, scratchDatabase, sleep, startServer, stopServer, type BenchUser } from './lib';
 
@@ -54,7 +54,7 @@ async function cacheBomb(url: string, client: pg.Client, ttlSeconds: number) {
 
 async function loginUnderFlood(url: string, client: pg.Client) {
   const [victim, flooder] = await makeUsers(client, 2);
-  const passwordHash = await hashPassword('correct horse battery');
+  const passwordHash = await argon2Hash('correct horse battery');
   await client.query(
     `insert into app_private.user_secrets (user_id, password_hash) values ($1, $3), ($2, $3)`,
     [victim!.id, flooder!.id, passwordHash],

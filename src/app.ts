@@ -18,8 +18,7 @@ import cachePlugin from './plugins/cache';
 import dbPlugin from './plugins/db';
 import errorsPlugin from './plugins/errors';
 import livePlugin from './plugins/live';
-import passwordBudgetPlugin from './plugins/password-budget';
-import { configureArgon2 } from './auth/tokens';
+import passwordsPlugin from './plugins/passwords';
 import webPlugin from './plugins/web';
 import authRoutes from './routes/auth';
 import conversationRoutes from './routes/conversations';
@@ -54,7 +53,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     trustProxy: config.TRUST_PROXY,
   }).withTypeProvider<ZodTypeProvider>();
 
-  configureArgon2({ maxConcurrent: config.ARGON2_MAX_CONCURRENT, maxQueued: config.ARGON2_MAX_QUEUED });
   app.setValidatorCompiler(validatorCompiler);
   // JSON only: Fastify also parses text/plain by default, which would turn a
   // wrong media type into a 400 about the body instead of a 415.
@@ -109,7 +107,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     skipOnError: true,
     ...(options.cacheClient ? { redis: options.cacheClient.redis, nameSpace: `${prefix}:rate-limit:` } : {}),
   });
-  await app.register(passwordBudgetPlugin, { failuresPerAccountAndAddress: config.LOGIN_RATE_LIMIT });
+  await app.register(passwordsPlugin, {
+    failuresPerAccountAndAddress: config.LOGIN_RATE_LIMIT,
+    maxConcurrent: config.ARGON2_MAX_CONCURRENT,
+    maxQueued: config.ARGON2_MAX_QUEUED,
+  });
 
   await app.register(healthRoutes);
   await app.register(authRoutes, {

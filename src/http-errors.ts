@@ -27,6 +27,9 @@ export class HttpError extends Error {
 export const notFound = (what = 'resource') => new HttpError(404, 'NOT_FOUND', `${what} not found`);
 export const forbidden = (message: string) => new HttpError(403, 'FORBIDDEN', message);
 export const unauthorized = (message = 'authentication required') => new HttpError(401, 'UNAUTHORIZED', message);
+/** 429 with Retry-After: a budget is spent for `seconds` more. */
+export const rateLimited = (message: string, seconds: number) =>
+  new HttpError(429, 'RATE_LIMITED', message, undefined, { 'Retry-After': String(Math.max(1, seconds)) });
 
 type Mapped = { statusCode: number; code: string; message: string };
 

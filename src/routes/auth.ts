@@ -2,8 +2,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type {} from '@fastify/rate-limit';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { hashPassword, hashToken, newToken, verifyPassword } from '../auth/tokens';
-import { HttpError, unauthorized } from '../http-errors';
+import { hashToken, newToken } from '../auth/tokens';
+import { rateLimited, unauthorized } from '../http-errors';
 import { SESSION_COOKIE } from '../plugins/auth';
 import { userRow } from '../queries/schemas';
 import { createSession, createUser, deleteSession, findCredentials } from '../queries/users';
@@ -30,8 +30,8 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
 
   // Every budget is checked before any password is hashed or verified:
   // argon2 is deliberately expensive, so these routes are the cheapest way
-  // to burn the server's CPU. Login and DELETE /me share the password
-  // budgets (plugins/password-budget.ts); sign-ups have their own.
+  // to burn the server's CPU. Login and DELETE /me check passwords within
+  // their budgets (plugins/passwords.ts); sign-ups have their own.
   const signUps = app.createRateLimit({
     max: options.registerRateLimit,
     timeWindow: '1 minute',
@@ -40,13 +40,9 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
   const registerRateLimit = async (request: FastifyRequest) => {
     const result = await signUps(request);
     if (!result.isAllowed && result.isExceeded) {
-      throw new HttpError(429, 'RATE_LIMITED', `too many sign-ups from this address; try again in ${result.ttlInSeconds} s`, undefined, {
-        'Retry-After': String(Math.max(1, result.ttlInSeconds)),
-      });
+      throw rateLimited(`too many sign-ups from this address; try again in ${result.ttlInSeconds} s`, result.ttlInSeconds);
     }
   };
-  const loginBudget = async (request: FastifyRequest) =>
-    app.passwordBudget.admit(request, { username: (request.body as { username: string }).username });
 
   app.post(
     '/auth/register',
@@ -61,7 +57,7 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
       },
     },
     async (request, reply) => {
-      const passwordHash = await hashPassword(request.body.password);
+      const passwordHash = await app.passwords.hash(request.body.password);
       const user = await createUser(app.pool, {
         username: request.body.username,
         displayName: request.body.displayName ?? null,
@@ -75,7 +71,6 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
   app.post(
     '/auth/login',
     {
-      preHandler: loginBudget,
       schema: {
         tags: ['accounts'],
         summary: 'Sign in',
@@ -86,11 +81,9 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
     },
     async (request, reply) => {
       const found = await findCredentials(app.pool, request.body.username);
-      const ok = await verifyPassword(found?.passwordHash ?? null, request.body.password);
-      if (!found || !ok) {
-        await app.passwordBudget.failed(request, { username: request.body.username });
-        throw unauthorized('wrong username or password');
-      }
+      const { username, password } = request.body;
+      const ok = await app.passwords.check(request, { username }, found?.passwordHash ?? null, password);
+      if (!found || !ok) throw unauthorized('wrong username or password');
       const { passwordHash: _hash, ...user } = found;
       const token = await startSession(user.id, request.protocol === 'https', reply);
       return reply.code(200).send({ user, token });

@@ -1,7 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { verifyPassword } from '../auth/tokens';
 import { forbidden, notFound, unauthorized } from '../http-errors';
 import { SESSION_COOKIE } from '../plugins/auth';
 import { userRow } from '../queries/schemas';
@@ -36,15 +35,13 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         body: z.object({ password: z.string().min(1).max(256) }).strict(),
         response: { 204: z.null(), ...errors(400, 401, 403, 429, 503) },
       },
-      // The password budgets, before any hashing (a stolen token must not
-      // buy unlimited guesses, nor unlimited argon2 work).
-      preHandler: async (request) => app.passwordBudget.admit(request, { userId: signedIn(request) }),
     },
     async (request, reply) => {
       const me = signedIn(request);
       const passwordHash = await findPasswordHash(app.pool, me);
-      if (!(await verifyPassword(passwordHash, request.body.password))) {
-        await app.passwordBudget.failed(request, { userId: me });
+      // Within the password budgets (a stolen token must not buy unlimited
+      // guesses, nor unlimited argon2 work).
+      if (!(await app.passwords.check(request, { userId: me }, passwordHash, request.body.password))) {
         throw forbidden('wrong password');
       }
       // Its conversations' views are evicted by the commit hook (plugins/db.ts).
