@@ -23,16 +23,21 @@ export type Idempotency = { key: string; requestHash: Buffer };
 
 const sentRow = messageRow.extend({ claimed: z.boolean() });
 
+/** What an earlier send with the same Idempotency-Key produced. */
+export type Replay = { replay: Message; requestHash: Buffer };
+
 /**
  * Sends a message, or a reply when parentMessageId is given (the receiver
  * then defaults to the parent's other participant, in a trigger). Returns
  * null when the parent is not visible to the sender.
  *
- * With `once`, the key is claimed in the same statement as the insert (a
- * key older than 24 h may be claimed again). 'key-taken' means another send
- * holds the key: the caller must roll this transaction back (the message
- * must not stay) and answer with findIdempotentSend(). A concurrent send
- * with the same key waits on the key's index entry until the first commits.
+ * With `once`, a key this sender used within 24 h answers with what it
+ * produced (a lookup by primary key, nothing written). Otherwise the key is
+ * claimed in the same statement as the insert (a key older than 24 h may be
+ * claimed again). 'key-taken' means a concurrent send with the same key
+ * committed first (this one waited on the key's index entry): the caller
+ * must roll this transaction back, so the message does not stay, and try
+ * again, which then replays that send.
  */
 export async function sendMessage(connection: CommonQueryMethods, me: number, input: SendInput): Promise<Message | null>;
 export async function sendMessage(
@@ -40,13 +45,17 @@ export async function sendMessage(
   me: number,
   input: SendInput,
   once: Idempotency | undefined,
-): Promise<Message | 'key-taken' | null>;
+): Promise<Message | Replay | 'key-taken' | null>;
 export async function sendMessage(
   connection: CommonQueryMethods,
   me: number,
   input: SendInput,
   once?: Idempotency,
-): Promise<Message | 'key-taken' | null> {
+): Promise<Message | Replay | 'key-taken' | null> {
+  if (once) {
+    const prior = await findIdempotentSend(connection, me, once.key);
+    if (prior) return prior;
+  }
   const parentId = input.parentMessageId ?? null;
   const row = await connection.maybeOne(sql.type(sentRow)`
     with m as (
@@ -75,11 +84,7 @@ export async function sendMessage(
 const replayRow = messageRow.extend({ requestHash: z.instanceof(Buffer) });
 
 /** The message an Idempotency-Key of the caller produced (within 24 h), with its request hash; null if none. */
-export async function findIdempotentSend(
-  connection: CommonQueryMethods,
-  me: number,
-  key: string,
-): Promise<{ message: Message; requestHash: Buffer } | null> {
+async function findIdempotentSend(connection: CommonQueryMethods, me: number, key: string): Promise<Replay | null> {
   const row = await connection.maybeOne(sql.type(replayRow)`
     select ${messageColumns}, k.request_hash as "requestHash"
       from app_private.idempotency_keys k
@@ -88,7 +93,7 @@ export async function findIdempotentSend(
   `);
   if (!row) return null;
   const { requestHash, ...message } = row;
-  return { message, requestHash };
+  return { replay: message, requestHash };
 }
 
 export async function getMessage(connection: CommonQueryMethods, me: number, id: number): Promise<Message | null> {

@@ -5,7 +5,6 @@ import { forbidden, HttpError, notFound } from '../http-errors';
 import {
   buildForest,
   editMessage,
-  findIdempotentSend,
   getHistory,
   getMessage,
   getThreadPage,
@@ -20,8 +19,16 @@ import {
 import { messageRow } from '../queries/schemas';
 import { bodyId, content, errors, idParam, idParams, limitParam, pageQuery } from './inputs';
 
-/** Thrown inside the send transaction to roll it back when its Idempotency-Key is taken. */
-const keyTaken = Symbol('idempotency key taken');
+/**
+ * Thrown inside the send transaction to roll it back when a concurrent send
+ * with the same Idempotency-Key committed first. The route tries once more
+ * (which replays that send); should it happen again, it is a plain 409.
+ */
+class KeyTaken extends HttpError {
+  constructor() {
+    super(409, 'CONFLICT', 'a concurrent send holds this Idempotency-Key; retry');
+  }
+}
 
 const threadNode: z.ZodType<ThreadNode> = threadRow.extend({ replies: z.lazy(() => z.array(threadNode)) });
 
@@ -63,23 +70,22 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       const once = key
         ? { key, requestHash: crypto.createHash('sha256').update(JSON.stringify([receiverId ?? null, parentMessageId ?? null, text])).digest() }
         : undefined;
-      const sent = await request
-        .asCaller(async (tx, me) => {
+      const send = () =>
+        request.asCaller(async (tx, me) => {
           const result = await sendMessage(tx, me, request.body, once);
-          // The key is someone else's (an earlier send): roll this one back.
-          if (result === 'key-taken') throw keyTaken;
+          // A concurrent send with this key committed first: roll back.
+          if (result === 'key-taken') throw new KeyTaken();
           return result;
-        })
-        .catch((error: unknown) => (error === keyTaken ? keyTaken : Promise.reject(error)));
-      if (sent === keyTaken && once) {
-        const prior = await request.asCaller((tx, me) => findIdempotentSend(tx, me, once.key));
-        if (!prior) throw new HttpError(409, 'IDEMPOTENCY_KEY_IN_USE', 'that Idempotency-Key is in use; retry');
-        if (!prior.requestHash.equals(once.requestHash)) {
+        });
+      // The second try replays the send that won.
+      const sent = await send().catch((error: unknown) => (error instanceof KeyTaken ? send() : Promise.reject(error)));
+      if (!sent) throw notFound('parent message');
+      if ('replay' in sent) {
+        if (!sent.requestHash.equals(once!.requestHash)) {
           throw new HttpError(409, 'IDEMPOTENCY_KEY_REUSED', 'that Idempotency-Key was used for a different message');
         }
-        return reply.code(200).header('Idempotent-Replayed', 'true').send(prior.message);
+        return reply.code(200).header('Idempotent-Replayed', 'true').send(sent.replay);
       }
-      if (!sent || sent === keyTaken) throw notFound('parent message');
       return reply.code(201).send(sent);
     },
   );
