@@ -5,9 +5,9 @@ import { LRUCache } from 'lru-cache';
  * on lru-cache, bounded in bytes, not only in entries. Each entry is
  * charged the UTF-16 size of its key and of its JSON, so a user who makes
  * many distinct 6 MB pages pushes out the least recently used entries
- * instead of growing the heap; an entry larger than `maxEntryBytes` is not
- * stored at all. Expired entries are purged on their timer, not only when
- * their key is read again.
+ * instead of growing the heap (the view cache itself never stores an entry
+ * above CACHE_MAX_ENTRY_BYTES, whichever the store). Expired entries are
+ * purged on their timer, not only when their key is read again.
  */
 export type MemoryCacheClient = {
   await: true;
@@ -29,10 +29,9 @@ function lengthOf(item: unknown): number {
   return JSON.stringify(item ?? null).length;
 }
 
-export function createMemoryCacheClient(options: { maxBytes: number; maxEntryBytes: number }): MemoryCacheClient {
+export function createMemoryCacheClient(options: { maxBytes: number }): MemoryCacheClient {
   const lru = new LRUCache<string, Stored>({
     maxSize: options.maxBytes,
-    maxEntrySize: options.maxEntryBytes,
     sizeCalculation: (value, key) => 2 * (key.length + lengthOf(value.item)) + 64,
     ttlAutopurge: true,
     // Entry lifetimes on the wall clock (Date.now), which tests can move.
@@ -45,7 +44,6 @@ export function createMemoryCacheClient(options: { maxBytes: number; maxEntryByt
       return lru.get(mapKey(key)) ?? null;
     },
     async set(key, value, ttlMs) {
-      // lru-cache refuses (and drops) an entry above maxEntrySize: not cached.
       lru.set(mapKey(key), { item: value, stored: Date.now(), ttl: ttlMs }, { ttl: Math.max(1, Math.round(ttlMs)) });
     },
     async has(key) {

@@ -75,7 +75,7 @@ export type CacheOptions = {
 };
 
 async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise<void> {
-  const memory = options.client ? null : createMemoryCacheClient(options);
+  const memory = options.client ? null : createMemoryCacheClient({ maxBytes: options.maxBytes });
   const client = options.client ?? memory!;
   const store = client as Store;
   const segment = options.prefix;
@@ -228,7 +228,7 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
       }
     }
     const entry = entryOf(JSON.stringify(await build()));
-    // Entries above the size limit are answered, not stored.
+    // Entries above the size limit are answered, not stored (either store).
     if (version !== null && !mustRenew && 2 * entry.body.length <= options.maxEntryBytes) {
       await views.set(key, entry, ttlMs);
     }

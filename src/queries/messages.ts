@@ -2,7 +2,7 @@ import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import { visibleTo } from './participants';
 import { countHead, existsRow, idRow, messageRow, type Message } from './schemas';
-import { beforeCursor, headedPage, paginate, type Page } from './pages';
+import { beforeCursor, headedPage, nullableColumns, paginate, type Page } from './pages';
 
 /**
  * Every query scopes by the caller explicitly (`me`) as well as through
@@ -169,11 +169,7 @@ export type ThreadRow = z.infer<typeof threadRow>;
 export const MAX_THREAD_DEPTH = 1000;
 
 // Every node column is nullable: the head row of an empty page has none.
-const threadPageRow = z
-  .object(Object.fromEntries(Object.entries(threadRow.shape).map(([k, v]) => [k, (v as z.ZodTypeAny).nullable()])))
-  .extend({ rootId: z.number().int(), cursorOk: z.boolean() }) as unknown as z.ZodType<
-  { [K in keyof ThreadRow]: ThreadRow[K] | null } & { rootId: number; cursorOk: boolean }
->;
+const threadPageRow = nullableColumns(threadRow).extend({ rootId: z.number().int(), cursorOk: z.boolean() });
 
 export type ThreadPage =
   | { outcome: 'not-found' }

@@ -15,6 +15,11 @@ export function paginate<T extends { id: number }>(rows: readonly T[], limit: nu
   return { items, nextCursor: rows.length > limit && last ? last.id : null };
 }
 
+/** The row schema with every column nullable: the empty side of a LEFT JOIN LATERAL. */
+export function nullableColumns<R extends z.AnyZodObject>(row: R): z.ZodObject<{ [K in keyof R['shape']]: z.ZodNullable<R['shape'][K]> }> {
+  return z.object(Object.fromEntries(Object.entries(row.shape).map(([k, v]) => [k, (v as z.ZodTypeAny).nullable()]))) as never;
+}
+
 const headedSchemas = new WeakMap<z.AnyZodObject, WeakMap<z.ZodTypeAny, z.AnyZodObject>>();
 
 /** The row schema with every column nullable (the empty lateral side) plus the head; cached. */
@@ -23,9 +28,7 @@ function headedSchema(row: z.AnyZodObject, head: z.ZodTypeAny): z.AnyZodObject {
   if (!byHead) headedSchemas.set(row, (byHead = new WeakMap()));
   let schema = byHead.get(head);
   if (!schema) {
-    schema = z
-      .object(Object.fromEntries(Object.entries(row.shape).map(([k, v]) => [k, (v as z.ZodTypeAny).nullable()])))
-      .extend({ head });
+    schema = nullableColumns(row).extend({ head });
     byHead.set(head, schema);
   }
   return schema;
