@@ -125,10 +125,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await protectedScope.register(messageRoutes);
     await protectedScope.register(conversationRoutes);
     await protectedScope.register(notificationRoutes);
-    await protectedScope.register(streamRoutes, {
-      maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES,
-      maxStreamsPerUser: config.SSE_MAX_STREAMS_PER_USER,
-    });
+    await protectedScope.register(streamRoutes, { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES });
   });
 
   return app;

@@ -21,7 +21,9 @@ import { findLiveSessions } from '../queries/users';
 type Entry = { userId: number; tokenHash: Buffer; client: StreamClient; end: () => void };
 
 export type LiveRegistry = {
-  /** Whether the user may open one more stream here (at most maxStreamsPerUser per process). */
+  /** Open streams one user may have in this process. */
+  readonly maxStreamsPerUser: number;
+  /** Whether the user may open one more stream here. */
   hasRoom(userId: number): boolean;
   add(entry: Entry): void;
   remove(entry: Entry): void;
@@ -69,14 +71,14 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
   // instance's event is never mistaken for ours while the entry lives.
   const ownWrites = new Map<number, { users: Set<number>; until: number }>();
   const ECHO_MS = 5000;
-  app.onCommittedWrite(async ({ users, backendPid }) => {
+  const recordOwnWrite = async ({ users, backendPid }: { users: number[]; backendPid: number }) => {
     const now = Date.now();
     const entry = ownWrites.get(backendPid);
     const known = entry && entry.until > now ? entry.users : new Set<number>();
     users.forEach((u) => known.add(u));
     ownWrites.set(backendPid, { users: known, until: now + ECHO_MS });
     if (ownWrites.size > 1000) for (const [pid, e] of ownWrites) if (e.until <= now) ownWrites.delete(pid);
-  });
+  };
   const isOwnEcho = (backendPid: number, users: readonly number[]) => {
     const entry = ownWrites.get(backendPid);
     return entry !== undefined && entry.until > Date.now() && users.every((u) => entry.users.has(u));
@@ -85,6 +87,7 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
   let listener: DatabaseListener | null = null;
   if (options.listenerUrl) {
     listener = new DatabaseListener({ connectionString: options.listenerUrl, log: app.log });
+    app.onCommittedWrite(recordOwnWrite);
     listener.on('notification', ({ userId }) => byUser.get(userId)?.feed.poke());
     listener.on('conversation', ({ users, backendPid }) => {
       // The echo of this process's own write was evicted before its answer.
@@ -120,6 +123,7 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
   timer.unref();
 
   app.decorate('live', {
+    maxStreamsPerUser: options.maxStreamsPerUser,
     hasRoom: (userId) => forUser(userId).size < options.maxStreamsPerUser,
     add(entry) {
       const f = feedOf(entry.userId);

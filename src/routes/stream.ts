@@ -6,7 +6,7 @@ import { StreamClient } from '../events/user-feed';
 import { streamStart } from '../queries/notifications';
 import { errors } from './inputs';
 
-export type StreamRouteOptions = { maxBufferedBytes: number; maxStreamsPerUser: number };
+export type StreamRouteOptions = { maxBufferedBytes: number };
 
 /** `s42` (a cursor), or a bare notification id from before the cursor existed. */
 const lastEventId = z
@@ -19,6 +19,7 @@ const tooManyStreams = (max: number) =>
 
 /** GET /notifications/stream (server-sent events); behind app.authenticate. */
 const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) => {
+  const { maxStreamsPerUser } = app.live;
   app.get(
     '/notifications/stream',
     {
@@ -33,7 +34,7 @@ const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) =
           'without it the stream starts with the next notification. A bare number (a notification id, as sent ' +
           'before the cursor existed) resumes after that notification; if it names none of the caller\'s, the ' +
           'stream sends an event `reset` and starts with the next one, so the client knows to reload its list. ' +
-          `A comment line is sent every heartbeat (15 s). At most ${options.maxStreamsPerUser} streams per user ` +
+          `A comment line is sent every heartbeat (15 s). At most ${maxStreamsPerUser} streams per user ` +
           'may be open on one server: one more is refused with 429 TOO_MANY_STREAMS and Retry-After. Browsers ' +
           'authenticate with the session cookie (EventSource cannot set headers); never put a token in the URL.',
         headers: z.object({ 'last-event-id': lastEventId.optional() }),
@@ -43,21 +44,27 @@ const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) =
     async (request, reply) => {
       // The heartbeat re-checks this session (logout ends the stream).
       const token = request.sessionToken;
-      if (token === null) throw new HttpError(401, 'UNAUTHORIZED', 'authentication required');
+      const me = request.userId;
+      if (token === null || me === null) throw new HttpError(401, 'UNAUTHORIZED', 'authentication required');
       const from = request.headers['last-event-id'];
-      const { me, start } = await request.asCaller(async (tx, me) => ({
-        me,
-        start: await streamStart(tx, me, from?.legacy ? from.value : null),
-      }));
+      // A cursor the stream sent is used as it is. Otherwise one query: the
+      // newest seq (a fresh stream), or the seq of a legacy id, which resumes
+      // after that notification or, naming none of the caller's, restarts at
+      // the newest with a `reset` event (never silently).
+      let cursor: number;
+      let reset = false;
+      if (from && !from.legacy) {
+        cursor = from.value;
+      } else {
+        const start = await request.asCaller((tx) => streamStart(tx, me, from ? from.value : null));
+        reset = from !== undefined && start.legacy === null;
+        cursor = start.legacy ?? start.latest;
+      }
       // Checked after the last await, so two concurrent opens cannot both pass.
       if (!app.live.hasRoom(me)) {
         reply.header('retry-after', '30');
-        throw tooManyStreams(options.maxStreamsPerUser);
+        throw tooManyStreams(maxStreamsPerUser);
       }
-      // A legacy id resumes after that notification, or, naming none of the
-      // caller's, restarts at the newest with a `reset` event (never silently).
-      const reset = from?.legacy === true && start.legacy === null;
-      const cursor = !from || reset ? start.latest : from.legacy ? (start.legacy ?? start.latest) : from.value;
 
       reply.hijack();
       const res = reply.raw;
