@@ -17,9 +17,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import pg from 'pg';
 import { loadConfig } from '../src/config';
-import { withDatabase } from '../src/db/admin';
+import { createDatabaseIfMissing, withDatabase } from '../src/db/admin';
 import { ensureRoles } from '../src/db/setup';
 import { projectRoot } from '../src/paths';
 
@@ -34,20 +33,6 @@ export function gmUrls(env: NodeJS.ProcessEnv): { database: string; shadow: stri
   };
 }
 
-async function createIfMissing(rootUrl: string, name: string): Promise<void> {
-  const client = new pg.Client({ connectionString: rootUrl });
-  await client.connect();
-  try {
-    const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);
-    if (!rowCount) {
-      await client.query(`create database "${name.replace(/"/g, '""')}"`);
-      process.stderr.write(`gm: created database ${name}\n`);
-    }
-  } finally {
-    await client.end();
-  }
-}
-
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   const urls = gmUrls(process.env);
@@ -58,8 +43,9 @@ async function main(): Promise<number> {
     );
     return 2;
   }
-  await createIfMissing(urls.root, devName);
-  await createIfMissing(urls.root, databaseName(urls.shadow));
+  for (const name of [devName, databaseName(urls.shadow)]) {
+    if (await createDatabaseIfMissing(urls.root, name)) process.stderr.write(`gm: created database ${name}\n`);
+  }
   await ensureRoles(urls.root, loadConfig({ ...process.env, DATABASE_URL: undefined }).DATABASE_VISITOR);
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.DATABASE_URL;

@@ -8,33 +8,33 @@
  * password travels in PGPASSWORD, never on a command line.
  */
 import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import { loadConfig } from '../src/config';
 import { serverAnswers } from '../src/db/admin';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded';
+import { embeddedUrl, startEmbeddedPostgres, type EmbeddedDatabase } from '../src/db/embedded';
 
 async function main(): Promise<number> {
   const config = loadConfig();
-  const extra = process.argv.slice(2);
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  let url = config.DATABASE_URL;
+  let url = config.DATABASE_URL ?? embeddedUrl(config.DATA_DIR, config.EMBEDDED_PG_PORT);
   let embedded: EmbeddedDatabase | undefined;
-  if (!url) {
-    const passwordFile = path.join(path.resolve(config.DATA_DIR), 'postgres-password');
-    const local = `postgres://postgres@127.0.0.1:${config.EMBEDDED_PG_PORT}/signalbox`;
-    if (fs.existsSync(passwordFile)) env.PGPASSWORD = fs.readFileSync(passwordFile, 'utf8').trim();
-    const running = fs.existsSync(passwordFile) && (await serverAnswers(local.replace('postgres@', `postgres:${encodeURIComponent(env.PGPASSWORD ?? '')}@`)));
-    if (!running) {
+  if (!config.DATABASE_URL) {
+    if (!url || !(await serverAnswers(url))) {
       process.stderr.write('psql: the embedded database is not running; starting it for this session\n');
       embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, durable: true });
-      env.PGPASSWORD = fs.readFileSync(passwordFile, 'utf8').trim();
+      url = embedded.url;
     }
-    process.stderr.write(`psql: embedded database signalbox on 127.0.0.1:${config.EMBEDDED_PG_PORT}, user postgres (password in ${passwordFile})\n`);
-    url = local;
+    process.stderr.write(
+      `psql: embedded database signalbox on 127.0.0.1:${config.EMBEDDED_PG_PORT}, user postgres (password in ${config.DATA_DIR}/postgres-password)\n`,
+    );
+  }
+  // The password goes in the environment, not on psql's command line.
+  const target = new URL(url!);
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (target.password) {
+    env.PGPASSWORD = decodeURIComponent(target.password);
+    target.password = '';
   }
   try {
-    const result = spawnSync('psql', ['-X', '--dbname', url, ...extra], { stdio: 'inherit', env });
+    const result = spawnSync('psql', ['-X', '--dbname', target.toString(), ...process.argv.slice(2)], { stdio: 'inherit', env });
     if (result.error) throw result.error;
     return result.status ?? 1;
   } finally {

@@ -5,10 +5,10 @@
  * @fastify/caching's store as the one the views use.
  */
 import net from 'node:net';
-import pg from 'pg';
 import t, { type Test } from 'tap';
 import { createRedisCacheClient } from '../src/cache/redis-store';
 import { buildTestApp, call, send, signUp } from './helpers/app';
+import { adminClient } from './helpers/db';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -20,15 +20,13 @@ t.test('the memory cache is bounded in bytes: many large distinct pages stay wit
   });
   const [alice, bob] = [await signUp(app, 'alice'), await signUp(app, 'bob')];
   // The issue's pattern: 100 messages of 10,000 \u0001 (6 bytes each in JSON).
-  const admin = new pg.Client({ connectionString: db.url });
-  await admin.connect();
+  const admin = await adminClient(t, db.url);
   await admin.query(
     `insert into app_public.messages (sender_id, receiver_id, content)
      select $1, $2, repeat(chr(1), 10000) from generate_series(1, 100)`,
     [alice.id, bob.id],
   );
   const { rows } = await admin.query<{ id: string }>('select id from app_public.messages order by id');
-  await admin.end();
   const ids = rows.map((r) => Number(r.id));
 
   // Every distinct ?before= is a new key: 99 pages of 5 messages (~300 KB each).

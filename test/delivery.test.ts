@@ -8,18 +8,14 @@
 import pg from 'pg';
 import t, { type Test } from 'tap';
 import { buildTestApp, call, listen, send, signUp, type Session, type TestApp } from './helpers/app';
+import { adminClient } from './helpers/db';
 import { openStream, type SseClient } from './helpers/sse';
 
 type Notice = { id: number; seq: number; messageId: number; senderId: number };
 const notices = (c: SseClient) => c.events.filter((e) => e.event === 'notification').map((e) => JSON.parse(e.data) as Notice);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function admin(t: Test, app: TestApp): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: app.db.url });
-  await client.connect();
-  t.teardown(() => client.end());
-  return client;
-}
+const admin = (t: Test, app: TestApp) => adminClient(t, app.db.url);
 
 async function waitForLockWaiters(client: pg.Client, count: number): Promise<void> {
   for (let i = 0; i < 100; i++) {

@@ -3,15 +3,13 @@
  * original message and writes nothing; the key is claimed in the message's
  * own transaction.
  */
-import pg from 'pg';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { buildTestApp, call, listen, signUp, type TestApp } from './helpers/app';
+import { adminClient } from './helpers/db';
 
-async function count(app: TestApp, senderId: number): Promise<number> {
-  const client = new pg.Client({ connectionString: app.db.url });
-  await client.connect();
+async function count(t: Test, app: TestApp, senderId: number): Promise<number> {
+  const client = await adminClient(t, app.db.url);
   const { rows } = await client.query<{ n: number }>('select count(*)::int as n from app_public.messages where sender_id = $1', [senderId]);
-  await client.end();
   return rows[0]!.n;
 }
 
@@ -25,7 +23,7 @@ t.test('the same key and request: 201 once, then 200 with the same message, noth
   t.equal(again.statusCode, 200, 'a retry answers 200');
   t.equal(again.headers['idempotent-replayed'], 'true');
   t.same(again.json(), first.json(), 'with the original message');
-  t.equal(await count(one, alice.id), 1, 'and writes nothing');
+  t.equal(await count(t, one, alice.id), 1, 'and writes nothing');
 
   const other = await call(one.app, alice, 'POST', '/messages', { receiverId: bob.id, content: 'something else' }, key);
   t.equal(other.statusCode, 409, 'the same key for another message is a 409');
@@ -38,10 +36,8 @@ t.test('the same key and request: 201 once, then 200 with the same message, noth
   }
 
   // After 24 hours a key may be used again.
-  const admin = new pg.Client({ connectionString: one.db.url });
-  await admin.connect();
+  const admin = await adminClient(t, one.db.url);
   await admin.query(`update app_private.idempotency_keys set created_at = now() - interval '25 hours'`);
-  await admin.end();
   t.equal((await call(one.app, alice, 'POST', '/messages', { receiverId: bob.id, content: 'hello' }, key)).statusCode, 201, 'an expired key starts afresh');
 });
 
@@ -54,7 +50,7 @@ t.test('concurrent sends with one key: exactly one message', async (t) => {
   const statuses = results.map((r) => r.statusCode).sort();
   t.same(statuses, [200, 200, 200, 200, 200, 201], 'one 201, the rest replay it');
   t.equal(new Set(results.map((r) => r.json().id)).size, 1, 'all with the same message');
-  t.equal(await count(one, alice.id), 1);
+  t.equal(await count(t, one, alice.id), 1);
 });
 
 t.test('the answer is lost after the commit: the retry gets the stored message', async (t) => {
@@ -77,9 +73,9 @@ t.test('the answer is lost after the commit: the retry gets the stored message',
     });
   const lost = await post().then(() => null, (error: unknown) => error);
   t.ok(lost, 'the first answer never arrived');
-  t.equal(await count(one, alice.id), 1, 'although the message was stored');
+  t.equal(await count(t, one, alice.id), 1, 'although the message was stored');
   const retry = await post();
   t.equal(retry.status, 200, 'the retry is answered from the key');
   t.equal(((await retry.json()) as { content: string }).content, 'did it arrive?');
-  t.equal(await count(one, alice.id), 1, 'and nothing was written twice');
+  t.equal(await count(t, one, alice.id), 1, 'and nothing was written twice');
 });

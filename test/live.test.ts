@@ -3,10 +3,10 @@
  * two instances of the app on one database.
  */
 import crypto from 'node:crypto';
-import pg from 'pg';
 import t, { type Test } from 'tap';
 import { createRedisCacheClient } from '../src/cache/redis-store';
-import { buildTestApp, call, listen, send, signUp, type TestApp } from './helpers/app';
+import { buildTestApp, call, listen, send, signUp } from './helpers/app';
+import { adminClient } from './helpers/db';
 import { openStream, type SseClient } from './helpers/sse';
 
 type Notice = { id: number; seq: number; kind: string; messageId: number; senderId: number; preview: string };
@@ -30,12 +30,6 @@ async function aliceToBob(t: Test) {
   return { one, two, url2, alice, bob, stream };
 }
 
-async function adminClient(t: { teardown(fn: () => unknown): void }, app: TestApp) {
-  const client = new pg.Client({ connectionString: app.db.url });
-  await client.connect();
-  t.teardown(() => client.end());
-  return client;
-}
 
 t.test('a message sent through instance 1 reaches a stream on instance 2 within a second', async (t) => {
   const { one, url2, alice, bob, stream } = await aliceToBob(t);
@@ -55,7 +49,7 @@ t.test('a message sent through instance 1 reaches a stream on instance 2 within 
 
 t.test('a rolled-back insert never produces an event', async (t) => {
   const { one, url2, alice, bob, stream } = await aliceToBob(t);
-  const admin = await adminClient(t, one);
+  const admin = await adminClient(t, one.db.url);
   await admin.query('begin');
   await admin.query('insert into app_public.messages (sender_id, receiver_id, content) values ($1, $2, $3)', [alice.id, bob.id, 'never committed']);
   await admin.query('rollback');
@@ -68,7 +62,7 @@ t.test('a rolled-back insert never produces an event', async (t) => {
 
 t.test('the LISTEN connection is killed while messages are sent: every notification arrives once, in order', async (t) => {
   const { one, two, alice, bob, stream } = await aliceToBob(t);
-  const admin = await adminClient(t, one);
+  const admin = await adminClient(t, one.db.url);
   const sent: number[] = [];
   for (let i = 0; i < 5; i++) sent.push((await send(one.app, alice, { receiverId: bob.id, content: `before ${i}` })).id);
   await stream.waitFor(5, 2000);

@@ -3,10 +3,10 @@
  * message racing each other keep a strictly ordered history, and the
  * errors the triggers raise reach clients as the documented statuses.
  */
-import pg from 'pg';
 import t from 'tap';
 import { mapDatabaseError } from '../src/http-errors';
 import { buildTestApp, call, send, signUp } from './helpers/app';
+import { adminClient } from './helpers/db';
 
 t.test('20 concurrent edits of one message: history strictly ordered, edited_at = newest version', async (t) => {
   const { app, db } = await buildTestApp(t, { live: false, env: { DATABASE_POOL_SIZE: '20' } });
@@ -16,9 +16,7 @@ t.test('20 concurrent edits of one message: history strictly ordered, edited_at 
     Array.from({ length: 20 }, (_, i) => call(app, alice, 'PATCH', `/messages/${m.id}`, { content: `v${i + 1}` })),
   );
   t.ok(results.every((r) => r.statusCode === 200), 'every edit succeeded');
-  const admin = new pg.Client({ connectionString: db.url });
-  await admin.connect();
-  t.teardown(() => admin.end());
+  const admin = await adminClient(t, db.url);
   const { rows } = await admin.query<{ edited_at: Date; old_content: string }>(
     // Microseconds as text: a JS Date would hide ties below a millisecond.
     `select to_char(edited_at, 'YYYY-MM-DD HH24:MI:SS.US') as edited_at, old_content

