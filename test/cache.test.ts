@@ -6,6 +6,7 @@
  * late second eviction would otherwise turn an expected HIT into a MISS).
  */
 import t from 'tap';
+import { createMemoryCacheClient } from '../src/cache/memory-store';
 import { buildTestApp, call, send, signUp } from './helpers/app';
 import { queryRecorder } from './helpers/count';
 
@@ -122,6 +123,25 @@ t.test('entries live 60 seconds (fake clock)', async (t) => {
   t.equal((await call(app, alice, 'GET', '/conversations')).headers['x-cache'], 'HIT', 'still cached at 59 s');
   offset = 60_500;
   t.equal((await call(app, alice, 'GET', '/conversations')).headers['x-cache'], 'MISS', 'expired after 60 s');
+});
+
+t.test('the memory store reads the clock at every check, so an entry never outlives its ttl', async (t) => {
+  // CI once saw a HIT just after the fake clock passed 60 s: lru-cache
+  // memoised "now" until a 1 ms timer cleared it, and the next read came
+  // before that timer ran. Two reads in one tick, across the expiry:
+  const store = createMemoryCacheClient({ maxBytes: 1024 * 1024 });
+  const realNow = Date.now;
+  let offset = 0;
+  Date.now = () => realNow() + offset;
+  t.teardown(() => {
+    Date.now = realNow;
+  });
+  const key = { segment: 's', id: 'k' };
+  await store.set(key, 'v', 1000);
+  t.equal((await store.get(key))?.item, 'v', 'fresh');
+  offset = 1500;
+  t.equal(await store.get(key), null, 'expired at once, with no timer run in between');
+  t.equal(await store.has(key), false);
 });
 
 t.test('a read racing an eviction never stores stale data for later', async (t) => {

@@ -34,8 +34,12 @@ export function createMemoryCacheClient(options: { maxBytes: number }): MemoryCa
     maxSize: options.maxBytes,
     sizeCalculation: (value, key) => 2 * (key.length + lengthOf(value.item)) + 64,
     ttlAutopurge: true,
-    // Entry lifetimes on the wall clock (Date.now), which tests can move.
+    // Entry lifetimes on the wall clock (Date.now), which tests can move,
+    // read at every check: lru-cache otherwise memoises "now" until a 1 ms
+    // timer clears it, and on a busy event loop that timer runs late, so an
+    // entry could be served past its 60 s (seen in CI as a flaky HIT).
     perf: { now: () => Date.now() },
+    ttlResolution: 0,
   });
   const mapKey = (key: { id: string; segment: string }) => `${key.segment}:${key.id}`;
   return {
