@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import autocannon from 'autocannon';
 import type pg from 'pg';
 import { hashToken, newToken } from '../src/auth/tokens';
 import { loadConfig } from '../src/config';
@@ -28,8 +29,9 @@ export async function startServer(
   port: number,
   env: Record<string, string> = {},
   appDir: string = projectRoot,
+  nodeArgs: string[] = [],
 ): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(appDir, 'dist', 'bench', 'server.js')], {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(appDir, 'dist', 'bench', 'server.js')], {
     env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'silent', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -45,6 +47,41 @@ export async function stopServer(child: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   await exited;
+}
+
+export type Load = { connections: number; rps: number; p50: number; p99: number; errors: number; non2xx: number };
+
+export type LoadOptions = {
+  port: number;
+  path: string;
+  method?: 'GET' | 'POST';
+  body?: string;
+  token: string;
+  connections: number;
+  seconds: number;
+};
+
+/** An autocannon run against 127.0.0.1; any error or non-2xx answer fails the benchmark. */
+export async function autocannonLoad(opts: LoadOptions): Promise<Load> {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${opts.port}${opts.path}`,
+    method: opts.method ?? 'GET',
+    connections: opts.connections,
+    duration: opts.seconds,
+    headers: { authorization: `Bearer ${opts.token}`, 'content-type': 'application/json' },
+    ...(opts.body ? { body: opts.body } : {}),
+  });
+  if (result.errors + result.timeouts + result.non2xx > 0) {
+    throw new Error(`${opts.method ?? 'GET'} ${opts.path}: ${result.non2xx} non-2xx answers, ${result.errors} errors, ${result.timeouts} timeouts`);
+  }
+  return {
+    connections: opts.connections,
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
 }
 
 /** Resident set size of a process now (VmRSS) and at its peak (VmHWM), in MiB. */

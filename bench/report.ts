@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-export type Load = { connections: number; rps: number; p50: number; p99: number; errors: number; non2xx: number };
+import type { Load } from './lib';
+
+export type { Load };
 
 export type Results = {
   date: string;

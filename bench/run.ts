@@ -9,7 +9,6 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import autocannon from 'autocannon';
 import pg from 'pg';
 import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
@@ -22,8 +21,8 @@ import { asUser } from '../src/db/transaction';
 import { getThreadPage, getUnreadInbox } from '../src/queries/messages';
 import { projectRoot } from '../src/paths';
 import { buildDataset, shapeFor, type Landmarks } from './dataset';
-import { writeReport, type Load, type Results } from './report';
-import { log, median, percentile, rssMiB, startServer as startBenchServer, stopServer } from './lib';
+import { writeReport, type Results } from './report';
+import { autocannonLoad, log, median, percentile, rssMiB, startServer as startBenchServer, stopServer, type Load, type LoadOptions } from './lib';
 
 const args = process.argv.slice(2);
 const argValue = (name: string) => {
@@ -43,27 +42,8 @@ const startServer = (databaseUrl: string, env: Record<string, string> = {}) =>
   startBenchServer(databaseUrl, PORT, { LOGIN_RATE_LIMIT: '100000', ...env });
 
 
-async function load(opts: { path: string; method?: 'GET' | 'POST'; body?: string; token: string; connections: number; seconds?: number }): Promise<Load> {
-  const result = await autocannon({
-    url: `http://127.0.0.1:${PORT}${opts.path}`,
-    method: opts.method ?? 'GET',
-    connections: opts.connections,
-    duration: opts.seconds ?? DURATION,
-    headers: { authorization: `Bearer ${opts.token}`, 'content-type': 'application/json' },
-    ...(opts.body ? { body: opts.body } : {}),
-  });
-  if (result.errors + result.timeouts + result.non2xx > 0) {
-    throw new Error(`${opts.method ?? 'GET'} ${opts.path}: ${result.non2xx} non-2xx answers, ${result.errors} errors, ${result.timeouts} timeouts`);
-  }
-  return {
-    connections: opts.connections,
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
-  };
-}
+const load = (opts: Omit<LoadOptions, 'port' | 'seconds'> & { seconds?: number }): Promise<Load> =>
+  autocannonLoad({ port: PORT, seconds: DURATION, ...opts });
 
 // ------------------------------------------------------------------ main
 

@@ -1,0 +1,299 @@
+/**
+ * `npm run bench:ceiling [-- --app DIR] [--out FILE] [--duration S]
+ * [--rounds N] [--stats stale|fresh] [--profile]`: each API path beside
+ * its ceiling — PostgreSQL serving the same statements with no HTTP and no
+ * Node (issue 12).
+ *
+ * 1. A scratch database: 1,000 users with sessions, a conversation of
+ *    2,000 messages, a thread of 200 flat replies, a 200-deep reply chain,
+ *    and 120,000 other messages. With `--stats stale` (the default) the
+ *    planner's statistics are taken when the table held 2,000 messages and
+ *    autovacuum is off for it, so every plan is made with statistics that
+ *    lag the table 60-fold; `--stats fresh` analyses before measuring.
+ * 2. The ceiling's script is recorded, not written by hand: the server
+ *    connects through a recording proxy (bench/wire.ts) for one request per
+ *    path, and the statements it sent — session lookup, BEGIN, settings,
+ *    the query, COMMIT — become a pgbench script with the parameters as
+ *    literals (`-M extended`: parse, bind, execute per statement, as
+ *    node-postgres does).
+ * 3. Interleaved rounds: autocannon against the API, then pgbench with
+ *    the path's script, at 1 and 4 connections; the median of the rounds.
+ *    The p50 of pgbench comes from its per-transaction log.
+ * 4. `--profile`: one more server per path under `--cpu-prof`, 4
+ *    connections; the CPU share per package and the top functions.
+ *
+ * Results go to bench/ceiling.json (or --out); REPORT.md quotes them.
+ * `--app DIR` measures another checkout (its server and migrations), for a
+ * before/after on the same machine. Only 127.0.0.1 is targeted.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { projectRoot } from '../src/paths';
+import {
+  autocannonLoad,
+  log,
+  makeUsers,
+  median,
+  percentile,
+  scratchDatabase,
+  startServer,
+  stopServer,
+  type BenchUser,
+} from './lib';
+import { summariseProfile, type ProfileSummary } from './profile';
+import { pgbenchScript, startRecorder, type WireStatement } from './wire';
+
+const args = process.argv.slice(2);
+const argValue = (name: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const APP = path.resolve(argValue('--app') ?? projectRoot);
+const OUT = path.resolve(argValue('--out') ?? path.join(projectRoot, 'bench', 'ceiling.json'));
+const DURATION = Number(argValue('--duration') ?? 5);
+const ROUNDS = Number(argValue('--rounds') ?? 3);
+const STATS = argValue('--stats') === 'fresh' ? 'fresh' : 'stale';
+const PROFILE = args.includes('--profile');
+const CONNECTIONS = [1, 4];
+const PORT = 3996;
+const DB = 'signalbox_bench_ceiling';
+
+type Path = {
+  key: string;
+  label: string;
+  method: 'GET' | 'POST';
+  path: string;
+  body?: string;
+  token: string;
+  /** The server's environment: the uncached view runs with the cache off. */
+  env: Record<string, string>;
+  /** Requests made before the recorded one (the cached view: one to fill the cache). */
+  warm: number;
+};
+
+type Run = {
+  connections: number;
+  api: { rps: number; p50: number; p99: number };
+  ceiling: { tps: number; p50: number };
+};
+
+export type CeilingResult = {
+  date: string;
+  command: string;
+  app: string;
+  stats: 'stale' | 'fresh';
+  durationSeconds: number;
+  rounds: number;
+  machine: { cpus: string; node: string; postgres: string };
+  paths: { key: string; label: string; statements: string[]; runs: Run[]; profile?: ProfileSummary }[];
+};
+
+/** The dataset; returns the users and the messages the paths use. */
+async function build(client: pg.Client) {
+  const users = await makeUsers(client, 1000);
+  const [alice, bob] = users as [BenchUser, BenchUser];
+  const ids = users.map((u) => u.id);
+  const first = ids[0]!;
+  await client.query(`alter table app_public.messages set (autovacuum_enabled = false)`);
+  await client.query(`alter table app_public.notifications set (autovacuum_enabled = false)`);
+  await client.query(
+    `insert into app_public.messages (sender_id, receiver_id, content)
+     select case when g % 2 = 0 then $1::bigint else $2::bigint end,
+            case when g % 2 = 0 then $2::bigint else $1::bigint end,
+            'conversation message ' || g
+       from generate_series(1, 2000) g`,
+    [alice.id, bob.id],
+  );
+  if (STATS === 'stale') await client.query('analyze');
+  const root = await client.query<{ id: string }>(
+    `insert into app_public.messages (sender_id, receiver_id, content) values ($1, $2, 'flat thread root') returning id`,
+    [alice.id, bob.id],
+  );
+  const flatRoot = Number(root.rows[0]!.id);
+  await client.query(
+    `insert into app_public.messages (sender_id, parent_message_id, content)
+     select case when g % 2 = 0 then $2::bigint else $3::bigint end, $1::bigint, 'flat reply ' || g
+       from generate_series(1, 200) g`,
+    [flatRoot, alice.id, bob.id],
+  );
+  const chain = await client.query<{ id: string }>(
+    `insert into app_public.messages (sender_id, receiver_id, content) values ($1, $2, 'chain root') returning id`,
+    [alice.id, bob.id],
+  );
+  const chainRoot = Number(chain.rows[0]!.id);
+  await client.query(
+    `do $$
+     declare parent bigint := ${chainRoot}; i int;
+     begin
+       for i in 1..200 loop
+         insert into app_public.messages (sender_id, parent_message_id, content)
+         values (case when i % 2 = 0 then ${alice.id} else ${bob.id} end, parent, 'chain link ' || i)
+         returning id into parent;
+       end loop;
+     end $$`,
+  );
+  // The other users' traffic: 120,000 messages over 1,000 users.
+  await client.query(
+    `insert into app_public.messages (sender_id, receiver_id, content)
+     select $1::bigint + (g * 7919::bigint) % 1000, $1::bigint + (g * 104729::bigint + 1) % 1000, 'background ' || g
+       from generate_series(1, 120000) g
+      where (g * 7919::bigint) % 1000 <> (g * 104729::bigint + 1) % 1000`,
+    [first],
+  );
+  if (STATS === 'fresh') await client.query('vacuum analyze');
+  return { alice, bob, flatRoot, chainRoot };
+}
+
+function pgbench(url: string, script: string, connections: number, seconds: number): { tps: number; p50: number } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ceiling-'));
+  try {
+    const file = path.join(dir, 'script.sql');
+    fs.writeFileSync(file, script);
+    const out = spawnSync(
+      'pgbench',
+      ['-n', '-M', 'extended', '-f', file, '-c', String(connections), '-j', String(Math.min(connections, 2)), '-T', String(seconds), '-l', '--log-prefix', path.join(dir, 'log'), url],
+      { encoding: 'utf8' },
+    );
+    if (out.status !== 0) throw new Error(`pgbench failed: ${out.stderr}`);
+    const tps = Number(/tps = ([\d.]+)/.exec(out.stdout)?.[1]);
+    const latencies: number[] = [];
+    for (const name of fs.readdirSync(dir).filter((f) => f.startsWith('log'))) {
+      for (const line of fs.readFileSync(path.join(dir, name), 'utf8').split('\n')) {
+        const us = Number(line.split(' ')[2]);
+        if (line && Number.isFinite(us)) latencies.push(us / 1000);
+      }
+    }
+    return { tps, p50: percentile(latencies, 50) };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function request(p: Path): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${PORT}${p.path}`, {
+    method: p.method,
+    headers: { authorization: `Bearer ${p.token}`, 'content-type': 'application/json' },
+    ...(p.body ? { body: p.body } : {}),
+  });
+  await res.arrayBuffer();
+  if (res.status >= 300) throw new Error(`${p.method} ${p.path}: ${res.status}`);
+}
+
+/** The statements one request of `p` sends, read off the wire (the LISTEN connection's left out). */
+async function record(url: string, p: Path): Promise<WireStatement[]> {
+  const target = new URL(url);
+  const recorder = await startRecorder({ host: target.hostname, port: Number(target.port || 5432) });
+  const proxied = new URL(url);
+  proxied.host = `127.0.0.1:${recorder.port}`;
+  const server = await startServer(proxied.toString(), PORT, p.env, APP);
+  try {
+    for (let i = 0; i < p.warm; i++) await request(p);
+    await new Promise((r) => setTimeout(r, 200));
+    recorder.take();
+    await request(p);
+    await new Promise((r) => setTimeout(r, 200));
+    const statements = recorder.take();
+    const listening = new Set(statements.filter((s) => /^\s*LISTEN\b/i.test(s.text)).map((s) => s.connection));
+    return statements.filter((s) => !listening.has(s.connection));
+  } finally {
+    await stopServer(server);
+    await recorder.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const { url, drop } = await scratchDatabase(DB, path.join(APP, 'migrations'));
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const results: CeilingResult = {
+    date: new Date().toISOString(),
+    command: `npm run bench:ceiling -- ${args.join(' ')}`.trim(),
+    app: APP,
+    stats: STATS,
+    durationSeconds: DURATION,
+    rounds: ROUNDS,
+    machine: {
+      cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown'}`,
+      node: process.version,
+      postgres: (await client.query(`select current_setting('server_version') as v`)).rows[0].v,
+    },
+    paths: [],
+  };
+  try {
+    log(`dataset (${STATS} statistics)`);
+    const { alice, bob, flatRoot, chainRoot } = await build(client);
+    const noCache = { CACHE_TTL_SECONDS: '0' };
+    const paths: Path[] = [
+      { key: 'send', label: 'send (POST /messages)', method: 'POST', path: '/messages', body: JSON.stringify({ receiverId: bob.id, content: 'bench send' }), token: alice.token, env: {}, warm: 0 },
+      { key: 'threadFlat', label: 'thread, 200 flat replies', method: 'GET', path: `/messages/${flatRoot}/thread`, token: alice.token, env: {}, warm: 0 },
+      { key: 'threadChain', label: 'thread, 200-deep chain', method: 'GET', path: `/messages/${chainRoot}/thread`, token: alice.token, env: {}, warm: 0 },
+      { key: 'conversation', label: 'conversation page, uncached', method: 'GET', path: `/conversations/${bob.id}/messages`, token: alice.token, env: noCache, warm: 0 },
+      { key: 'cachedView', label: 'conversation page, cached (HIT)', method: 'GET', path: `/conversations/${alice.id}/messages`, token: bob.token, env: {}, warm: 1 },
+    ];
+    const scripts = new Map<string, string>();
+    for (const p of paths) {
+      const statements = await record(url, p);
+      scripts.set(p.key, pgbenchScript(statements));
+      results.paths.push({ key: p.key, label: p.label, statements: statements.map((s) => s.text.replace(/\s+/g, ' ').trim()), runs: [] });
+      log(`${p.key}: ${statements.length} statements recorded`);
+    }
+
+    const samples = new Map<string, Run[]>();
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const p of paths) {
+        const server = await startServer(url, PORT, p.env, APP);
+        try {
+          await autocannonLoad({ port: PORT, path: p.path, method: p.method, body: p.body, token: p.token, connections: 4, seconds: 1 }); // warm-up
+          for (const connections of CONNECTIONS) {
+            const api = await autocannonLoad({ port: PORT, path: p.path, method: p.method, body: p.body, token: p.token, connections, seconds: DURATION });
+            const ceiling = pgbench(url, scripts.get(p.key)!, connections, DURATION);
+            const key = `${p.key}/${connections}`;
+            samples.set(key, [...(samples.get(key) ?? []), { connections, api: { rps: api.rps, p50: api.p50, p99: api.p99 }, ceiling }]);
+            log(`round ${round} ${p.key} ${connections} conn: API ${api.rps.toFixed(0)} req/s p50 ${api.p50} ms; ceiling ${ceiling.tps.toFixed(0)} tps p50 ${ceiling.p50.toFixed(2)} ms`);
+          }
+        } finally {
+          await stopServer(server);
+        }
+      }
+    }
+    for (const entry of ROUNDS > 0 ? results.paths : []) {
+      entry.runs = CONNECTIONS.map((connections) => {
+        const runs = samples.get(`${entry.key}/${connections}`)!;
+        return {
+          connections,
+          api: { rps: median(runs.map((r) => r.api.rps)), p50: median(runs.map((r) => r.api.p50)), p99: median(runs.map((r) => r.api.p99)) },
+          ceiling: { tps: median(runs.map((r) => r.ceiling.tps)), p50: median(runs.map((r) => r.ceiling.p50)) },
+        };
+      });
+    }
+
+    if (PROFILE) {
+      for (const p of paths) {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ceiling-prof-'));
+        const server = await startServer(url, PORT, p.env, APP, ['--cpu-prof', '--cpu-prof-dir', dir]);
+        try {
+          await autocannonLoad({ port: PORT, path: p.path, method: p.method, body: p.body, token: p.token, connections: 4, seconds: DURATION });
+        } finally {
+          await stopServer(server);
+        }
+        const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+        if (file) results.paths.find((e) => e.key === p.key)!.profile = summariseProfile(path.join(dir, file));
+        fs.rmSync(dir, { recursive: true, force: true });
+        log(`${p.key}: profiled`);
+      }
+    }
+  } finally {
+    await client.end();
+    await drop();
+  }
+  fs.writeFileSync(OUT, `${JSON.stringify(results, null, 2)}\n`);
+  log(`written ${path.relative(process.cwd(), OUT)}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
