@@ -491,6 +491,41 @@ $$;
 COMMENT ON FUNCTION app_private.tg_messages__stamp_read_at() IS 'Sets read_at to now() when read becomes true, NULL when it becomes false.';
 
 --
+-- Name: tg_sessions__announce_revocation(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_sessions__announce_revocation() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  users bigint[];
+begin
+  -- The transition table is read alone (no join, no plan that depends on
+  -- its size); distinct users, at most 201 of them.
+  select array_agg(user_id) into users
+    from (select distinct user_id from old_sessions limit 201) u;
+  if users is null then
+    return null;
+  end if;
+  perform pg_notify('signalbox_sessions',
+                    case when cardinality(users) > 200 then '{"all":true}'
+                         else json_build_object('users', users)::text end);
+  perform set_config('signalbox.revoked',
+                     concat_ws(',', nullif(current_setting('signalbox.revoked', true), ''),
+                               case when cardinality(users) > 200 then 'all' else array_to_string(users, ',') end),
+                     true);
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_sessions__announce_revocation(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_sessions__announce_revocation() IS 'pg_notify(''signalbox_sessions'', {users: [...]}) (or {all: true} above 200 users) for sessions a statement deleted or changed, so every instance drops them from its session cache; the same users appended to the transaction-local signalbox.revoked (the writer''s own instance).';
+
+--
 -- Name: tg_users__announce_deletion(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -1215,6 +1250,30 @@ CREATE INDEX notifications_user_id_idx ON app_public.notifications USING btree (
 COMMENT ON INDEX app_public.notifications_user_id_idx IS 'A user''s notifications newest first; serves the cascade from users.';
 
 --
+-- Name: sessions _900_announce_revocation; Type: TRIGGER; Schema: app_private; Owner: -
+--
+
+CREATE TRIGGER _900_announce_revocation AFTER DELETE ON app_private.sessions REFERENCING OLD TABLE AS old_sessions FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_sessions__announce_revocation();
+
+--
+-- Name: TRIGGER _900_announce_revocation ON sessions; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON TRIGGER _900_announce_revocation ON app_private.sessions IS 'Announces deleted sessions (logout, account deletion, purges) to the instances'' session caches.';
+
+--
+-- Name: sessions _901_announce_change; Type: TRIGGER; Schema: app_private; Owner: -
+--
+
+CREATE TRIGGER _901_announce_change AFTER UPDATE ON app_private.sessions REFERENCING OLD TABLE AS old_sessions FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_sessions__announce_revocation();
+
+--
+-- Name: TRIGGER _901_announce_change ON sessions; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON TRIGGER _901_announce_change ON app_private.sessions IS 'Announces changed sessions (expiry, owner) by their old user, so no instance keeps the old version cached.';
+
+--
 -- Name: messages _040_protect_derived_columns; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
@@ -1732,6 +1791,12 @@ REVOKE ALL ON FUNCTION app_private.tg_messages__set_thread_position() FROM PUBLI
 --
 
 REVOKE ALL ON FUNCTION app_private.tg_messages__stamp_read_at() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_sessions__announce_revocation(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_sessions__announce_revocation() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_users__announce_deletion(); Type: ACL; Schema: app_private; Owner: -

@@ -83,7 +83,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(authPlugin);
+  await app.register(authPlugin, {
+    sessionCacheSeconds: config.SESSION_CACHE_SECONDS,
+    sessionCacheMaxEntries: config.SESSION_CACHE_MAX_ENTRIES,
+  });
   // Every key this service keeps in a shared store starts with this.
   const prefix = config.CACHE_PREFIX ?? `signalbox:${await deploymentIdentity(options.pool)}`;
   await app.register(cachePlugin, {

@@ -19,6 +19,13 @@ const configSchema = z.object({
     .default('signalbox_visitor'),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   SESSION_TTL_HOURS: z.coerce.number().positive().max(24 * 365).default(24 * 30),
+  /**
+   * How long an instance may keep a looked-up session in memory (0: look
+   * every request's token up). Used only while the LISTEN connection is up,
+   * which announces every revocation (src/auth/session-cache.ts).
+   */
+  SESSION_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
+  SESSION_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).max(10_000_000).default(100_000),
   /** redis://… moves the conversation cache to Redis; memory otherwise. */
   CACHE_URL: z.string().url().optional(),
   /** 0 turns the view cache off (every request is a MISS); the benchmark's baseline. */

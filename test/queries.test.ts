@@ -9,7 +9,7 @@ import { asUser } from '../src/db/transaction';
 import { getConversationMessages, listConversations, markConversationRead } from '../src/queries/conversations';
 import { buildForest, editMessage, getHistory, getThreadPage, getUnreadInbox, sendMessage, type ThreadRow } from '../src/queries/messages';
 import { listNotifications, markNotificationRead, notificationsAfter } from '../src/queries/notifications';
-import { createSession, createUser, deleteAccount, findLiveSessions, findSessionUserId } from '../src/queries/users';
+import { createSession, createUser, deleteAccount, findLiveSessions, findSession } from '../src/queries/users';
 import { changeOfTransaction } from '../src/queries/changes';
 import { createTestPool } from './helpers/db';
 import { queryRecorder } from './helpers/count';
@@ -244,7 +244,7 @@ t.test('sessions and account deletion', async (t) => {
   const bob = await user('bob');
   const hash = Buffer.alloc(32, 7);
   await createSession(pool, { userId: alice.id, tokenHash: hash, ttlHours: 1 });
-  t.equal(await findSessionUserId(pool, hash), alice.id);
+  t.equal((await findSession(pool, hash))?.userId, alice.id);
   const expired = Buffer.alloc(32, 8);
   await createSession(pool, { userId: bob.id, tokenHash: expired, ttlHours: 1 });
   await admin.query(`update app_private.sessions set created_at = now() - interval '2 hours', expires_at = now() - interval '1 second' where user_id = $1`, [bob.id]);
@@ -260,5 +260,5 @@ t.test('sessions and account deletion', async (t) => {
     [alice.id, bob.id].sort((a, b) => a - b),
     'the triggers recorded whose views changed: the user and every partner',
   );
-  t.equal(await findSessionUserId(pool, hash), null, 'the session went with the account');
+  t.equal(await findSession(pool, hash), null, 'the session went with the account');
 });

@@ -18,18 +18,22 @@ export const CHANNELS = {
   notifications: 'signalbox_notifications',
   conversations: 'signalbox_conversations',
   users: 'signalbox_users',
+  sessions: 'signalbox_sessions',
 } as const;
 
 // {userId}: wake that user's streams; they read what is new from the table.
 const notificationEvent = z.object({ userId: z.number().int() });
 const conversationEvent = z.object({ users: z.array(z.number().int()) });
 const userEvent = z.object({ deletedUserId: z.number().int() });
+// Sessions of these users were deleted or changed (migration 000007).
+const sessionEvent = z.union([z.object({ users: z.array(z.number().int()) }), z.object({ all: z.literal(true) })]);
 
 export type ListenerEvents = {
   notification: [z.infer<typeof notificationEvent>];
   /** `backendPid`: the backend that sent it (a writer of this process, or not). */
   conversation: [z.infer<typeof conversationEvent> & { backendPid: number }];
   userDeleted: [{ userId: number }];
+  sessionsRevoked: [{ users: number[] | 'all' }];
   connected: [{ reconnected: boolean }];
 };
 
@@ -46,6 +50,7 @@ export class DatabaseListener extends EventEmitter<ListenerEvents> {
   private everConnected = false;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | null = null;
+  private connections = 0;
 
   constructor(private readonly options: ListenerOptions) {
     super();
@@ -53,6 +58,11 @@ export class DatabaseListener extends EventEmitter<ListenerEvents> {
 
   get connected(): boolean {
     return this.client !== null;
+  }
+
+  /** Counts connections: a consumer that saw one epoch missed nothing while it stays the same. */
+  get epoch(): number {
+    return this.connections;
   }
 
   /** Resolves once the first connection is listening. */
@@ -90,6 +100,7 @@ export class DatabaseListener extends EventEmitter<ListenerEvents> {
       return;
     }
     this.client = client;
+    this.connections++;
     const reconnected = this.everConnected;
     this.everConnected = true;
     this.attempt = 0;
@@ -139,6 +150,9 @@ export class DatabaseListener extends EventEmitter<ListenerEvents> {
     } else if (channel === CHANNELS.users) {
       const parsed = userEvent.safeParse(data);
       if (parsed.success) this.emit('userDeleted', { userId: parsed.data.deletedUserId });
+    } else if (channel === CHANNELS.sessions) {
+      const parsed = sessionEvent.safeParse(data);
+      if (parsed.success) this.emit('sessionsRevoked', { users: 'all' in parsed.data ? 'all' : parsed.data.users });
     }
   }
 }

@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import cookie from '@fastify/cookie';
+import { SessionCache } from '../auth/session-cache';
 import { hashToken, isWellFormedToken } from '../auth/tokens';
 import { HttpError, unauthorized } from '../http-errors';
-import { findSessionUserId } from '../queries/users';
+import { findSession } from '../queries/users';
 
 export const SESSION_COOKIE = 'signalbox_session';
 
@@ -11,6 +12,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** onRequest hook for protected routes: sets request.userId or answers 401. */
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    /** Live sessions in memory while revocations are announced (the live plugin attaches the LISTEN connection). */
+    sessionCache: SessionCache;
   }
   interface FastifyRequest {
     /** The raw token the caller presented (for logout). */
@@ -40,14 +43,24 @@ function presentedToken(request: FastifyRequest): string | null {
   return cookie ?? null;
 }
 
-async function authPlugin(app: FastifyInstance): Promise<void> {
+export type AuthOptions = { sessionCacheSeconds: number; sessionCacheMaxEntries: number };
+
+async function authPlugin(app: FastifyInstance, options: AuthOptions): Promise<void> {
   await app.register(cookie);
+  const sessions = new SessionCache({ ttlMs: options.sessionCacheSeconds * 1000, maxEntries: options.sessionCacheMaxEntries });
+  app.decorate('sessionCache', sessions);
+  // A write of this instance that deleted sessions (an account deletion)
+  // drops them here before its answer; the others hear it by NOTIFY.
+  app.onCommittedWrite(async ({ revokedSessions }) => {
+    if (revokedSessions === 'all' || revokedSessions.length > 0) sessions.revoke(revokedSessions);
+  });
   app.decorateRequest('sessionToken', null);
   app.decorate('authenticate', async (request: FastifyRequest) => {
     const token = presentedToken(request);
     if (!token) throw unauthorized();
     if (!isWellFormedToken(token)) throw unauthorized('invalid or expired token');
-    const userId = await findSessionUserId(app.pool, hashToken(token));
+    const hash = hashToken(token);
+    const userId = await sessions.userOf(hash.toString('base64'), () => findSession(app.pool, hash));
     if (!userId) throw unauthorized('invalid or expired token');
     request.userId = userId;
     request.sessionToken = token;

@@ -242,7 +242,9 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
 
   // Every committed write of a request evicts the views it changed, before
   // the answer (plugins/db.ts): the writer sees its own write at once.
-  app.onCommittedWrite((change) => evictUsers(change.users));
+  app.onCommittedWrite(async (change) => {
+    if (change.users.length > 0) await evictUsers(change.users);
+  });
 
   app.decorate('viewCache', {
     serve,

@@ -50,7 +50,8 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
       change = await changeOfTransaction(tx);
       return value;
     });
-    if (change && change.users.length > 0) for (const hook of hooks) await hook(change);
+    const changed = change && (change.users.length > 0 || change.revokedSessions === 'all' || change.revokedSessions.length > 0);
+    if (changed) for (const hook of hooks) await hook(change!);
     return result;
   });
 }

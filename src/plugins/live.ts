@@ -11,7 +11,9 @@ import { findLiveSessions } from '../queries/users';
  * cache: a notification pokes its user's feed (one catch-up query serves
  * all of that user's streams in this process), a conversation change
  * evicts both participants' cached views (on every instance, since each
- * instance listens), a deleted account closes its streams at once.
+ * instance listens), a deleted account closes its streams at once, and a
+ * revoked session leaves the session cache (which is used only while this
+ * connection is up: src/auth/session-cache.ts).
  *
  * One heartbeat serves every stream of the process: a comment line to each,
  * then one query that re-checks all their sessions (a logged-out or expired
@@ -98,6 +100,9 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
       forUser(userId).forEach((e) => e.end());
       app.viewCache.evictUsers([userId]).catch((err: unknown) => app.log.warn({ err }, 'cache eviction failed'));
     });
+    listener.on('sessionsRevoked', ({ users }) => app.sessionCache.revoke(users));
+    const events = listener;
+    app.sessionCache.attach({ listening: () => events.connected, epoch: () => events.epoch });
     listener.on('connected', ({ reconnected }) => {
       if (!reconnected) return;
       // Events sent while we were away are lost: catch up from the tables.
@@ -152,4 +157,4 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
   });
 }
 
-export default fp(livePlugin, { name: 'live', fastify: '5.x', dependencies: ['db', 'view-cache'] });
+export default fp(livePlugin, { name: 'live', fastify: '5.x', dependencies: ['db', 'auth', 'view-cache'] });

@@ -1,21 +1,29 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 
-const changeRow = z.object({ touched: z.string().nullable(), pid: z.number() });
-
-/** What a writing transaction changed, as its triggers recorded it (signalbox.touched). */
-export type Change = { users: number[]; backendPid: number };
+const changeRow = z.object({ touched: z.string().nullable(), revoked: z.string().nullable(), pid: z.number() });
 
 /**
- * The users whose views this transaction changed, recorded by the
- * announcing triggers in the transaction-local setting signalbox.touched,
- * and the backend's pid (its NOTIFYs carry it). Read at the end of a
- * writing transaction, before COMMIT ends the setting.
+ * What a writing transaction changed, as its triggers recorded it:
+ * `users` whose views changed (signalbox.touched), users whose sessions
+ * were deleted or changed (signalbox.revoked; 'all' above 200 of them).
+ */
+export type Change = { users: number[]; revokedSessions: number[] | 'all'; backendPid: number };
+
+const idList = (list: string | null): number[] => (list ? [...new Set(list.split(',').map(Number))] : []);
+
+/**
+ * The users whose views or sessions this transaction changed, recorded by
+ * the announcing triggers in transaction-local settings, and the backend's
+ * pid (its NOTIFYs carry it). Read at the end of a writing transaction,
+ * before COMMIT ends the settings.
  */
 export async function changeOfTransaction(connection: CommonQueryMethods): Promise<Change> {
   const row = await connection.one(sql.type(changeRow)`
-    select nullif(current_setting('signalbox.touched', true), '') as touched, pg_backend_pid() as pid
+    select nullif(current_setting('signalbox.touched', true), '') as touched,
+           nullif(current_setting('signalbox.revoked', true), '') as revoked,
+           pg_backend_pid() as pid
   `);
-  const users = row.touched ? [...new Set(row.touched.split(',').map(Number))] : [];
-  return { users, backendPid: row.pid };
+  const revokedSessions = row.revoked?.split(',').includes('all') ? 'all' : idList(row.revoked);
+  return { users: idList(row.touched), revokedSessions, backendPid: row.pid };
 }

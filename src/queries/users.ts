@@ -24,7 +24,7 @@ export async function createUser(
 
 const credentialRow = userRow.extend({ passwordHash: z.string() });
 const passwordRow = z.object({ passwordHash: z.string() });
-const sessionRow = z.object({ userId: z.number() });
+const sessionRow = z.object({ userId: z.number(), expiresAt: z.string() });
 
 /** The user and password hash for a login, or null for an unknown username. */
 export async function findCredentials(
@@ -64,12 +64,16 @@ export async function createSession(
   `);
 }
 
-/** The user id of a live session, or null (unknown, expired or revoked). */
-export async function findSessionUserId(connection: CommonQueryMethods, tokenHash: Buffer): Promise<number | null> {
-  return connection.maybeOneFirst(sql.type(sessionRow)`
-    select user_id as "userId" from app_private.sessions
+/** The user and expiry (ms since the epoch) of a live session, or null (unknown, expired or revoked). */
+export async function findSession(
+  connection: CommonQueryMethods,
+  tokenHash: Buffer,
+): Promise<{ userId: number; expiresAt: number } | null> {
+  const row = await connection.maybeOne(sql.type(sessionRow)`
+    select user_id as "userId", expires_at as "expiresAt" from app_private.sessions
      where token_hash = ${sql.binary(tokenHash)} and expires_at > now()
   `);
+  return row && { userId: row.userId, expiresAt: Date.parse(row.expiresAt) };
 }
 
 const liveSessionRow = z.object({ tokenHash: z.string(), userId: z.number() });

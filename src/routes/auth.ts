@@ -102,6 +102,8 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
     },
     async (request, reply) => {
       if (request.sessionToken) await deleteSession(app.pool, hashToken(request.sessionToken));
+      // At once here; the other instances when the revocation's NOTIFY arrives.
+      if (request.userId) app.sessionCache.revoke([request.userId]);
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
       return reply.code(204).send(null);
     },
