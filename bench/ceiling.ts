@@ -20,7 +20,8 @@
  *    the path's script, at 1 and 4 connections; the median of the rounds.
  *    The p50 of pgbench comes from its per-transaction log.
  * 4. `--profile`: one more server per path under `--cpu-prof`, 4
- *    connections; the CPU share per package and the top functions.
+ *    connections; the CPU share per package and the top functions
+ *    (`--keep-profiles DIR` keeps the .cpuprofile files).
  *
  * Results go to bench/ceiling.json (or --out); REPORT.md quotes them.
  * `--app DIR` measures another checkout (its server and migrations), for a
@@ -57,6 +58,10 @@ const DURATION = Number(argValue('--duration') ?? 5);
 const ROUNDS = Number(argValue('--rounds') ?? 3);
 const STATS = argValue('--stats') === 'fresh' ? 'fresh' : 'stale';
 const PROFILE = args.includes('--profile');
+/** `--keep-profiles DIR`: the .cpuprofile files too (open them in Chrome DevTools). */
+const KEEP_PROFILES = argValue('--keep-profiles');
+/** `--only send,threadFlat`: just those paths. */
+const ONLY = argValue('--only')?.split(',');
 const CONNECTIONS = [1, 4];
 const PORT = 3996;
 const DB = 'signalbox_bench_ceiling';
@@ -70,14 +75,14 @@ type Path = {
   token: string;
   /** The server's environment: the uncached view runs with the cache off. */
   env: Record<string, string>;
-  /** Requests made before the recorded one (the cached view: one to fill the cache). */
+  /** Requests made before the recorded one: the steady state (session known; the cached view: its entry stored). */
   warm: number;
 };
 
 type Run = {
   connections: number;
   api: { rps: number; p50: number; p99: number };
-  ceiling: { tps: number; p50: number };
+  ceiling: { tps: number; p50: number } | null;
 };
 
 export type CeilingResult = {
@@ -227,12 +232,13 @@ async function main(): Promise<void> {
     const { alice, bob, flatRoot, chainRoot } = await build(client);
     const noCache = { CACHE_TTL_SECONDS: '0' };
     const paths: Path[] = [
-      { key: 'send', label: 'send (POST /messages)', method: 'POST', path: '/messages', body: JSON.stringify({ receiverId: bob.id, content: 'bench send' }), token: alice.token, env: {}, warm: 0 },
-      { key: 'threadFlat', label: 'thread, 200 flat replies', method: 'GET', path: `/messages/${flatRoot}/thread`, token: alice.token, env: {}, warm: 0 },
-      { key: 'threadChain', label: 'thread, 200-deep chain', method: 'GET', path: `/messages/${chainRoot}/thread`, token: alice.token, env: {}, warm: 0 },
-      { key: 'conversation', label: 'conversation page, uncached', method: 'GET', path: `/conversations/${bob.id}/messages`, token: alice.token, env: noCache, warm: 0 },
-      { key: 'cachedView', label: 'conversation page, cached (HIT)', method: 'GET', path: `/conversations/${alice.id}/messages`, token: bob.token, env: {}, warm: 1 },
+      { key: 'send', label: 'send (POST /messages)', method: 'POST', path: '/messages', body: JSON.stringify({ receiverId: bob.id, content: 'bench send' }), token: alice.token, env: {}, warm: 1 },
+      { key: 'threadFlat', label: 'thread, 200 flat replies', method: 'GET', path: `/messages/${flatRoot}/thread`, token: alice.token, env: {}, warm: 1 },
+      { key: 'threadChain', label: 'thread, 200-deep chain', method: 'GET', path: `/messages/${chainRoot}/thread`, token: alice.token, env: {}, warm: 1 },
+      { key: 'conversation', label: 'conversation page, uncached', method: 'GET', path: `/conversations/${bob.id}/messages`, token: alice.token, env: noCache, warm: 1 },
+      { key: 'cachedView', label: 'conversation page, cached (HIT)', method: 'GET', path: `/conversations/${alice.id}/messages`, token: bob.token, env: {}, warm: 2 },
     ];
+    if (ONLY) paths.splice(0, paths.length, ...paths.filter((p) => ONLY.includes(p.key)));
     const scripts = new Map<string, string>();
     for (const p of paths) {
       const statements = await record(url, p);
@@ -249,10 +255,12 @@ async function main(): Promise<void> {
           await autocannonLoad({ port: PORT, path: p.path, method: p.method, body: p.body, token: p.token, connections: 4, seconds: 1 }); // warm-up
           for (const connections of CONNECTIONS) {
             const api = await autocannonLoad({ port: PORT, path: p.path, method: p.method, body: p.body, token: p.token, connections, seconds: DURATION });
-            const ceiling = pgbench(url, scripts.get(p.key)!, connections, DURATION);
+            // A path that sends no statement (a cache hit) has no database ceiling.
+            const script = scripts.get(p.key)!;
+            const ceiling = script ? pgbench(url, script, connections, DURATION) : null;
             const key = `${p.key}/${connections}`;
             samples.set(key, [...(samples.get(key) ?? []), { connections, api: { rps: api.rps, p50: api.p50, p99: api.p99 }, ceiling }]);
-            log(`round ${round} ${p.key} ${connections} conn: API ${api.rps.toFixed(0)} req/s p50 ${api.p50} ms; ceiling ${ceiling.tps.toFixed(0)} tps p50 ${ceiling.p50.toFixed(2)} ms`);
+            log(`round ${round} ${p.key} ${connections} conn: API ${api.rps.toFixed(0)} req/s p50 ${api.p50} ms; ceiling ${ceiling ? `${ceiling.tps.toFixed(0)} tps p50 ${ceiling.p50.toFixed(2)} ms` : 'none (no statement)'}`);
           }
         } finally {
           await stopServer(server);
@@ -265,7 +273,10 @@ async function main(): Promise<void> {
         return {
           connections,
           api: { rps: median(runs.map((r) => r.api.rps)), p50: median(runs.map((r) => r.api.p50)), p99: median(runs.map((r) => r.api.p99)) },
-          ceiling: { tps: median(runs.map((r) => r.ceiling.tps)), p50: median(runs.map((r) => r.ceiling.p50)) },
+          ceiling: runs[0]!.ceiling && {
+            tps: median(runs.map((r) => r.ceiling!.tps)),
+            p50: median(runs.map((r) => r.ceiling!.p50)),
+          },
         };
       });
     }
@@ -281,6 +292,7 @@ async function main(): Promise<void> {
         }
         const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
         if (file) results.paths.find((e) => e.key === p.key)!.profile = summariseProfile(path.join(dir, file));
+        if (file && KEEP_PROFILES) fs.copyFileSync(path.join(dir, file), path.join(KEEP_PROFILES, `${p.key}.cpuprofile`));
         fs.rmSync(dir, { recursive: true, force: true });
         log(`${p.key}: profiled`);
       }

@@ -45,7 +45,10 @@ const appSideNotification: FastifyPluginAsyncZod = async (app) => {
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const pool = await createDatabasePool(config.DATABASE_URL!, { maximumPoolSize: config.DATABASE_POOL_SIZE });
+  const pool = await createDatabasePool(config.DATABASE_URL!, {
+    maximumPoolSize: config.DATABASE_POOL_SIZE,
+    checkShapes: config.CHECK_SHAPES,
+  });
   const app = await buildApp({ config, pool, listenerUrl: config.DATABASE_URL!, logger: false });
   await app.register(appSideNotification);
   await app.listen({ host: '127.0.0.1', port: config.PORT });

@@ -60,6 +60,16 @@ const configSchema = z.object({
   SSE_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   /** Open live streams per user on one instance; one more is refused with 429. */
   SSE_MAX_STREAMS_PER_USER: z.coerce.number().int().min(1).max(1000).default(5),
+  /**
+   * 1: validate every row a query returns against its zod schema and every
+   * response against its route's schema (the test suite runs so). Off by
+   * default: the shapes are fixed by the SQL and checked by the tests, and
+   * checking them per request cost a 200-node thread a third of its CPU.
+   */
+  CHECK_SHAPES: z
+    .enum(['0', '1', 'true', 'false'])
+    .default('0')
+    .transform((v) => v === '1' || v === 'true'),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -29,7 +29,10 @@ async function main(): Promise<void> {
   await ensureRoles(databaseUrl, config.DATABASE_VISITOR);
   await migrateDatabase(databaseUrl, config.DATABASE_VISITOR);
 
-  const pool = await createDatabasePool(databaseUrl, { maximumPoolSize: config.DATABASE_POOL_SIZE });
+  const pool = await createDatabasePool(databaseUrl, {
+    maximumPoolSize: config.DATABASE_POOL_SIZE,
+    checkShapes: config.CHECK_SHAPES,
+  });
   const cacheClient = config.CACHE_URL ? createRedisCacheClient(config.CACHE_URL) : undefined;
   const app = await buildApp({ config, pool, cacheClient, listenerUrl: databaseUrl });
 

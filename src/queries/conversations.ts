@@ -59,10 +59,10 @@ export async function listConversations(
   `);
   const { items, nextCursor } = paginate(rows, page.limit);
   return {
-    conversations: items.map((r) => ({
-      user: { id: r.partnerId, username: r.partnerUsername, displayName: r.partnerDisplayName, createdAt: r.partnerCreatedAt },
-      lastMessage: messageRow.parse(r),
-      unreadCount: r.unreadCount,
+    conversations: items.map(({ partnerId, partnerUsername, partnerDisplayName, partnerCreatedAt, unreadCount, ...lastMessage }) => ({
+      user: { id: partnerId, username: partnerUsername, displayName: partnerDisplayName, createdAt: partnerCreatedAt },
+      lastMessage,
+      unreadCount,
     })),
     nextCursor,
   };

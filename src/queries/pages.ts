@@ -20,6 +20,13 @@ export function nullableColumns<R extends z.AnyZodObject>(row: R): z.ZodObject<{
   return z.object(Object.fromEntries(Object.entries(row.shape).map(([k, v]) => [k, (v as z.ZodTypeAny).nullable()]))) as never;
 }
 
+const keysOf = new WeakMap<z.AnyZodObject, string[]>();
+const pageKeys = (row: z.AnyZodObject): string[] => {
+  let keys = keysOf.get(row);
+  if (!keys) keysOf.set(row, (keys = Object.keys(row.shape)));
+  return keys;
+};
+
 const headedSchemas = new WeakMap<z.AnyZodObject, WeakMap<z.ZodTypeAny, z.AnyZodObject>>();
 
 /** The row schema with every column nullable (the empty lateral side) plus the head; cached. */
@@ -52,10 +59,11 @@ export async function headedPage<H extends z.ZodTypeAny, R extends z.AnyZodObjec
   if (!first) return null;
   return {
     head: first.head as z.infer<H>,
-    // The lateral side of an empty page is one row of NULLs.
+    // The lateral side of an empty page is one row of NULLs; the rest are
+    // the page's rows without the head column.
     rows: rows
-      .filter((r) => Object.keys(spec.row.shape).some((k) => (r as Record<string, unknown>)[k] !== null))
-      .map((r) => spec.row.parse(r) as z.infer<R>),
+      .filter((r) => pageKeys(spec.row).some((k) => (r as Record<string, unknown>)[k] !== null))
+      .map(({ head: _head, ...row }) => row as z.infer<R>),
   };
 }
 

@@ -8,7 +8,7 @@ import { createDatabasePool } from '../../src/db/pool';
 import { createTestPool, type TestDatabase } from './db';
 
 async function sharedPool(t: Test, url: string, interceptors: readonly Interceptor[] = []): Promise<DatabasePool> {
-  const pool = await createDatabasePool(url, { interceptors, maximumPoolSize: 5 });
+  const pool = await createDatabasePool(url, { interceptors, maximumPoolSize: 5, checkShapes: true });
   t.teardown(() => pool.end());
   return pool;
 }
@@ -39,7 +39,8 @@ export async function buildTestApp(
   const { db, pool } = options.shareWith
     ? { db: options.shareWith.db, pool: await sharedPool(t, options.shareWith.db.url, options.interceptors) }
     : await createTestPool(t, options.interceptors);
-  const config = loadConfig({ LOG_LEVEL: 'silent', DATABASE_URL: db.url, ...options.env });
+  // CHECK_SHAPES: every row and every response of every test is validated against its schema.
+  const config = loadConfig({ LOG_LEVEL: 'silent', DATABASE_URL: db.url, CHECK_SHAPES: '1', ...options.env });
   const app = await buildApp({
     config,
     pool,

@@ -53,7 +53,7 @@ export async function createTestPool(
   interceptors: readonly Interceptor[] = [],
 ): Promise<{ db: TestDatabase; pool: DatabasePool }> {
   const db = await createTestDatabase(t);
-  const pool = await createDatabasePool(db.url, { interceptors, maximumPoolSize: 5 });
+  const pool = await createDatabasePool(db.url, { interceptors, maximumPoolSize: 5, checkShapes: true });
   t.teardown(() => pool.end());
   return { db, pool };
 }
