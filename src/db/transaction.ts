@@ -1,9 +1,13 @@
 import { sql, type DatabasePool, type DatabaseTransactionConnection } from 'slonik';
-import { z } from 'zod';
 
 export type Tx = DatabaseTransactionConnection;
 
-const assumed = z.object({ role: z.string(), user_id: z.string() });
+/**
+ * Transaction-local settings a request's query needs (planner hints such
+ * as enable_bitmapscan): set in the same statement as the caller, so they
+ * cost no round trip of their own, and gone at COMMIT.
+ */
+export type TransactionSettings = Readonly<Record<string, string>>;
 
 /**
  * Runs `fn` in one transaction as the request role (no BYPASSRLS) with the
@@ -16,11 +20,13 @@ export async function asUser<T>(
   visitorRole: string,
   userId: number,
   fn: (tx: Tx) => Promise<T>,
+  settings: TransactionSettings = {},
 ): Promise<T> {
+  const extra = Object.entries(settings).map(([name, value]) => sql.fragment`, set_config(${name}, ${value}, true)`);
   return pool.transaction(async (tx) => {
-    await tx.one(sql.type(assumed)`
-      select set_config('role', ${visitorRole}, true) as role,
-             set_config('signalbox.user_id', ${String(userId)}, true) as user_id
+    await tx.query(sql.unsafe`
+      select set_config('role', ${visitorRole}, true), set_config('signalbox.user_id', ${String(userId)}, true)
+             ${extra.length > 0 ? sql.join(extra, sql.fragment``) : sql.fragment``}
     `);
     return fn(tx);
   });

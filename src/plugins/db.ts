@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { DatabasePool } from 'slonik';
-import { asUser, type Tx } from '../db/transaction';
+import { asUser, type TransactionSettings, type Tx } from '../db/transaction';
 import { unauthorized } from '../http-errors';
 import { changeOfTransaction, type Change } from '../queries/changes';
 
@@ -25,8 +25,9 @@ declare module 'fastify' {
      * recorded as changed, and once it has committed every
      * onCommittedWrite hook runs with them, before the answer: the writer
      * sees its own write at once, whichever route wrote and however.
+     * `settings`: transaction-local settings the query needs (TransactionSettings).
      */
-    asCaller<T>(fn: (tx: Tx, me: number) => Promise<T>): Promise<T>;
+    asCaller<T>(fn: (tx: Tx, me: number) => Promise<T>, settings?: TransactionSettings): Promise<T>;
   }
 }
 
@@ -40,16 +41,20 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
   app.decorate('visitorRole', options.visitorRole);
   app.decorate('onCommittedWrite', (hook: CommitHook) => void hooks.push(hook));
   app.decorateRequest('userId', null);
-  app.decorateRequest('asCaller', async function <T>(this: FastifyRequest, fn: (tx: Tx, me: number) => Promise<T>) {
+  app.decorateRequest('asCaller', async function <T>(
+    this: FastifyRequest,
+    fn: (tx: Tx, me: number) => Promise<T>,
+    settings?: TransactionSettings,
+  ) {
     const me = this.userId;
     if (!me) throw unauthorized();
-    if (READS.has(this.method)) return asUser(options.pool, options.visitorRole, me, (tx) => fn(tx, me));
+    if (READS.has(this.method)) return asUser(options.pool, options.visitorRole, me, (tx) => fn(tx, me), settings);
     let change: Change | undefined;
     const result = await asUser(options.pool, options.visitorRole, me, async (tx) => {
       const value = await fn(tx, me);
       change = await changeOfTransaction(tx);
       return value;
-    });
+    }, settings);
     const changed = change && (change.users.length > 0 || change.revokedSessions === 'all' || change.revokedSessions.length > 0);
     if (changed) for (const hook of hooks) await hook(change!);
     return result;
