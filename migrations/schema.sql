@@ -1157,13 +1157,13 @@ COMMENT ON INDEX app_public.message_history_message_id_idx IS 'A message''s vers
 -- Name: messages_conversation_idx; Type: INDEX; Schema: app_public; Owner: -
 --
 
-CREATE INDEX messages_conversation_idx ON app_public.messages USING btree (user_low, user_high, id DESC);
+CREATE INDEX messages_conversation_idx ON app_public.messages USING btree (user_low, user_high, id);
 
 --
 -- Name: INDEX messages_conversation_idx; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON INDEX app_public.messages_conversation_idx IS 'Messages between two users, newest first (cursor pagination).';
+COMMENT ON INDEX app_public.messages_conversation_idx IS 'Messages between two users by id: the conversation page walks it backwards over the row range (user_low, user_high, id) < (a, b, cursor).';
 
 --
 -- Name: messages_parent_message_id_idx; Type: INDEX; Schema: app_public; Owner: -

@@ -1,4 +1,5 @@
 import { sql, type CommonQueryMethods } from 'slonik';
+import type { TransactionSettings } from '../db/transaction';
 import { z } from 'zod';
 import { partnerOf, visibleTo } from './participants';
 import { messageColumns } from './messages';
@@ -11,8 +12,6 @@ export const conversationRow = z.object({
   unreadCount: z.number().int(),
 });
 export type Conversation = z.infer<typeof conversationRow>;
-
-const settingRow = z.object({ previous: z.string(), set_config: z.string() });
 
 const flatConversationRow = messageRow.extend({
   partnerId: z.number(),
@@ -69,18 +68,26 @@ export async function listConversations(
 }
 
 /**
- * The messages between the caller and one user, newest first, over the
- * conversation index. Null when that user does not exist.
+ * The messages between the caller and one user, newest first. Null when
+ * that user does not exist. Run it in a transaction with
+ * conversationPageSettings.
  *
- * The planner misjudges this one under row-level security: it multiplies
- * the policy's `sender_id = me OR receiver_id = me` selectivity with the
- * conversation key's as if they were independent (they are not: every
- * message of the conversation passes), expects a handful of rows, and
- * chooses a bitmap AND of three indexes plus a sort, which reads the whole
- * conversation (20,000 rows: 100-800 ms) instead of the first 51 entries of
- * messages_conversation_idx (under 2 ms). Extended statistics cannot help,
- * because the policy compares with a runtime setting, so bitmap scans are
- * turned off for this statement only.
+ * A plan that does not depend on the statistics (migration 000008): the
+ * page is a range of messages_conversation_idx's own key, (user_low,
+ * user_high, id) from (a, b, 0) to (a, b, before), in that key's order
+ * descending. No other index yields that order or bounds that range, so
+ * the plan is that index walked backwards from the cursor, stopping after
+ * the page — not the primary key walked backwards and filtered, which the
+ * planner chose when stale statistics made the conversation look like most
+ * of the table (50,000 rows read for 51).
+ *
+ * Bitmap scans are off for the view's transaction (it holds only this
+ * query): under row-level security the planner multiplies the policy's
+ * `sender_id = me OR receiver_id = me` selectivity with the conversation's
+ * as if they were independent, expects a handful of rows, and would pick a
+ * bitmap AND of three indexes plus a sort, which reads the whole
+ * conversation. conversationPageSettings are set with the caller, in the
+ * same statement (no round trip of their own).
  */
 export async function getConversationMessages(
   connection: CommonQueryMethods,
@@ -88,8 +95,6 @@ export async function getConversationMessages(
   other: number,
   page: Page,
 ): Promise<{ messages: Message[]; nextCursor: number | null } | null> {
-  const { previous } = await connection.one(sql.type(settingRow)`
-    select current_setting('enable_bitmapscan') as previous, set_config('enable_bitmapscan', 'off', true)`);
   const result = await headedPage(connection, {
     head: sql.fragment`select id as head from app_public.users where id = ${other}`,
     headSchema: idRow.shape.id,
@@ -97,17 +102,19 @@ export async function getConversationMessages(
     page: sql.fragment`
       select ${messageColumns}
         from app_public.messages m
-       where m.user_low = least(${me}::bigint, ${other}::bigint)
-         and m.user_high = greatest(${me}::bigint, ${other}::bigint)
-             ${beforeCursor(sql.identifier(['m', 'id']), page.before)}
-       order by m.id desc
+       where (m.user_low, m.user_high, m.id) > (least(${me}::bigint, ${other}::bigint), greatest(${me}::bigint, ${other}::bigint), 0)
+         and (m.user_low, m.user_high, m.id) < (least(${me}::bigint, ${other}::bigint), greatest(${me}::bigint, ${other}::bigint),
+                                                coalesce(${page.before ?? null}::bigint, 9223372036854775807))
+       order by m.user_low desc, m.user_high desc, m.id desc
        limit ${page.limit + 1}`,
   });
-  await connection.query(sql.unsafe`select set_config('enable_bitmapscan', ${previous}, true)`);
   if (!result) return null;
   const { items, nextCursor } = paginate(result.rows, page.limit);
   return { messages: items, nextCursor };
 }
+
+/** The planner settings of getConversationMessages' transaction (see there). */
+export const conversationPageSettings: TransactionSettings = { enable_bitmapscan: 'off' };
 
 const markedRow = z.object({ marked: z.number() });
 

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { notFound } from '../http-errors';
 import {
+  conversationPageSettings,
   conversationRow,
   getConversationMessages,
   listConversations,
@@ -45,7 +46,10 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) =>
       app.viewCache.serve(request, reply, async () => {
-        const page = await request.asCaller((tx, me) => getConversationMessages(tx, me, request.params.userId, request.query));
+        const page = await request.asCaller(
+          (tx, me) => getConversationMessages(tx, me, request.params.userId, request.query),
+          conversationPageSettings,
+        );
         if (!page) throw notFound('user');
         return page;
       }),
