@@ -7,7 +7,7 @@ import pg from 'pg';
 import t, { type Test } from 'tap';
 import { asUser } from '../src/db/transaction';
 import { getConversationMessages, listConversations, markConversationRead } from '../src/queries/conversations';
-import { buildForest, editMessage, getHistory, getThreadPage, getUnreadInbox, sendMessage, type ThreadRow } from '../src/queries/messages';
+import { editMessage, forestJson, getHistory, getThreadPage, getUnreadInbox, sendMessage, type ThreadNode, type ThreadRow } from '../src/queries/messages';
 import { listNotifications, markNotificationRead, notificationsAfter } from '../src/queries/notifications';
 import { createSession, createUser, deleteAccount, findLiveSessions, findSession } from '../src/queries/users';
 import { changeOfTransaction } from '../src/queries/changes';
@@ -24,7 +24,7 @@ async function threadRows(
 ): Promise<ThreadRow[]> {
   const page = await getThreadPage(tx, me, id, { limit, after });
   if (page.outcome !== 'page') throw new Error(`thread: ${page.outcome}`);
-  return page.rows;
+  return page.rows.map((p) => JSON.parse(p.node) as ThreadRow);
 }
 
 async function setup(t: Test) {
@@ -73,7 +73,8 @@ t.test('a thread of 500 messages is one query, in tree order', async (t) => {
     seen.set(r.id, i);
   }
   t.ok(ordered, 'every parent comes before its replies, depth = parent depth + 1');
-  const forest = buildForest(rows);
+  const pieces = rows.map((r) => ({ id: r.id, parentMessageId: r.parentMessageId, node: JSON.stringify(r) }));
+  const forest = forestJson(pieces).map((top) => JSON.parse(top.json) as ThreadNode);
   t.equal(forest.length, 1, 'one tree: the root');
   const tree = forest[0]!;
   let count = 0;
@@ -154,7 +155,7 @@ t.test('a 1000-deep chain comes back whole; the schema refuses depth 1001', asyn
   t.equal(rows.length, 1000, 'a page holds at most its limit');
   const rest = await as(bob.id, (tx) => getThreadPage(tx, bob.id, Number(leaf.id), { limit: 1000, after: rows.at(-1)!.id }));
   t.match(rest, { outcome: 'page', nextCursor: null }, 'the last page says so');
-  if (rest.outcome === 'page') rows.push(...rest.rows);
+  if (rest.outcome === 'page') rows.push(...rest.rows.map((p) => JSON.parse(p.node) as ThreadRow));
   t.equal(rows.length, 1001, 'root plus 1000 replies');
   t.equal(rows[rows.length - 1]!.depth, 1000);
   const tooDeep = await admin.query(`insert into app_public.messages (sender_id, parent_message_id, content) values (${alice.id}, ${leaf.id}, 'one more')`).catch((e: { code: string; constraint: string }) => e);

@@ -3,8 +3,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { forbidden, HttpError, notFound } from '../http-errors';
 import {
-  buildForest,
   editMessage,
+  forestJson,
   getHistory,
   getMessage,
   getThreadPage,
@@ -173,15 +173,18 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const page = await request.asCaller((tx, me) => getThreadPage(tx, me, request.params.id, request.query));
       if (page.outcome === 'not-found') throw notFound('message');
       if (page.outcome === 'bad-cursor') {
         throw new HttpError(400, 'INVALID_CURSOR', '`after` must be a message of this thread (a nextCursor it returned)');
       }
-      const tops = buildForest(page.rows);
-      const root = tops[0]?.id === page.rootId ? tops.shift()! : null;
-      return { rootId: page.rootId, root, continued: tops, nextCursor: page.nextCursor };
+      // The nodes' JSON comes from PostgreSQL; only the nesting is done here.
+      const tops = forestJson(page.rows);
+      const root = tops[0]?.id === page.rootId ? tops.shift()!.json : 'null';
+      return reply.sendJson(
+        `{"rootId":${page.rootId},"root":${root},"continued":[${tops.map((n) => n.json).join(',')}],"nextCursor":${page.nextCursor ?? 'null'}}`,
+      );
     },
   );
 
