@@ -60,6 +60,11 @@ const STATS = argValue('--stats') === 'fresh' ? 'fresh' : 'stale';
 const PROFILE = args.includes('--profile');
 /** `--keep-profiles DIR`: the .cpuprofile files too (open them in Chrome DevTools). */
 const KEEP_PROFILES = argValue('--keep-profiles');
+/**
+ * `--socket DIR`: the API and pgbench both reach PostgreSQL through its Unix
+ * socket in DIR (e.g. /var/run/postgresql) instead of TCP on 127.0.0.1.
+ */
+const SOCKET = argValue('--socket');
 /** `--only send,threadFlat`: just those paths. */
 const ONLY = argValue('--only')?.split(',');
 const CONNECTIONS = [1, 4];
@@ -90,6 +95,7 @@ export type CeilingResult = {
   command: string;
   app: string;
   stats: 'stale' | 'fresh';
+  transport: string;
   durationSeconds: number;
   rounds: number;
   machine: { cpus: string; node: string; postgres: string };
@@ -218,6 +224,7 @@ async function main(): Promise<void> {
     command: `npm run bench:ceiling -- ${args.join(' ')}`.trim(),
     app: APP,
     stats: STATS,
+    transport: SOCKET ? `unix socket ${SOCKET}` : 'tcp 127.0.0.1',
     durationSeconds: DURATION,
     rounds: ROUNDS,
     machine: {
@@ -247,17 +254,22 @@ async function main(): Promise<void> {
       log(`${p.key}: ${statements.length} statements recorded`);
     }
 
+    // The load runs' transport (the recording above went through TCP: the statements are the same).
+    const loadUrl = SOCKET ? (() => {
+      const u = new URL(url);
+      return `postgres://${u.username || 'postgres'}@${encodeURIComponent(SOCKET)}${u.pathname}`;
+    })() : url;
     const samples = new Map<string, Run[]>();
     for (let round = 1; round <= ROUNDS; round++) {
       for (const p of paths) {
-        const server = await startServer(url, PORT, p.env, APP);
+        const server = await startServer(loadUrl, PORT, p.env, APP);
         try {
           await autocannonLoad({ port: PORT, path: p.path, method: p.method, body: p.body, token: p.token, connections: 4, seconds: 1 }); // warm-up
           for (const connections of CONNECTIONS) {
             const api = await autocannonLoad({ port: PORT, path: p.path, method: p.method, body: p.body, token: p.token, connections, seconds: DURATION });
             // A path that sends no statement (a cache hit) has no database ceiling.
             const script = scripts.get(p.key)!;
-            const ceiling = script ? pgbench(url, script, connections, DURATION) : null;
+            const ceiling = script ? pgbench(loadUrl, script, connections, DURATION) : null;
             const key = `${p.key}/${connections}`;
             samples.set(key, [...(samples.get(key) ?? []), { connections, api: { rps: api.rps, p50: api.p50, p99: api.p99 }, ceiling }]);
             log(`round ${round} ${p.key} ${connections} conn: API ${api.rps.toFixed(0)} req/s p50 ${api.p50} ms; ceiling ${ceiling ? `${ceiling.tps.toFixed(0)} tps p50 ${ceiling.p50.toFixed(2)} ms` : 'none (no statement)'}`);
@@ -284,7 +296,7 @@ async function main(): Promise<void> {
     if (PROFILE) {
       for (const p of paths) {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ceiling-prof-'));
-        const server = await startServer(url, PORT, p.env, APP, ['--cpu-prof', '--cpu-prof-dir', dir]);
+        const server = await startServer(loadUrl, PORT, p.env, APP, ['--cpu-prof', '--cpu-prof-dir', dir]);
         try {
           await autocannonLoad({ port: PORT, path: p.path, method: p.method, body: p.body, token: p.token, connections: 4, seconds: DURATION });
         } finally {
@@ -299,7 +311,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await client.end();
-    await drop();
+    if (!args.includes('--keep-db')) await drop();
   }
   fs.writeFileSync(OUT, `${JSON.stringify(results, null, 2)}\n`);
   log(`written ${path.relative(process.cwd(), OUT)}`);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+import type { CeilingResult } from './ceiling';
 import type { Load } from './lib';
 
 export type { Load };
@@ -238,6 +239,37 @@ function issueSections(dir: string): string[] {
     p('');
     p(`**Logins of other users while one address floods \`DELETE /me\`** (16 concurrent wrong passwords): login p50 ${f(lf.quiet.p50)} ms / p99 ${f(lf.quiet.p99)} ms quiet, **${f(lf.underFlood.p50)} ms / ${f(lf.underFlood.p99)} ms** under the flood (before: 0.9–1.8 s, issue 11). The flood's answers: ${Object.entries(lf.floodAnswers).map(([k, v]) => `${f(v)} × ${k === '0' ? 'connection reset' : k}`).join(', ')}: its wrong passwords were verified only until the budget was spent (a few more than the budget: requests already past the check when it filled), the rest refused without hashing.`, '');
     p(`**Idempotency-Key on the send path**, ${id.connections} connections, ${id.rounds} interleaved rounds of ${f(id.sendsPerRound)}: ${f(id.sendsPerSecondWithKey)} sends/s with a key against ${f(id.sendsPerSecondWithout)} without (${ratio(id.sendsPerSecondWithKey, id.sendsPerSecondWithout)}); the key is one more row in the message's own statement.`, '');
+  }
+  const ceilingAfter = readJson<CeilingResult>(dir, 'ceiling.json');
+  const ceilingBefore = readJson<CeilingResult>(dir, 'ceiling-before.json');
+  if (ceilingAfter) out.push(...ceilingSection(ceilingAfter, ceilingBefore));
+  return out;
+}
+
+/** Issue 12: every path beside PostgreSQL's own ceiling for the same statements, before and after. */
+function ceilingSection(after: CeilingResult, before: CeilingResult | null): string[] {
+  const out: string[] = [];
+  const p = (...xs: string[]) => out.push(...xs);
+  p('## Every path against the database\'s own ceiling (issue 12)', '');
+  p(`\`${after.command}\` (${after.date.slice(0, 10)}), ${after.rounds} interleaved rounds of ${after.durationSeconds} s, median; ${after.stats} statistics (taken when the table held 2,000 messages; autovacuum off for it: every plan is made with statistics 60× behind the table); transport ${after.transport}. The ceiling is pgbench running, per transaction, the statements the API sent for one request of that path, read off the wire by a recording proxy (bench/wire.ts) — session lookup, BEGIN, settings, the query, COMMIT, whichever the API sends — with the parameters as literals, \`-M extended\`. "before" is the same script against the commit before this work (\`--app\` on a worktree of it, with its own statements and its own ceiling).`, '');
+  p('| path | statements | conn | API req/s | API p50 ms | ceiling tps | ceiling p50 ms | API / ceiling | before: API req/s | before: ceiling tps | before: ratio |', '|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const path of after.paths) {
+    const old = before?.paths.find((x) => x.key === path.key);
+    for (const run of path.runs) {
+      const o = old?.runs.find((x) => x.connections === run.connections);
+      const r = (api: number, c: { tps: number } | null) => (c ? `${Math.round((100 * api) / c.tps)} %` : '—');
+      p(`| ${path.label} | ${path.statements.length} | ${run.connections} | ${f(run.api.rps)} | ${f(run.api.p50, 1)} | ${run.ceiling ? f(run.ceiling.tps) : 'no statement'} | ${run.ceiling ? f(run.ceiling.p50, 2) : '—'} | **${r(run.api.rps, run.ceiling)}** | ${o ? f(o.api.rps) : '—'} | ${o?.ceiling ? f(o.ceiling.tps) : o ? 'no statement' : '—'} | ${o ? r(o.api.rps, o.ceiling) : '—'} |`);
+    }
+  }
+  p('', 'autocannon reports latency in whole milliseconds; at 1 connection the mean latency is 1000 / req/s.', '');
+  for (const [name, result] of [['after', after], ['before', before]] as const) {
+    if (!result?.paths.some((x) => x.profile)) continue;
+    p(`CPU profile of the server, ${name} (\`--profile\`: one server per path under \`--cpu-prof\`, 4 connections; self time per package, top functions):`, '');
+    for (const path of result.paths) {
+      if (!path.profile) continue;
+      p(`- **${path.label}**: ${path.profile.packages.slice(0, 8).map((x) => `${x.name} ${f(x.share, 1)} %`).join(', ')}. Top: ${path.profile.functions.slice(0, 6).map((x) => `${x.name} ${f(x.share, 1)} %`).join(', ')}.`);
+    }
+    p('');
   }
   return out;
 }

@@ -125,13 +125,27 @@ function literal(value: string | Buffer | null): string {
 }
 
 /**
+ * pgbench reads `:name` anywhere in a command as a variable, even inside a
+ * string literal ('HH24:MI:SS' of to_char): such a literal is rewritten as
+ * the same string in escape syntax, with the colon as \x3a.
+ */
+function hideColons(sql: string): string {
+  return sql.replace(/(?<![A-Za-z0-9_])'((?:[^']|'')*)'/g, (whole, body: string) =>
+    /:[A-Za-z_]/.test(body) ? `E'${body.replace(/\\/g, '\\\\').replace(/:/g, '\\x3a')}'` : whole,
+  );
+}
+
+/**
  * The statements as a pgbench script: parameters written in as literals
  * (pgbench cannot bind strings), one statement per command.
  */
 export function pgbenchScript(statements: readonly WireStatement[]): string {
   return statements
     .map((s) => {
-      const text = s.text.replace(/\$(\d+)/g, (_, n: string) => literal(s.params[Number(n) - 1] ?? null)).trim().replace(/;$/, '');
+      const text = hideColons(s.text)
+        .replace(/\$(\d+)/g, (_, n: string) => literal(s.params[Number(n) - 1] ?? null))
+        .trim()
+        .replace(/;$/, '');
       if (/;\s*\n/.test(text)) throw new Error(`a statement pgbench would split: ${text.slice(0, 80)}`);
       return `${text};`;
     })
