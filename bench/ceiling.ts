@@ -86,8 +86,9 @@ type Path = {
 
 type Run = {
   connections: number;
-  api: { rps: number; p50: number; p99: number };
-  ceiling: { tps: number; p50: number } | null;
+  /** cpuMs: CPU per request, ms: the whole machine's and the server process's share of it. */
+  api: { rps: number; p50: number; p99: number; cpuMs: { machine: number; server: number } };
+  ceiling: { tps: number; p50: number; cpuMs: number } | null;
 };
 
 export type CeilingResult = {
@@ -156,6 +157,21 @@ async function build(client: pg.Client) {
   );
   if (STATS === 'fresh') await client.query('vacuum analyze');
   return { alice, bob, flatRoot, chainRoot };
+}
+
+/** CPU time used so far, in ms: the whole machine (all cores, busy only) and, given a pid, that process. */
+function cpuNow(pid?: number): { machine: number; process: number } {
+  const ticks = 100; // USER_HZ on Linux
+  const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: busy = all but idle and iowait
+  const busy = fields.slice(0, 8).reduce((a, b) => a + b, 0) - fields[3]! - fields[4]!;
+  let own = 0;
+  if (pid) {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    own = Number(after[11]) + Number(after[12]); // utime, stime
+  }
+  return { machine: (busy * 1000) / ticks, process: (own * 1000) / ticks };
 }
 
 function pgbench(url: string, script: string, connections: number, seconds: number): { tps: number; p50: number } {
@@ -266,13 +282,20 @@ async function main(): Promise<void> {
         try {
           await autocannonLoad({ port: PORT, path: p.path, method: p.method, body: p.body, token: p.token, connections: 4, seconds: 1 }); // warm-up
           for (const connections of CONNECTIONS) {
+            const cpu0 = cpuNow(server.pid);
             const api = await autocannonLoad({ port: PORT, path: p.path, method: p.method, body: p.body, token: p.token, connections, seconds: DURATION });
+            const cpu1 = cpuNow(server.pid);
+            const requests = api.rps * DURATION;
+            const apiCpu = { machine: (cpu1.machine - cpu0.machine) / requests, server: (cpu1.process - cpu0.process) / requests };
             // A path that sends no statement (a cache hit) has no database ceiling.
             const script = scripts.get(p.key)!;
-            const ceiling = script ? pgbench(loadUrl, script, connections, DURATION) : null;
+            const cpu2 = cpuNow();
+            const bench = script ? pgbench(loadUrl, script, connections, DURATION) : null;
+            const cpu3 = cpuNow();
+            const ceiling = bench && { ...bench, cpuMs: (cpu3.machine - cpu2.machine) / (bench.tps * DURATION) };
             const key = `${p.key}/${connections}`;
-            samples.set(key, [...(samples.get(key) ?? []), { connections, api: { rps: api.rps, p50: api.p50, p99: api.p99 }, ceiling }]);
-            log(`round ${round} ${p.key} ${connections} conn: API ${api.rps.toFixed(0)} req/s p50 ${api.p50} ms; ceiling ${ceiling ? `${ceiling.tps.toFixed(0)} tps p50 ${ceiling.p50.toFixed(2)} ms` : 'none (no statement)'}`);
+            samples.set(key, [...(samples.get(key) ?? []), { connections, api: { rps: api.rps, p50: api.p50, p99: api.p99, cpuMs: apiCpu }, ceiling }]);
+            log(`round ${round} ${p.key} ${connections} conn: API ${api.rps.toFixed(0)} req/s p50 ${api.p50} ms, CPU/req ${apiCpu.machine.toFixed(2)} ms (server ${apiCpu.server.toFixed(2)}); ceiling ${ceiling ? `CPU/tx ${ceiling.cpuMs.toFixed(2)} ms ` : ''} ${ceiling ? `${ceiling.tps.toFixed(0)} tps p50 ${ceiling.p50.toFixed(2)} ms` : 'none (no statement)'}`);
           }
         } finally {
           await stopServer(server);
@@ -284,10 +307,16 @@ async function main(): Promise<void> {
         const runs = samples.get(`${entry.key}/${connections}`)!;
         return {
           connections,
-          api: { rps: median(runs.map((r) => r.api.rps)), p50: median(runs.map((r) => r.api.p50)), p99: median(runs.map((r) => r.api.p99)) },
+          api: {
+            rps: median(runs.map((r) => r.api.rps)),
+            p50: median(runs.map((r) => r.api.p50)),
+            p99: median(runs.map((r) => r.api.p99)),
+            cpuMs: { machine: median(runs.map((r) => r.api.cpuMs.machine)), server: median(runs.map((r) => r.api.cpuMs.server)) },
+          },
           ceiling: runs[0]!.ceiling && {
             tps: median(runs.map((r) => r.ceiling!.tps)),
             p50: median(runs.map((r) => r.ceiling!.p50)),
+            cpuMs: median(runs.map((r) => r.ceiling!.cpuMs)),
           },
         };
       });
