@@ -223,7 +223,7 @@ t.test('conversations and notifications', async (t) => {
   const list = await as(bob.id, (tx) => listConversations(tx, bob.id, { limit: 50 }));
   t.match(list.conversations, [{ user: { id: alice.id }, lastMessage: { id: ids[2] }, unreadCount: 3 }]);
   const page = await as(bob.id, (tx) => getConversationMessages(tx, bob.id, alice.id, { limit: 2 }));
-  t.same(page!.messages.map((m) => m.id), [ids[2], ids[1]]);
+  t.same(page!.messages.map((m) => (JSON.parse(m) as { id: number }).id), [ids[2], ids[1]]);
   t.equal(page!.nextCursor, ids[1]);
   t.equal(await as(bob.id, (tx) => getConversationMessages(tx, bob.id, 99999999, { limit: 2 })), null, 'unknown partner');
   t.equal(await as(bob.id, (tx) => markConversationRead(tx, bob.id, alice.id)), 3, 'three marked read');

@@ -42,8 +42,8 @@ type Store = {
 };
 
 export type ViewCache = {
-  /** Serves the cached view or builds, stores and sends it. */
-  serve(request: FastifyRequest, reply: FastifyReply, build: () => Promise<unknown>): Promise<FastifyReply>;
+  /** Serves the cached view or builds (its JSON body), stores and sends it. */
+  serve(request: FastifyRequest, reply: FastifyReply, build: () => Promise<string>): Promise<FastifyReply>;
   /** Makes every cached view of these users unreachable. */
   evictUsers(userIds: Iterable<number>): Promise<void>;
   /** Makes every entry unreachable (after events were missed). */
@@ -72,6 +72,8 @@ export type CacheOptions = {
   client?: RedisCacheClient | undefined;
   maxBytes: number;
   maxEntryBytes: number;
+  /** Check every view against its route's response schema (CHECK_SHAPES). */
+  checkShapes?: boolean;
 };
 
 async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise<void> {
@@ -219,10 +221,20 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
     etag: `"${crypto.createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
   });
 
-  async function serve(request: FastifyRequest, reply: FastifyReply, build: () => Promise<unknown>): Promise<FastifyReply> {
+  /** The view's body; under checkShapes, checked against the route's 200 schema first. */
+  async function body(request: FastifyRequest, build: () => Promise<string>): Promise<string> {
+    const text = await build();
+    if (options.checkShapes) {
+      const schema = (request.routeOptions.schema?.response as Record<number, { parse(v: unknown): unknown }> | undefined)?.[200];
+      schema?.parse(JSON.parse(text));
+    }
+    return text;
+  }
+
+  async function serve(request: FastifyRequest, reply: FastifyReply, build: () => Promise<string>): Promise<FastifyReply> {
     const userId = request.userId;
     if (!userId) throw new Error('viewCache.serve needs an authenticated request');
-    if (ttlMs === 0) return send(request, reply, entryOf(JSON.stringify(await build())), 'MISS');
+    if (ttlMs === 0) return send(request, reply, entryOf(await body(request, build)), 'MISS');
     const gen = await currentGeneration();
     const version = gen === null ? null : await versionOf(gen, userId);
     const key: Key = { id: `${gen}:${userId}:${version}:${request.url}`, segment };
@@ -232,7 +244,7 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
         return send(request, reply, cached.item as Entry, 'HIT');
       }
     }
-    const entry = entryOf(JSON.stringify(await build()));
+    const entry = entryOf(await body(request, build));
     // Entries above the size limit are answered, not stored (either store).
     if (version !== null && !mustRenew && 2 * entry.body.length <= options.maxEntryBytes) {
       await views.set(key, entry, ttlMs);

@@ -2,8 +2,8 @@ import { sql, type CommonQueryMethods } from 'slonik';
 import type { TransactionSettings } from '../db/transaction';
 import { z } from 'zod';
 import { partnerOf, visibleTo } from './participants';
-import { messageColumns } from './messages';
-import { idRow, messageRow, userRow, type Message } from './schemas';
+import { messageColumns, messageJson } from './messages';
+import { idRow, messageRow, userRow } from './schemas';
 import { beforeCursor, headedPage, paginate, type Page } from './pages';
 
 export const conversationRow = z.object({
@@ -67,9 +67,12 @@ export async function listConversations(
   };
 }
 
+const jsonMessageRow = z.object({ id: z.number(), message: z.string() });
+
 /**
- * The messages between the caller and one user, newest first. Null when
- * that user does not exist. Run it in a transaction with
+ * The messages between the caller and one user, newest first, each as its
+ * JSON text (messageJson: built by PostgreSQL, passed through by Node).
+ * Null when that user does not exist. Run it in a transaction with
  * conversationPageSettings.
  *
  * A plan that does not depend on the statistics (migration 000008): the
@@ -94,13 +97,13 @@ export async function getConversationMessages(
   me: number,
   other: number,
   page: Page,
-): Promise<{ messages: Message[]; nextCursor: number | null } | null> {
+): Promise<{ messages: string[]; nextCursor: number | null } | null> {
   const result = await headedPage(connection, {
     head: sql.fragment`select id as head from app_public.users where id = ${other}`,
     headSchema: idRow.shape.id,
-    row: messageRow,
+    row: jsonMessageRow,
     page: sql.fragment`
-      select ${messageColumns}
+      select m.id, ${messageJson} as message
         from app_public.messages m
        where (m.user_low, m.user_high, m.id) > (least(${me}::bigint, ${other}::bigint), greatest(${me}::bigint, ${other}::bigint), 0)
          and (m.user_low, m.user_high, m.id) < (least(${me}::bigint, ${other}::bigint), greatest(${me}::bigint, ${other}::bigint),
@@ -110,7 +113,7 @@ export async function getConversationMessages(
   });
   if (!result) return null;
   const { items, nextCursor } = paginate(result.rows, page.limit);
-  return { messages: items, nextCursor };
+  return { messages: items.map((r) => r.message), nextCursor };
 }
 
 /** The planner settings of getConversationMessages' transaction (see there). */

@@ -173,17 +173,23 @@ export type ThreadRow = z.infer<typeof threadRow>;
 const apiTime = (column: string) =>
   sql.fragment`to_char(${sql.identifier(column.split('.'))} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
-/**
- * A thread node (threadRow's shape, without `replies`) as JSON text built by
- * PostgreSQL: a page of 200-1,000 nodes travels as that many strings, which
- * Node nests and passes through (threadJson) instead of decoding thirteen
- * columns per node, building objects and serialising them again — that was
- * most of a thread request's CPU in Node.
- */
-const threadNodeJson = sql.fragment`json_build_object(
+/** messageRow's fields of `m`, as json_build_object arguments. */
+const messageJsonFields = sql.fragment`
   'id', m.id, 'senderId', m.sender_id, 'receiverId', m.receiver_id, 'parentMessageId', m.parent_message_id,
   'content', m.content, 'sentAt', ${apiTime('m.sent_at')}, 'edited', m.edited, 'editedAt', ${apiTime('m.edited_at')},
-  'read', m.read, 'readAt', ${apiTime('m.read_at')}, 'replyCount', m.reply_count, 'depth', m.depth)::text`;
+  'read', m.read, 'readAt', ${apiTime('m.read_at')}, 'replyCount', m.reply_count`;
+
+/**
+ * A message (messageRow's shape) as JSON text built by PostgreSQL. Pages of
+ * messages travel as one string per message, which Node joins and passes
+ * through, instead of decoding eleven columns per message, building objects
+ * and serialising them again: that was most of a thread request's CPU in
+ * Node. test/shapes.test.ts holds it equal to the decoded row.
+ */
+export const messageJson = sql.fragment`json_build_object(${messageJsonFields})::text`;
+
+/** A thread node (threadRow's shape, without `replies`) as JSON text. */
+const threadNodeJson = sql.fragment`json_build_object(${messageJsonFields}, 'depth', m.depth)::text`;
 
 /** One node of a thread page: where it belongs, and its JSON (threadRow's shape). */
 export type ThreadPiece = { id: number; parentMessageId: number | null; node: string };

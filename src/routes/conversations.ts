@@ -30,7 +30,9 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) =>
-      app.viewCache.serve(request, reply, () => request.asCaller((tx, me) => listConversations(tx, me, request.query))),
+      app.viewCache.serve(request, reply, async () =>
+        JSON.stringify(await request.asCaller((tx, me) => listConversations(tx, me, request.query))),
+      ),
   );
 
   app.get(
@@ -51,7 +53,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
           conversationPageSettings,
         );
         if (!page) throw notFound('user');
-        return page;
+        // The messages are JSON text from PostgreSQL: joined, not re-serialised.
+        return `{"messages":[${page.messages.join(',')}],"nextCursor":${page.nextCursor ?? 'null'}}`;
       }),
   );
 
