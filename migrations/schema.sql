@@ -814,6 +814,7 @@ CREATE TABLE app_public.messages (
     reply_count integer DEFAULT 0 NOT NULL,
     user_low bigint GENERATED ALWAYS AS (LEAST(sender_id, receiver_id)) STORED NOT NULL,
     user_high bigint GENERATED ALWAYS AS (GREATEST(sender_id, receiver_id)) STORED NOT NULL,
+    search tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, content)) STORED,
     CONSTRAINT messages_content_length CHECK (((char_length(btrim(content)) >= 1) AND (char_length(btrim(content)) <= 10000))),
     CONSTRAINT messages_depth_limit CHECK (((depth >= 0) AND (depth <= 1000))),
     CONSTRAINT messages_edited_has_time CHECK ((edited = (edited_at IS NOT NULL))),
@@ -880,6 +881,12 @@ COMMENT ON COLUMN app_public.messages.user_low IS 'Conversation key, lower parti
 --
 
 COMMENT ON COLUMN app_public.messages.user_high IS 'Conversation key, higher participant id.';
+
+--
+-- Name: COLUMN messages.search; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.search IS 'Full-text vector of content (english), kept by PostgreSQL on insert and edit; GET /search matches it with websearch_to_tsquery.';
 
 --
 -- Name: messages_id_seq; Type: SEQUENCE; Schema: app_public; Owner: -
@@ -1188,6 +1195,18 @@ CREATE INDEX messages_receiver_id_idx ON app_public.messages USING btree (receiv
 --
 
 COMMENT ON INDEX app_public.messages_receiver_id_idx IS 'Serves the cascade from users and the conversation list.';
+
+--
+-- Name: messages_search_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX messages_search_idx ON app_public.messages USING gin (search);
+
+--
+-- Name: INDEX messages_search_idx; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON INDEX app_public.messages_search_idx IS 'Serves GET /search: the messages whose content matches a tsquery.';
 
 --
 -- Name: messages_sender_id_idx; Type: INDEX; Schema: app_public; Owner: -

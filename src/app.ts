@@ -25,6 +25,7 @@ import conversationRoutes from './routes/conversations';
 import healthRoutes from './routes/health';
 import messageRoutes from './routes/messages';
 import notificationRoutes from './routes/notifications';
+import searchRoutes from './routes/search';
 import streamRoutes from './routes/stream';
 import userRoutes from './routes/users';
 
@@ -146,6 +147,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await protectedScope.register(messageRoutes);
     await protectedScope.register(conversationRoutes);
     await protectedScope.register(notificationRoutes);
+    await protectedScope.register(searchRoutes);
     await protectedScope.register(streamRoutes, { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES });
   });
 

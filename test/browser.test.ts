@@ -155,6 +155,20 @@ t.test('two people use the web client', { skip: missing ? `needs Chromium at ${C
   t.pass('an unknown username is explained as such, not as something deleted');
   await shot(a.page, '06b-unknown-user');
 
+  // B searches: the edited message is found by its new words, the match is
+  // marked; its old words ("browser", before the edit) are not searched.
+  await b.page.goto(`${base}/#/search`);
+  const searchBox = b.page.getByRole('searchbox');
+  await searchBox.fill('"hello bob"');
+  await b.page.getByRole('button', { name: 'Search' }).click();
+  await b.page.locator('.results mark', { hasText: 'Hello' }).first().waitFor();
+  t.pass('the search finds the message and marks the matching words');
+  t.equal(await b.page.locator('.results li').count(), 1, 'one result');
+  await shot(b.page, '06c-search');
+  await b.page.goto(`${base}/#/search?q=browser`);
+  await b.page.getByText('No messages match.').waitFor();
+  t.pass('the words an edit removed are not found');
+
   // A deletes the account; A is signed out; B's conversation with A is gone.
   await a.page.goto(`${base}/#/account`);
   a.page.once('dialog', (d) => void d.accept());

@@ -4,7 +4,7 @@ import { api, attempt, whenUnauthorized } from './api.js';
 import { clearError, focusMain } from './dom.js';
 import { connectEvents, refreshCounts } from './live.js';
 import { state } from './state.js';
-import { accountView, authView, conversationsView, conversationView, inboxView, notificationsView } from './views.js';
+import { accountView, authView, conversationsView, conversationView, inboxView, notificationsView, searchView } from './views.js';
 
 const nav = document.getElementById('nav');
 
@@ -54,13 +54,18 @@ export async function route() {
   }
   const hash = location.hash || '#/conversations';
   const conversation = /^#\/c\/(\d+)$/.exec(hash);
+  const search = /^#\/search(?:\?(.*))?$/.exec(hash);
   const views = {
     '#/conversations': conversationsView,
     '#/inbox': inboxView,
     '#/notifications': notificationsView,
     '#/account': accountView,
   };
-  const view = conversation ? () => conversationView(Number(conversation[1])) : views[hash] ?? conversationsView;
+  const view = conversation
+    ? () => conversationView(Number(conversation[1]))
+    : search
+      ? () => searchView(new URLSearchParams(search[1] ?? ''))
+      : views[hash] ?? conversationsView;
   state.view = (await attempt(view)) ?? null;
   focusMain();
 }

@@ -260,6 +260,50 @@ export async function inboxView() {
   return { onNotification: () => route() };
 }
 
+/** A search snippet: segments of plain text, the matches in <mark> (text nodes only, never HTML). */
+const snippetNode = (segments) =>
+  h('div', { class: 'content' }, segments.map((s) => (s.match ? h('mark', {}, s.text) : document.createTextNode(s.text))));
+
+export async function searchView(params) {
+  const q = params.get('q') ?? '';
+  const after = params.get('after');
+  const form = h('form', {
+    class: 'inline',
+    role: 'search',
+    'aria-labelledby': 'search-title',
+    onsubmit: (e) => {
+      e.preventDefault();
+      const text = formValues(e.target).q.trim();
+      if (text) location.hash = `#/search?${new URLSearchParams({ q: text })}`;
+    },
+  },
+    h('label', {}, 'Words, "a phrase", or, -without',
+      h('input', { name: 'q', type: 'search', value: q, maxlength: 200, required: true, autocomplete: 'off' })),
+    h('button', { type: 'submit' }, 'Search'),
+  );
+  if (!q) {
+    render(h('h2', { id: 'search-title' }, 'Search your messages'), form);
+    return null;
+  }
+  const data = await api('GET', `/search?${new URLSearchParams({ q, ...(after ? { after } : {}) })}`);
+  await learnNames(data.results.flatMap((r) => [r.message.senderId, r.message.receiverId]));
+  const partnerOf = (m) => (m.senderId === state.me.id ? m.receiverId : m.senderId);
+  const who = (id) => (id === state.me.id ? 'You' : nameOf(id));
+  render(
+    h('h2', { id: 'search-title' }, 'Search your messages'),
+    form,
+    data.results.length
+      ? h('ul', { class: 'list results' }, data.results.map(({ message: m, snippet }) =>
+        h('li', { class: 'item' },
+          h('strong', {}, `${who(m.senderId)} → ${who(m.receiverId)}`), ' ', h('span', { class: 'meta' }, when(m.sentAt)),
+          snippetNode(snippet),
+          h('div', { class: 'actions' }, h('a', { href: `#/c/${partnerOf(m)}` }, 'Open conversation')))))
+      : h('p', { class: 'meta' }, 'No messages match.'),
+    data.nextCursor ? h('p', {}, h('a', { href: `#/search?${new URLSearchParams({ q, after: data.nextCursor })}` }, 'More results')) : '',
+  );
+  return null;
+}
+
 export async function notificationsView() {
   const data = await api('GET', '/notifications');
   await learnNames(data.notifications.map((n) => n.senderId));

@@ -1,0 +1,84 @@
+import { sql, type CommonQueryMethods } from 'slonik';
+import { z } from 'zod';
+import { messageJson } from './messages';
+import { visibleTo } from './participants';
+import { messageRow, type Message } from './schemas';
+
+/**
+ * Full-text search over the caller's own messages (sent and received):
+ * `search @@ websearch_to_tsquery('english', q)` over messages_search_idx
+ * (migration 000009), scoped like every other query (and by row-level
+ * security), optionally to one conversation. Ranked by ts_rank, newest
+ * first among equal ranks; keyset-paginated on (rank, id).
+ *
+ * Snippets come from ts_headline with the matches between \u0002 and \u0003
+ * (removed from the content first, so only PostgreSQL's marks remain) and
+ * are returned as segments, {text, match}: no markup ever, the client
+ * renders text. ts_headline runs on the page's rows only (outer query).
+ */
+
+export const snippetSegment = z.object({ text: z.string(), match: z.boolean() });
+export const searchHit = z.object({ message: messageRow, rank: z.number(), snippet: z.array(snippetSegment) });
+export type SearchHit = z.infer<typeof searchHit>;
+
+/** A position in the result order: the last hit's rank (float4, as text) and id. */
+export type SearchCursor = { rank: number; id: number };
+
+export const encodeCursor = (c: SearchCursor) => `${c.rank}_${c.id}`;
+export function decodeCursor(text: string): SearchCursor | null {
+  const m = /^([0-9]+(?:\.[0-9]+)?(?:e-?[0-9]+)?)_([1-9][0-9]{0,14})$/.exec(text);
+  return m ? { rank: Number(m[1]), id: Number(m[2]) } : null;
+}
+
+const hitRow = z.object({ id: z.number(), rank: z.number(), message: z.string(), snippet: z.string() });
+
+const START = '\u0002';
+const STOP = '\u0003';
+
+/** ts_headline's text with its marks, as segments. */
+function segments(marked: string): z.infer<typeof snippetSegment>[] {
+  const out: z.infer<typeof snippetSegment>[] = [];
+  let match = false;
+  for (const part of marked.split(/([\u0002\u0003])/)) {
+    if (part === START) match = true;
+    else if (part === STOP) match = false;
+    else if (part) out.push({ text: part, match });
+  }
+  return out;
+}
+
+export async function searchMessages(
+  connection: CommonQueryMethods,
+  me: number,
+  input: { q: string; with?: number | undefined; limit: number; after?: SearchCursor | undefined },
+): Promise<{ hits: SearchHit[]; nextCursor: string | null }> {
+  const other = input.with ?? null;
+  const after = input.after ?? null;
+  const rows = await connection.any(sql.type(hitRow)`
+    with q as (select websearch_to_tsquery('english', ${input.q}) as query),
+    page as (
+      select m.*, ts_rank(m.search, q.query) as rank, q.query
+        from app_public.messages m, q
+       where m.search @@ q.query
+         and ${visibleTo(me)}
+         and (${other}::bigint is null
+              or (m.user_low = least(${me}::bigint, ${other}::bigint) and m.user_high = greatest(${me}::bigint, ${other}::bigint)))
+         and (${after?.id ?? null}::bigint is null
+              or (ts_rank(m.search, q.query), m.id) < (${after?.rank ?? null}::real, ${after?.id ?? null}::bigint))
+       order by rank desc, m.id desc
+       limit ${input.limit + 1}
+    )
+    select m.id, m.rank, ${messageJson} as message,
+           ts_headline('english', translate(m.content, ${START + STOP}, '  '), m.query,
+                       ${`StartSel=${START}, StopSel=${STOP}, MaxWords=35, MinWords=15`}) as snippet
+      from page m
+     order by m.rank desc, m.id desc
+  `);
+  const hits = rows.slice(0, input.limit).map((r) => ({
+    message: JSON.parse(r.message) as Message,
+    rank: r.rank,
+    snippet: segments(r.snippet),
+  }));
+  const last = rows.length > input.limit ? rows[input.limit - 1] : undefined;
+  return { hits, nextCursor: last ? encodeCursor({ rank: last.rank, id: last.id }) : null };
+}

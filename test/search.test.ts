@@ -1,0 +1,142 @@
+/**
+ * GET /search: full-text search over the caller's own messages (migration
+ * 000009, src/queries/search.ts): scoping, ranking, snippets as text
+ * segments, pagination, edits, validation; and the same rule from psql.
+ */
+import { execFileSync } from 'node:child_process';
+import t from 'tap';
+import { buildTestApp, call, send, signUp, type Session, type TestApp } from './helpers/app';
+
+type Hit = { message: { id: number; content: string }; rank: number; snippet: { text: string; match: boolean }[] };
+
+async function search(app: TestApp['app'], who: Session, query: string): Promise<{ status: number; hits: Hit[]; next: string | null; body: string }> {
+  const res = await call(app, who, 'GET', `/search?${query}`);
+  const body = res.statusCode === 200 ? (res.json() as { results: Hit[]; nextCursor: string | null }) : { results: [], nextCursor: null };
+  return { status: res.statusCode, hits: body.results, next: body.nextCursor, body: res.body };
+}
+const ids = (hits: Hit[]) => hits.map((h) => h.message.id);
+
+t.test('a stranger never finds another conversation\'s words; with= keeps to one conversation', async (t) => {
+  const { app } = await buildTestApp(t, { live: false });
+  const [alice, bob, carol] = [await signUp(app, 'alice'), await signUp(app, 'bob'), await signUp(app, 'carol')];
+  const ab = await send(app, alice, { receiverId: bob.id, content: 'the aubergine recipe is attached' });
+  const ca = await send(app, carol, { receiverId: alice.id, content: 'aubergines from the market' });
+  await send(app, bob, { receiverId: carol.id, content: 'nothing about vegetables' });
+
+  t.same(ids((await search(app, alice, 'q=aubergine')).hits).sort(), [ab.id, ca.id].sort(), 'alice: both of her conversations (stemmed: aubergines)');
+  t.same(ids((await search(app, bob, 'q=aubergine')).hits), [ab.id], 'bob: only his');
+  t.same(ids((await search(app, carol, 'q=recipe')).hits), [], 'carol never finds alice and bob\'s words');
+  t.same(ids((await search(app, alice, `q=aubergine&with=${carol.id}`)).hits), [ca.id], 'with= one conversation');
+  t.same(ids((await search(app, bob, `q=aubergine&with=${carol.id}`)).hits), [], 'with= someone else\'s conversation: nothing');
+});
+
+t.test('edits re-index; earlier versions are not searchable by either participant', async (t) => {
+  const { app } = await buildTestApp(t, { live: false });
+  const [alice, bob] = [await signUp(app, 'alice'), await signUp(app, 'bob')];
+  const m = await send(app, alice, { receiverId: bob.id, content: 'meet at the lighthouse' });
+  t.equal((await call(app, alice, 'PATCH', `/messages/${m.id}`, { content: 'meet at the harbour' })).statusCode, 200);
+  for (const who of [alice, bob]) {
+    t.same(ids((await search(app, who, 'q=lighthouse')).hits), [], `${who === alice ? 'sender' : 'receiver'}: the old word is gone`);
+    t.same(ids((await search(app, who, 'q=harbour')).hits), [m.id], 'the new word is found');
+  }
+  t.equal((await call(app, bob, 'GET', `/messages/${m.id}/history`)).json().versions[0].oldContent, 'meet at the lighthouse', 'while the history still shows it');
+});
+
+t.test('ranking on a fixed corpus; websearch syntax', async (t) => {
+  const { app } = await buildTestApp(t, { live: false });
+  const [alice, bob] = [await signUp(app, 'alice'), await signUp(app, 'bob')];
+  const once = await send(app, alice, { receiverId: bob.id, content: 'a kayak trip in june, then some hiking and more hiking in july' });
+  const thrice = await send(app, alice, { receiverId: bob.id, content: 'kayak kayak kayak' });
+  const twice = await send(app, bob, { receiverId: alice.id, content: 'my kayak is a good kayak' });
+  const none = await send(app, bob, { receiverId: alice.id, content: 'kayaking lessons' });
+  const ranked = (await search(app, alice, 'q=kayak')).hits;
+  t.same(ids(ranked), [thrice.id, twice.id, none.id, once.id], 'more occurrences in a shorter text rank higher (ts_rank)');
+  t.ok(ranked.every((h, i) => i === 0 || ranked[i - 1]!.rank >= h.rank), 'ranks descend');
+  t.same(ids((await search(app, alice, `q=${encodeURIComponent('"kayak trip"')}`)).hits), [once.id], 'a "phrase"');
+  t.same(ids((await search(app, alice, `q=${encodeURIComponent('kayak -hiking')}`)).hits).sort(), [thrice.id, twice.id, none.id].sort(), '-excluded');
+  t.same(ids((await search(app, alice, `q=${encodeURIComponent('june or lessons')}`)).hits).sort(), [once.id, none.id].sort(), 'or');
+  const stop = await search(app, alice, 'q=the');
+  t.equal(stop.status, 200);
+  t.same(stop.hits, [], 'stop words only: nothing, not an error');
+  const ops = await search(app, alice, `q=${encodeURIComponent("!!! & | :* ') or 1=1 --")}`);
+  t.equal(ops.status, 200, 'tsquery operators and SQL fragments are just text');
+});
+
+t.test('snippets are text segments: markup in a message stays text', async (t) => {
+  const { app } = await buildTestApp(t, { live: false });
+  const [alice, bob] = [await signUp(app, 'alice'), await signUp(app, 'bob')];
+  const evil = '<img src=x onerror=alert(1)> the pineapple \u0002fake mark\u0003 <script>steal()</script>';
+  await send(app, alice, { receiverId: bob.id, content: evil });
+  const [hit] = (await search(app, bob, 'q=pineapple')).hits;
+  t.ok(hit, 'found');
+  t.same(hit!.snippet.filter((s) => s.match).map((s) => s.text), ['pineapple'], 'only the matching word is marked');
+  t.notOk(hit!.snippet.some((s) => s.match && s.text.includes('fake')), 'control characters in the content cannot fake a mark');
+  t.equal(hit!.message.content, evil, 'the message itself comes back intact');
+  for (const s of hit!.snippet) t.notOk(/[\u0002\u0003]/.test(s.text), 'no mark characters leak into the text');
+});
+
+t.test('pagination is complete: every hit once, in rank order', async (t) => {
+  const { app } = await buildTestApp(t, { live: false });
+  const [alice, bob] = [await signUp(app, 'alice'), await signUp(app, 'bob')];
+  const sent: number[] = [];
+  for (let i = 0; i < 23; i++) {
+    sent.push((await send(app, i % 2 ? alice : bob, { receiverId: i % 2 ? bob.id : alice.id, content: `${'filler '.repeat(i % 5)}walrus number ${i}` })).id);
+  }
+  const seen: Hit[] = [];
+  let after: string | null = null;
+  let pages = 0;
+  do {
+    const page = await search(app, alice, `q=walrus&limit=5${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+    t.equal(page.status, 200);
+    t.ok(page.hits.length <= 5);
+    seen.push(...page.hits);
+    after = page.next;
+    pages++;
+  } while (after && pages < 20);
+  t.equal(pages, 5, '23 hits in pages of 5');
+  t.same(ids(seen).sort((a, b) => a - b), [...sent].sort((a, b) => a - b), 'every hit exactly once');
+  t.ok(seen.every((h, i) => i === 0 || seen[i - 1]!.rank > h.rank || (seen[i - 1]!.rank === h.rank && seen[i - 1]!.message.id > h.message.id)), 'in (rank, id) order across pages');
+});
+
+t.test('validation: every bad input is a 400 with the error shape', async (t) => {
+  const { app } = await buildTestApp(t, { live: false });
+  const alice = await signUp(app, 'alice');
+  for (const [query, why] of [
+    ['', 'no q'],
+    ['q=', 'empty q'],
+    ['q=%20%20', 'blank q'],
+    [`q=${'a'.repeat(201)}`, 'too long'],
+    ['q=a%00b', 'NUL'],
+    ['q=walrus&limit=0', 'limit 0'],
+    ['q=walrus&limit=51', 'limit above 50'],
+    ['q=walrus&with=abc', 'with not an id'],
+    ['q=walrus&after=1;drop', 'cursor not one of ours'],
+    ['q=walrus&extra=1', 'unknown parameter'],
+  ] as const) {
+    const res = await call(app, alice, 'GET', `/search?${query}`);
+    t.equal(res.statusCode, 400, why);
+    t.match(res.json(), { statusCode: 400, code: String }, `${why}: the error shape`);
+  }
+  t.equal((await call(app, null, 'GET', '/search?q=x')).statusCode, 401, 'anonymous: 401');
+});
+
+t.test('psql: the generated column follows edits; the index serves @@', async (t) => {
+  const { db } = await buildTestApp(t, { live: false });
+  const out = execFileSync('psql', [db.url, '-v', 'ON_ERROR_STOP=1', '-qAt'], {
+    input: `
+      insert into app_public.users (username) values ('psql_a'), ('psql_b');
+      insert into app_public.messages (sender_id, receiver_id, content)
+        select a.id, b.id, 'the zeppelin departs' from app_public.users a, app_public.users b where a.username = 'psql_a' and b.username = 'psql_b';
+      select count(*) from app_public.messages where search @@ websearch_to_tsquery('english', 'zeppelins');
+      update app_public.messages set content = 'the balloon departs' where content = 'the zeppelin departs';
+      select count(*) from app_public.messages where search @@ websearch_to_tsquery('english', 'zeppelin');
+      set enable_seqscan = off;
+      explain (costs off) select id from app_public.messages where search @@ websearch_to_tsquery('english', 'balloon');
+    `,
+    encoding: 'utf8',
+  });
+  const lines = out.trim().split('\n');
+  t.equal(lines[0], '1', 'found by its stem');
+  t.equal(lines[1], '0', 'gone after the edit');
+  t.match(out, /messages_search_idx/, 'the GIN index serves the match');
+});
