@@ -41,6 +41,168 @@ CREATE SCHEMA app_public;
 COMMENT ON SCHEMA app_public IS 'What API requests may read, under row-level security: users, messages, notifications, message history.';
 
 --
+-- Name: live_events_sql(text, text); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.live_events_sql(event_type text, items_sql text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+  select format($sql$
+    with items as (%s),
+    per_user as (
+      select user_id, count(*) as n,
+             json_agg(item order by message_id) filter (where rn <= 100) as list
+        from (select i.*, row_number() over (partition by user_id order by message_id) as rn from items i) x
+       group by user_id
+    ),
+    reserved as (
+      insert into app_private.delivery_counters as c (user_id, last_seq)
+      select user_id, 1 from per_user order by user_id
+      on conflict (user_id) do update set last_seq = c.last_seq + 1
+      returning c.user_id, c.last_seq
+    ),
+    recorded as (
+      insert into app_public.live_events (user_id, seq, type, data)
+      select p.user_id, r.last_seq, %L, json_build_object('count', p.n, 'messages', p.list)
+        from per_user p join reserved r on r.user_id = p.user_id
+      returning user_id
+    )
+    -- Wake the recipients' streams (the channel notifications use).
+    select count(pg_notify('signalbox_notifications', json_build_object('userId', user_id)::text)) from recorded
+  $sql$, items_sql, event_type)
+$_$;
+
+--
+-- Name: FUNCTION live_events_sql(event_type text, items_sql text); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.live_events_sql(event_type text, items_sql text) IS 'The statement the live-event triggers EXECUTE: one event per recipient of the items (user_id, message_id, item), seq from the recipient''s counter in user-id order, data {count, messages: first 100}, streams woken.';
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: messages; Type: TABLE; Schema: app_public; Owner: -
+--
+
+CREATE TABLE app_public.messages (
+    id bigint NOT NULL,
+    sender_id bigint NOT NULL,
+    receiver_id bigint NOT NULL,
+    parent_message_id bigint,
+    content text NOT NULL,
+    sent_at timestamp with time zone DEFAULT now() NOT NULL,
+    edited boolean DEFAULT false NOT NULL,
+    edited_at timestamp with time zone,
+    read boolean DEFAULT false NOT NULL,
+    read_at timestamp with time zone,
+    thread_root_id bigint NOT NULL,
+    depth integer DEFAULT 0 NOT NULL,
+    reply_count integer DEFAULT 0 NOT NULL,
+    user_low bigint GENERATED ALWAYS AS (LEAST(sender_id, receiver_id)) STORED NOT NULL,
+    user_high bigint GENERATED ALWAYS AS (GREATEST(sender_id, receiver_id)) STORED NOT NULL,
+    search tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, content)) STORED,
+    CONSTRAINT messages_content_length CHECK (((char_length(btrim(content)) >= 1) AND (char_length(btrim(content)) <= 10000))),
+    CONSTRAINT messages_depth_limit CHECK (((depth >= 0) AND (depth <= 1000))),
+    CONSTRAINT messages_edited_has_time CHECK ((edited = (edited_at IS NOT NULL))),
+    CONSTRAINT messages_read_has_time CHECK ((read = (read_at IS NOT NULL))),
+    CONSTRAINT messages_reply_count_non_negative CHECK ((reply_count >= 0))
+);
+
+--
+-- Name: TABLE messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TABLE app_public.messages IS 'A message from sender to receiver, optionally a reply to a parent in the same conversation.';
+
+--
+-- Name: COLUMN messages.parent_message_id; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.parent_message_id IS 'The message this one replies to; must be in the same conversation.';
+
+--
+-- Name: COLUMN messages.sent_at; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.sent_at IS 'When it was sent (the seed''s "timestamp"); immutable.';
+
+--
+-- Name: COLUMN messages.edited; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.edited IS 'Set by the history trigger when the content changes.';
+
+--
+-- Name: COLUMN messages.read; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.read IS 'Set by the receiver; read_at is stamped by a trigger.';
+
+--
+-- Name: COLUMN messages.thread_root_id; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.thread_root_id IS 'The top message of the thread (itself for a top-level message); set by a trigger.';
+
+--
+-- Name: COLUMN messages.depth; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.depth IS 'Distance from the thread root (0 for the root); at most 1000, set by a trigger.';
+
+--
+-- Name: COLUMN messages.reply_count; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.reply_count IS 'Number of direct replies; maintained by a trigger.';
+
+--
+-- Name: COLUMN messages.user_low; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.user_low IS 'Conversation key, lower participant id.';
+
+--
+-- Name: COLUMN messages.user_high; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.user_high IS 'Conversation key, higher participant id.';
+
+--
+-- Name: COLUMN messages.search; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.search IS 'Full-text vector of content (english), kept by PostgreSQL on insert and edit; GET /search matches it with websearch_to_tsquery.';
+
+--
+-- Name: message_json(app_public.messages); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.message_json(m app_public.messages) RETURNS json
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select json_build_object(
+    'id', m.id, 'senderId', m.sender_id, 'receiverId', m.receiver_id, 'parentMessageId', m.parent_message_id,
+    'content', m.content,
+    'sentAt', to_char(m.sent_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+    'edited', m.edited,
+    'editedAt', to_char(m.edited_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+    'read', m.read,
+    'readAt', to_char(m.read_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+    'replyCount', m.reply_count)
+$$;
+
+--
+-- Name: FUNCTION message_json(m app_public.messages); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.message_json(m app_public.messages) IS 'A message in the API''s JSON shape (ISO UTC times with milliseconds): the data of live events.';
+
+--
 -- Name: tg_messages__announce_change(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -77,6 +239,88 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.tg_messages__announce_change() IS 'pg_notify(''signalbox_conversations'', {users: [low, high]}) once per conversation a statement changed, and the same users appended to the transaction-local setting signalbox.touched (the writer''s own eviction).';
+
+--
+-- Name: tg_messages__announce_live_insert(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_messages__announce_live_insert() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+declare
+  one app_public.messages;
+  rows_in bigint;
+  woken bigint;
+begin
+  select count(*) into rows_in from (select 1 from new_messages limit 2) x;
+  if rows_in = 1 then
+    -- Every API send: one message, one or two recipients, no join.
+    select * into one from new_messages;
+    with reserved as (
+      insert into app_private.delivery_counters as c (user_id, last_seq)
+      select distinct u, 1 from unnest(array[one.sender_id, one.receiver_id]) u order by u
+      on conflict (user_id) do update set last_seq = c.last_seq + 1
+      returning c.user_id, c.last_seq
+    ), recorded as (
+      insert into app_public.live_events (user_id, seq, type, data)
+      select user_id, last_seq, 'message.created',
+             json_build_object('count', 1, 'messages', json_build_array(app_private.message_json(one)))
+        from reserved
+      returning user_id
+    )
+    select count(pg_notify('signalbox_notifications', json_build_object('userId', user_id)::text)) into woken from recorded;
+  else
+    execute app_private.live_events_sql('message.created', $items$
+      select distinct on (u.user_id, m.id) u.user_id, m.id as message_id, app_private.message_json(m) as item
+        from new_messages m
+        cross join lateral (values (m.sender_id), (m.receiver_id)) u (user_id)
+    $items$);
+  end if;
+  return null;
+end;
+$_$;
+
+--
+-- Name: FUNCTION tg_messages__announce_live_insert(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_messages__announce_live_insert() IS 'message.created to both participants of each new message: one event per participant and statement (live_events_sql), taking their counters in user-id order before _500_notify_receiver.';
+
+--
+-- Name: tg_messages__announce_live_update(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_messages__announce_live_update() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+begin
+  -- Both join the transition tables: planned per statement (EXECUTE).
+  execute app_private.live_events_sql('message.edited', $items$
+    select distinct on (u.user_id, n.id) u.user_id, n.id as message_id, app_private.message_json(n) as item
+      from new_messages n
+      join old_messages o on o.id = n.id
+      cross join lateral (values (n.sender_id), (n.receiver_id)) u (user_id)
+     where n.content is distinct from o.content
+  $items$);
+  execute app_private.live_events_sql('message.read', $items$
+    select n.sender_id as user_id, n.id as message_id,
+           json_build_object('id', n.id, 'receiverId', n.receiver_id,
+                             'readAt', to_char(n.read_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) as item
+      from new_messages n
+      join old_messages o on o.id = n.id
+     where n.read and not o.read and n.sender_id <> n.receiver_id
+  $items$);
+  return null;
+end;
+$_$;
+
+--
+-- Name: FUNCTION tg_messages__announce_live_update(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_messages__announce_live_update() IS 'message.edited to both participants when content changed; message.read (a read receipt) to the sender when read became true. One event per recipient, type and statement.';
 
 --
 -- Name: tg_messages__check_participant_role(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -616,10 +860,6 @@ $$;
 
 COMMENT ON FUNCTION app_public.other_participant(sender_id bigint, receiver_id bigint, who bigint) IS 'The participant of a conversation who is not `who`: a reply''s default receiver, a conversation''s partner.';
 
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
-
 --
 -- Name: deleted_accounts; Type: TABLE; Schema: app_private; Owner: -
 --
@@ -746,6 +986,31 @@ CREATE TABLE app_private.user_secrets (
 COMMENT ON TABLE app_private.user_secrets IS 'Password hashes (argon2id, hashed in Node), one row per user.';
 
 --
+-- Name: live_events; Type: TABLE; Schema: app_public; Owner: -
+--
+
+CREATE TABLE app_public.live_events (
+    user_id bigint NOT NULL,
+    seq bigint NOT NULL,
+    type text NOT NULL,
+    data jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT live_events_type_check CHECK ((type = ANY (ARRAY['message.created'::text, 'message.edited'::text, 'message.read'::text])))
+);
+
+--
+-- Name: TABLE live_events; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TABLE app_public.live_events IS 'Live conversation events per recipient, numbered with the notifications'' seq (one delivery cursor per user); read by the event stream.';
+
+--
+-- Name: CONSTRAINT live_events_type_check ON live_events; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON CONSTRAINT live_events_type_check ON app_public.live_events IS 'The event types the stream knows.';
+
+--
 -- Name: message_history; Type: TABLE; Schema: app_public; Owner: -
 --
 
@@ -793,100 +1058,6 @@ ALTER TABLE app_public.message_history ALTER COLUMN id ADD GENERATED ALWAYS AS I
     NO MAXVALUE
     CACHE 1
 );
-
---
--- Name: messages; Type: TABLE; Schema: app_public; Owner: -
---
-
-CREATE TABLE app_public.messages (
-    id bigint NOT NULL,
-    sender_id bigint NOT NULL,
-    receiver_id bigint NOT NULL,
-    parent_message_id bigint,
-    content text NOT NULL,
-    sent_at timestamp with time zone DEFAULT now() NOT NULL,
-    edited boolean DEFAULT false NOT NULL,
-    edited_at timestamp with time zone,
-    read boolean DEFAULT false NOT NULL,
-    read_at timestamp with time zone,
-    thread_root_id bigint NOT NULL,
-    depth integer DEFAULT 0 NOT NULL,
-    reply_count integer DEFAULT 0 NOT NULL,
-    user_low bigint GENERATED ALWAYS AS (LEAST(sender_id, receiver_id)) STORED NOT NULL,
-    user_high bigint GENERATED ALWAYS AS (GREATEST(sender_id, receiver_id)) STORED NOT NULL,
-    search tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, content)) STORED,
-    CONSTRAINT messages_content_length CHECK (((char_length(btrim(content)) >= 1) AND (char_length(btrim(content)) <= 10000))),
-    CONSTRAINT messages_depth_limit CHECK (((depth >= 0) AND (depth <= 1000))),
-    CONSTRAINT messages_edited_has_time CHECK ((edited = (edited_at IS NOT NULL))),
-    CONSTRAINT messages_read_has_time CHECK ((read = (read_at IS NOT NULL))),
-    CONSTRAINT messages_reply_count_non_negative CHECK ((reply_count >= 0))
-);
-
---
--- Name: TABLE messages; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON TABLE app_public.messages IS 'A message from sender to receiver, optionally a reply to a parent in the same conversation.';
-
---
--- Name: COLUMN messages.parent_message_id; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.parent_message_id IS 'The message this one replies to; must be in the same conversation.';
-
---
--- Name: COLUMN messages.sent_at; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.sent_at IS 'When it was sent (the seed''s "timestamp"); immutable.';
-
---
--- Name: COLUMN messages.edited; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.edited IS 'Set by the history trigger when the content changes.';
-
---
--- Name: COLUMN messages.read; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.read IS 'Set by the receiver; read_at is stamped by a trigger.';
-
---
--- Name: COLUMN messages.thread_root_id; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.thread_root_id IS 'The top message of the thread (itself for a top-level message); set by a trigger.';
-
---
--- Name: COLUMN messages.depth; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.depth IS 'Distance from the thread root (0 for the root); at most 1000, set by a trigger.';
-
---
--- Name: COLUMN messages.reply_count; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.reply_count IS 'Number of direct replies; maintained by a trigger.';
-
---
--- Name: COLUMN messages.user_low; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.user_low IS 'Conversation key, lower participant id.';
-
---
--- Name: COLUMN messages.user_high; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.user_high IS 'Conversation key, higher participant id.';
-
---
--- Name: COLUMN messages.search; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.search IS 'Full-text vector of content (english), kept by PostgreSQL on insert and edit; GET /search matches it with websearch_to_tsquery.';
 
 --
 -- Name: messages_id_seq; Type: SEQUENCE; Schema: app_public; Owner: -
@@ -1046,6 +1217,19 @@ ALTER TABLE ONLY app_private.user_secrets
     ADD CONSTRAINT user_secrets_pkey PRIMARY KEY (user_id);
 
 --
+-- Name: live_events live_events_pkey; Type: CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.live_events
+    ADD CONSTRAINT live_events_pkey PRIMARY KEY (user_id, seq);
+
+--
+-- Name: CONSTRAINT live_events_pkey ON live_events; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON CONSTRAINT live_events_pkey ON app_public.live_events IS 'The stream''s catch-up: a user''s events after a seq, in order.';
+
+--
 -- Name: message_history message_history_pkey; Type: CONSTRAINT; Schema: app_public; Owner: -
 --
 
@@ -1135,6 +1319,18 @@ CREATE INDEX sessions_user_id_idx ON app_private.sessions USING btree (user_id);
 --
 
 COMMENT ON INDEX app_private.sessions_user_id_idx IS 'Serves the cascade when a user is deleted.';
+
+--
+-- Name: live_events_created_at_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX live_events_created_at_idx ON app_public.live_events USING btree (created_at);
+
+--
+-- Name: INDEX live_events_created_at_idx; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON INDEX app_public.live_events_created_at_idx IS 'Serves the purge of old events.';
 
 --
 -- Name: message_history_edited_by_idx; Type: INDEX; Schema: app_public; Owner: -
@@ -1413,6 +1609,30 @@ CREATE TRIGGER _400_stamp_read_at_on_insert BEFORE INSERT ON app_public.messages
 COMMENT ON TRIGGER _400_stamp_read_at_on_insert ON app_public.messages IS 'A message inserted as read gets read_at.';
 
 --
+-- Name: messages _450_announce_live_insert; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _450_announce_live_insert AFTER INSERT ON app_public.messages REFERENCING NEW TABLE AS new_messages FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_messages__announce_live_insert();
+
+--
+-- Name: TRIGGER _450_announce_live_insert ON messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _450_announce_live_insert ON app_public.messages IS 'Live message.created events; runs before _500_notify_receiver so all counters are locked in user-id order.';
+
+--
+-- Name: messages _450_announce_live_update; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _450_announce_live_update AFTER UPDATE ON app_public.messages REFERENCING OLD TABLE AS old_messages NEW TABLE AS new_messages FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_messages__announce_live_update();
+
+--
+-- Name: TRIGGER _450_announce_live_update ON messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _450_announce_live_update ON app_public.messages IS 'Live message.edited and message.read events, batched per statement.';
+
+--
 -- Name: messages _500_notify_receiver; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
@@ -1544,6 +1764,19 @@ ALTER TABLE ONLY app_private.user_secrets
     ADD CONSTRAINT user_secrets_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
 
 --
+-- Name: live_events live_events_user_id_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.live_events
+    ADD CONSTRAINT live_events_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
+
+--
+-- Name: CONSTRAINT live_events_user_id_fkey ON live_events; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON CONSTRAINT live_events_user_id_fkey ON app_public.live_events IS 'A deleted user''s events go with them.';
+
+--
 -- Name: message_history message_history_edited_by_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
 --
 
@@ -1642,6 +1875,12 @@ CREATE POLICY insert_as_sender ON app_public.messages FOR INSERT WITH CHECK ((se
 COMMENT ON POLICY insert_as_sender ON app_public.messages IS 'A user sends only as themself.';
 
 --
+-- Name: live_events; Type: ROW SECURITY; Schema: app_public; Owner: -
+--
+
+ALTER TABLE app_public.live_events ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: message_history; Type: ROW SECURITY; Schema: app_public; Owner: -
 --
 
@@ -1658,6 +1897,18 @@ ALTER TABLE app_public.messages ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE app_public.notifications ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: live_events own; Type: POLICY; Schema: app_public; Owner: -
+--
+
+CREATE POLICY own ON app_public.live_events FOR SELECT USING ((user_id = app_public.current_user_id()));
+
+--
+-- Name: POLICY own ON live_events; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON POLICY own ON app_public.live_events IS 'A user reads only their own events.';
 
 --
 -- Name: notifications own; Type: POLICY; Schema: app_public; Owner: -
@@ -1740,10 +1991,70 @@ GRANT USAGE ON SCHEMA app_private TO signalbox_visitor;
 GRANT USAGE ON SCHEMA app_public TO signalbox_visitor;
 
 --
+-- Name: FUNCTION live_events_sql(event_type text, items_sql text); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.live_events_sql(event_type text, items_sql text) FROM PUBLIC;
+
+--
+-- Name: TABLE messages; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT SELECT ON TABLE app_public.messages TO signalbox_visitor;
+
+--
+-- Name: COLUMN messages.sender_id; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(sender_id) ON TABLE app_public.messages TO signalbox_visitor;
+
+--
+-- Name: COLUMN messages.receiver_id; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(receiver_id) ON TABLE app_public.messages TO signalbox_visitor;
+
+--
+-- Name: COLUMN messages.parent_message_id; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(parent_message_id) ON TABLE app_public.messages TO signalbox_visitor;
+
+--
+-- Name: COLUMN messages.content; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(content),UPDATE(content) ON TABLE app_public.messages TO signalbox_visitor;
+
+--
+-- Name: COLUMN messages.read; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT UPDATE(read) ON TABLE app_public.messages TO signalbox_visitor;
+
+--
+-- Name: FUNCTION message_json(m app_public.messages); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.message_json(m app_public.messages) FROM PUBLIC;
+
+--
 -- Name: FUNCTION tg_messages__announce_change(); Type: ACL; Schema: app_private; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app_private.tg_messages__announce_change() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_messages__announce_live_insert(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_messages__announce_live_insert() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_messages__announce_live_update(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_messages__announce_live_update() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_messages__check_participant_role(); Type: ACL; Schema: app_private; Owner: -
@@ -1857,46 +2168,16 @@ GRANT ALL ON FUNCTION app_public.other_participant(sender_id bigint, receiver_id
 GRANT SELECT,INSERT,UPDATE ON TABLE app_private.idempotency_keys TO signalbox_visitor;
 
 --
+-- Name: TABLE live_events; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT SELECT ON TABLE app_public.live_events TO signalbox_visitor;
+
+--
 -- Name: TABLE message_history; Type: ACL; Schema: app_public; Owner: -
 --
 
 GRANT SELECT ON TABLE app_public.message_history TO signalbox_visitor;
-
---
--- Name: TABLE messages; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT SELECT ON TABLE app_public.messages TO signalbox_visitor;
-
---
--- Name: COLUMN messages.sender_id; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT INSERT(sender_id) ON TABLE app_public.messages TO signalbox_visitor;
-
---
--- Name: COLUMN messages.receiver_id; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT INSERT(receiver_id) ON TABLE app_public.messages TO signalbox_visitor;
-
---
--- Name: COLUMN messages.parent_message_id; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT INSERT(parent_message_id) ON TABLE app_public.messages TO signalbox_visitor;
-
---
--- Name: COLUMN messages.content; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT INSERT(content),UPDATE(content) ON TABLE app_public.messages TO signalbox_visitor;
-
---
--- Name: COLUMN messages.read; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT UPDATE(read) ON TABLE app_public.messages TO signalbox_visitor;
 
 --
 -- Name: TABLE notifications; Type: ACL; Schema: app_public; Owner: -

@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import { asUser } from '../src/db/transaction';
 import { getConversationMessages, listConversations, markConversationRead } from '../src/queries/conversations';
 import { editMessage, forestJson, getHistory, getThreadPage, getUnreadInbox, sendMessage, type ThreadNode, type ThreadRow } from '../src/queries/messages';
-import { listNotifications, markNotificationRead, notificationsAfter } from '../src/queries/notifications';
+import { listNotifications, markNotificationRead, streamEventsAfter } from '../src/queries/notifications';
 import { createSession, createUser, deleteAccount, findLiveSessions, findSession } from '../src/queries/users';
 import { changeOfTransaction } from '../src/queries/changes';
 import { createTestPool } from './helpers/db';
@@ -232,9 +232,14 @@ t.test('conversations and notifications', async (t) => {
   t.equal(notes.notifications.length, 3);
   t.equal(notes.unreadCount, 0, 'reading the conversation read the notifications');
   const oldest = notes.notifications[2]!;
-  const after = await as(bob.id, (tx) => notificationsAfter(tx, bob.id, 1, 10));
-  t.same(after.map((n) => n.messageId), [ids[1], ids[2]], 'catch-up after a seq, oldest first');
-  t.same(after.map((n) => n.seq), [2, 3], 'seq numbers the receiver\'s notifications 1, 2, 3');
+  // bob's seq: per send a message.created event, then the notification; the mark-read sent alice receipts.
+  const events = await as(bob.id, (tx) => streamEventsAfter(tx, bob.id, 0, 50));
+  t.same(events.map((e) => e.seq), events.map((_, i) => i + 1), 'one seq per user for every event: 1, 2, 3, … with no gap');
+  const notifications = events.filter((e) => e.type === 'notification').map((e) => JSON.parse(e.data) as { messageId: number; seq: number });
+  t.same(notifications.map((n) => n.messageId), ids, 'the notifications, oldest first');
+  const after = await as(bob.id, (tx) => streamEventsAfter(tx, bob.id, notifications[0]!.seq, 10));
+  t.same(after.filter((e) => e.type === 'notification').map((e) => (JSON.parse(e.data) as { messageId: number }).messageId), [ids[1], ids[2]], 'catch-up after a seq');
+  t.same(events.map((e) => e.type).filter((type) => type !== 'notification'), ['message.created', 'message.created', 'message.created'], 'and a message.created per send');
   t.equal(oldest.messageId, ids[0]);
   t.equal(await as(alice.id, (tx) => markNotificationRead(tx, alice.id, notes.notifications[0]!.id)), false, 'not alice\'s');
 });

@@ -16,6 +16,10 @@ export function connectEvents() {
     refreshCounts();
     if (state.view?.onNotification) state.view.onNotification(n);
   });
+  // The conversations' live events: {count, messages} per SQL statement.
+  for (const type of ['message.created', 'message.edited', 'message.read']) {
+    events.addEventListener(type, (e) => state.view?.onMessages?.(type, JSON.parse(e.data)));
+  }
   state.events = events;
 }
 

@@ -97,6 +97,7 @@ function messageNode(node, partnerId, reload) {
     h('div', { class: 'meta' },
       h('strong', {}, mine ? 'You' : state.users.get(node.senderId) ?? `user #${node.senderId}`), ' · ', when(node.sentAt),
       node.edited ? h('span', { class: 'edited' }, ' · edited') : null,
+      mine && node.read ? h('span', { class: 'receipt', title: `read ${when(node.readAt)}` }, ' · read') : null,
       node.earlierParent ? ' · in reply to an earlier message' : null,
     ),
     body, actions, extra,
@@ -188,12 +189,28 @@ export async function conversationView(partnerId) {
   await learnNames([partnerId]);
   const title = state.users.get(partnerId) ?? `user #${partnerId}`;
   const threads = h('div', { id: 'threads' });
-  const reload = async () => {
+  const load = async () => {
     const page = await api('GET', `/conversations/${partnerId}/messages?limit=100`);
     const trees = treesOf(page.messages);
     threads.replaceChildren(...(trees.length
       ? trees.map((root) => h('section', { class: 'thread', 'aria-label': 'Thread' }, messageNode(root, partnerId, reload)))
       : [h('p', { class: 'meta' }, 'No messages yet.')]));
+  };
+  // One load at a time; a request for another while one runs folds into one more.
+  let loading = null;
+  let again = false;
+  const reload = async () => {
+    if (loading) {
+      again = true;
+      return loading;
+    }
+    loading = (async () => {
+      do {
+        again = false;
+        await load();
+      } while (again);
+    })().finally(() => (loading = null));
+    return loading;
   };
   const composer = h('form', {
     class: 'inline',
@@ -225,7 +242,9 @@ export async function conversationView(partnerId) {
   await api('POST', `/conversations/${partnerId}/read`);
   refreshCounts();
   await reload();
+  const inThisConversation = (m) => m.senderId === partnerId || m.receiverId === partnerId;
   return {
+    // A message from the partner: read it (the view is open) and show it.
     onNotification: (n) => {
       if (n.senderId !== partnerId) return;
       attempt(async () => {
@@ -233,6 +252,16 @@ export async function conversationView(partnerId) {
         await reload();
         refreshCounts();
       });
+    },
+    // Live events: my messages sent elsewhere, edits by either of us, read
+    // receipts for mine. (The partner's new messages come with their
+    // notification, above.) A batch larger than its list reloads too.
+    onMessages: (type, batch) => {
+      const concerned = batch.count > batch.messages.length ||
+        (type === 'message.read'
+          ? batch.messages.some((r) => r.receiverId === partnerId)
+          : batch.messages.some((m) => inThisConversation(m) && (type === 'message.edited' || m.senderId === state.me.id)));
+      if (concerned) attempt(reload);
     },
   };
 }

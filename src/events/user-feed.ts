@@ -1,8 +1,8 @@
-import type { StreamNotification } from '../queries/notifications';
+import type { StreamEvent, StreamEventType } from '../queries/notifications';
 
 /**
- * Live delivery of one user's notifications to that user's open streams in
- * this process.
+ * Live delivery of one user's stream events (notifications and live
+ * conversation events) to that user's open streams in this process.
  *
  * The database is the source and `seq` is the cursor: per receiver it
  * increases in commit order (the notification trigger numbers under a lock
@@ -40,6 +40,8 @@ export class StreamClient {
     private readonly options: {
       /** A client that lets this much pile up unread is dropped, not buffered forever. */
       maxBufferedBytes: number;
+      /** The event types this client asked for (?types=); all when absent. */
+      types?: ReadonlySet<StreamEventType> | undefined;
       /** Called once when the stream gives up on its client. */
       onDrop: (reason: string) => void;
     },
@@ -49,11 +51,17 @@ export class StreamClient {
     return this.closedFlag;
   }
 
-  /** Sends `n` unless this client already has it. */
-  deliver(n: StreamNotification): void {
-    if (this.closedFlag || n.seq <= this.cursor) return;
-    this.send(`id: ${eventId(n.seq)}\nevent: notification\ndata: ${JSON.stringify(n)}\n\n`);
-    this.cursor = n.seq;
+  /**
+   * Sends `e` unless this client already has it. An event of a type the
+   * client did not ask for moves its cursor without being sent: a reconnect
+   * with the last id it got skips it again.
+   */
+  deliver(e: StreamEvent): void {
+    if (this.closedFlag || e.seq <= this.cursor) return;
+    if (!this.options.types || this.options.types.has(e.type)) {
+      this.send(`id: ${eventId(e.seq)}\nevent: ${e.type}\ndata: ${e.data}\n\n`);
+    }
+    this.cursor = e.seq;
   }
 
   /** A named event with no cursor (e.g. `reset`). */
@@ -105,8 +113,8 @@ export class StreamClient {
 }
 
 export type FeedOptions = {
-  /** The user's notifications with seq above `afterSeq`, in seq order, at most `limit`. */
-  fetch: (afterSeq: number, limit: number) => Promise<readonly StreamNotification[]>;
+  /** The user's stream events with seq above `afterSeq`, in seq order, at most `limit`. */
+  fetch: (afterSeq: number, limit: number) => Promise<readonly StreamEvent[]>;
   onError: (error: unknown) => void;
   batchSize?: number;
 };
@@ -162,7 +170,7 @@ export class UserFeed {
         const members = [...this.clients].filter((c) => !c.closed);
         if (members.length === 0) break;
         let from = Math.min(...members.map((c) => c.cursor));
-        let batch: readonly StreamNotification[];
+        let batch: readonly StreamEvent[];
         do {
           batch = await this.options.fetch(from, this.batchSize);
           for (const n of batch) for (const c of members) c.deliver(n);

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin';
 import { asUser } from '../db/transaction';
 import { DatabaseListener } from '../events/listener';
 import { UserFeed, type StreamClient } from '../events/user-feed';
-import { notificationsAfter } from '../queries/notifications';
+import { streamEventsAfter } from '../queries/notifications';
 import { findLiveSessions } from '../queries/users';
 
 /**
@@ -59,7 +59,7 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
     if (!f) {
       const feed = new UserFeed({
         fetch: (afterSeq, limit) =>
-          asUser(app.pool, app.visitorRole, userId, (tx) => notificationsAfter(tx, userId, afterSeq, limit)),
+          asUser(app.pool, app.visitorRole, userId, (tx) => streamEventsAfter(tx, userId, afterSeq, limit)),
         onError: (err) => app.log.warn({ err, userId }, 'live feed: catch-up failed; will retry'),
       });
       byUser.set(userId, (f = { feed, entries: new Set() }));

@@ -1,7 +1,7 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import { countHead, idRow } from './schemas';
-import { beforeCursor, headedPage, paginate, type Page } from './pages';
+import { beforeCursor, headedPage, nullableColumns, paginate, type Page } from './pages';
 
 export const notificationRow = z.object({
   id: z.number().int(),
@@ -42,29 +42,49 @@ export async function listNotifications(
   return { notifications: items, unreadCount: result?.head ?? 0, nextCursor };
 }
 
-/** A notification as the live stream sends it: with its delivery cursor. */
-export const streamNotificationRow = notificationRow.extend({ seq: z.number().int() });
-export type StreamNotification = z.infer<typeof streamNotificationRow>;
+/** The event types of the live stream (migration 000010 for the message.* ones). */
+export const STREAM_EVENT_TYPES = ['notification', 'message.created', 'message.edited', 'message.read'] as const;
+export type StreamEventType = (typeof STREAM_EVENT_TYPES)[number];
+
+/** One event of the live stream: its delivery cursor, its type and its data as JSON text. */
+export type StreamEvent = { seq: number; type: StreamEventType; data: string };
+
+const streamEventRow = nullableColumns(notificationRow).extend({
+  seq: z.number().int(),
+  type: z.enum(STREAM_EVENT_TYPES),
+  data: z.string().nullable(),
+});
 
 /**
- * The user's notifications with seq above `afterSeq`, in seq order: the live
- * stream's catch-up. seq is taken in commit order per receiver (see the
- * notification trigger), so this cannot skip one that commits late.
+ * The user's stream events with seq above `afterSeq`, in seq order: the live
+ * stream's catch-up. Notifications and live conversation events share one
+ * seq per user, taken in commit order under the user's counter lock (see
+ * the triggers), so this cannot skip one that commits late. A notification
+ * is sent as its notification JSON with its seq; an event as its data.
  */
-export async function notificationsAfter(
+export async function streamEventsAfter(
   connection: CommonQueryMethods,
   me: number,
   afterSeq: number,
   limit: number,
-): Promise<readonly StreamNotification[]> {
-  return connection.any(sql.type(streamNotificationRow)`
-    select ${notificationColumns}, n.seq
-      from app_public.notifications n
-      join app_public.messages m on m.id = n.message_id
-     where n.user_id = ${me} and n.seq > ${afterSeq}
-     order by n.seq
-     limit ${limit}
+): Promise<StreamEvent[]> {
+  const rows = await connection.any(sql.type(streamEventRow)`
+    (select ${notificationColumns}, n.seq, 'notification' as type, null::text as data
+       from app_public.notifications n
+       join app_public.messages m on m.id = n.message_id
+      where n.user_id = ${me} and n.seq > ${afterSeq}
+      order by n.seq
+      limit ${limit})
+    union all
+    (select null, null, null, null, null, null, null, e.seq, e.type, e.data::text
+       from app_public.live_events e
+      where e.user_id = ${me} and e.seq > ${afterSeq}
+      order by e.seq
+      limit ${limit})
+    order by seq
+    limit ${limit}
   `);
+  return rows.map(({ seq, type, data, ...n }) => ({ seq, type, data: data ?? JSON.stringify({ ...n, seq }) }));
 }
 
 /** Marks one of the caller's notifications read (idempotent); false if it is not theirs. */
@@ -87,7 +107,8 @@ export async function markAllNotificationsRead(connection: CommonQueryMethods, m
 const cursorRow = z.object({ latest: z.number(), legacy: z.number().nullable() });
 
 /**
- * Where a stream starts: the caller's newest committed seq (0 when none;
+ * Where a stream starts: the caller's newest committed seq, notifications
+ * and live events alike (0 when none;
  * one still being written is above it, so it is not skipped), and, for a
  * client that still holds a notification id from before the seq cursor
  * (`legacyId`), the seq of that notification (null when it is not theirs or
@@ -99,7 +120,8 @@ export async function streamStart(
   legacyId: number | null,
 ): Promise<{ latest: number; legacy: number | null }> {
   return connection.one(sql.type(cursorRow)`
-    select coalesce((select max(seq) from app_public.notifications where user_id = ${me}), 0) as latest,
+    select greatest((select max(seq) from app_public.notifications where user_id = ${me}),
+                    (select max(seq) from app_public.live_events where user_id = ${me}), 0) as latest,
            (select seq from app_public.notifications where id = ${legacyId}::bigint and user_id = ${me}) as legacy
   `);
 }

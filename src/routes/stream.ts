@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { hashToken } from '../auth/tokens';
 import { HttpError } from '../http-errors';
 import { StreamClient } from '../events/user-feed';
-import { streamStart } from '../queries/notifications';
+import { STREAM_EVENT_TYPES, streamStart, type StreamEventType } from '../queries/notifications';
 import { errors } from './inputs';
 
 export type StreamRouteOptions = { maxBufferedBytes: number };
@@ -13,6 +13,14 @@ const lastEventId = z
   .string()
   .regex(/^s?(0|[1-9][0-9]{0,14})$/, 'must be an event id this stream sent (s<number>)')
   .transform((v) => ({ legacy: !v.startsWith('s'), value: Number(v.replace(/^s/, '')) }));
+
+/** ?types=notification,message.read: a comma-separated subset of the event types. */
+const typesParam = z
+  .string()
+  .max(200)
+  .transform((v) => v.split(','))
+  .pipe(z.array(z.enum(STREAM_EVENT_TYPES)).min(1))
+  .transform((list) => new Set<StreamEventType>(list));
 
 const tooManyStreams = (max: number) =>
   new HttpError(429, 'TOO_MANY_STREAMS', `at most ${max} live streams per user may be open on one server; close one first`);
@@ -25,11 +33,17 @@ const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) =
     {
       schema: {
         tags: ['notifications'],
-        summary: 'Live notifications as server-sent events',
+        summary: 'Live notifications and conversation events as server-sent events',
         description:
-          'Each notification is an event `notification` whose data is the notification JSON and whose id is ' +
+          'Each notification is an event `notification` whose data is the notification JSON. The ' +
+          'conversations\' live events come on the same stream: `message.created` (to both participants), ' +
+          '`message.edited` (to both, with the new content and edit time) and `message.read` (a read receipt, to ' +
+          'the sender), whose data is `{count, messages}`: one event per recipient, type and SQL statement, ' +
+          'with the first 100 messages of that statement (full messages; `{id, receiverId, readAt}` for reads) — ' +
+          'when `count` is larger, reload the view. `?types=notification` (a comma-separated list) asks for ' +
+          'those types only. Every event\'s id is ' +
           '`s<seq>`: `seq` is the receiver\'s delivery cursor, which increases in commit order, so replaying ' +
-          '"everything after it" can neither skip nor repeat a notification. Send `Last-Event-ID` to replay ' +
+          '"everything after it" can neither skip nor repeat an event. Send `Last-Event-ID` to replay ' +
           'everything after that cursor from the database (EventSource does this by itself on reconnect); ' +
           'without it the stream starts with the next notification. A bare number (a notification id, as sent ' +
           'before the cursor existed) resumes after that notification; if it names none of the caller\'s, the ' +
@@ -38,6 +52,7 @@ const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) =
           'may be open on one server: one more is refused with 429 TOO_MANY_STREAMS and Retry-After. Browsers ' +
           'authenticate with the session cookie (EventSource cannot set headers); never put a token in the URL.',
         headers: z.object({ 'last-event-id': lastEventId.optional() }),
+        querystring: z.object({ types: typesParam.optional() }).strict(),
         response: { 200: z.string().describe('text/event-stream'), ...errors(400, 401, 429) },
       },
     },
@@ -79,6 +94,7 @@ const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) =
 
       const client = new StreamClient(res, cursor, {
         maxBufferedBytes: options.maxBufferedBytes,
+        types: request.query.types,
         onDrop: (reason) => {
           request.log.info({ reason }, 'notification stream dropped');
           res.destroy();

@@ -15,8 +15,17 @@ export type SseClient = {
 
 const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
 
-/** A minimal server-sent-events client over node:http (EventSource parsing rules). */
-export function openStream(url: string, headers: Record<string, string> = {}): Promise<SseClient> {
+/**
+ * A minimal server-sent-events client over node:http (EventSource parsing
+ * rules). A stream URL without `types=` asks for notifications only
+ * (`?types=notification`): the tests written before the live conversation
+ * events count notification events; the tests of those events name the
+ * types they want.
+ */
+export function openStream(rawUrl: string, headers: Record<string, string> = {}): Promise<SseClient> {
+  const parsed = new URL(rawUrl);
+  if (parsed.pathname.endsWith('/notifications/stream') && !parsed.searchParams.has('types')) parsed.searchParams.set('types', 'notification');
+  const url = parsed.toString();
   return new Promise((resolve, reject) => {
     const req = http.get(url, { agent, headers: { accept: 'text/event-stream', ...headers } }, (res) => {
       const events: SseEvent[] = [];
