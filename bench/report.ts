@@ -186,6 +186,15 @@ type Abuse = {
   idempotency: { sendsPerSecondWithout: number; sendsPerSecondWithKey: number; rounds: number; sendsPerRound: number; connections: number };
 };
 
+type SearchBench = {
+  date: string;
+  command: string;
+  messages: number;
+  callsPerTiming: number;
+  search: { query: string; user: string; gin: { p50: number; p99: number; hits: number }; noGin: { p50: number; p99: number; hits: number } }[];
+  sendCost: { rounds: number; insertsPerRound: number; nowUs: number; noLiveEventsUs: number; beforeUs: number | null };
+};
+
 /** The sections of the later issues' benchmarks, from their own JSON files (each written by its own script). */
 function issueSections(dir: string): string[] {
   const out: string[] = [];
@@ -239,6 +248,15 @@ function issueSections(dir: string): string[] {
     p('');
     p(`**Logins of other users while one address floods \`DELETE /me\`** (16 concurrent wrong passwords): login p50 ${f(lf.quiet.p50)} ms / p99 ${f(lf.quiet.p99)} ms quiet, **${f(lf.underFlood.p50)} ms / ${f(lf.underFlood.p99)} ms** under the flood (before: 0.9–1.8 s, issue 11). The flood's answers: ${Object.entries(lf.floodAnswers).map(([k, v]) => `${f(v)} × ${k === '0' ? 'connection reset' : k}`).join(', ')}: its wrong passwords were verified only until the budget was spent (a few more than the budget: requests already past the check when it filled), the rest refused without hashing.`, '');
     p(`**Idempotency-Key on the send path**, ${id.connections} connections, ${id.rounds} interleaved rounds of ${f(id.sendsPerRound)}: ${f(id.sendsPerSecondWithKey)} sends/s with a key against ${f(id.sendsPerSecondWithout)} without (${ratio(id.sendsPerSecondWithKey, id.sendsPerSecondWithout)}); the key is one more row in the message's own statement.`, '');
+  }
+  const search = readJson<SearchBench>(dir, 'search.json');
+  if (search) {
+    p('## Search and live events (issue 14)', '');
+    p(`\`${search.command}\` (${search.date.slice(0, 10)}): ${f(search.messages)} messages over 1,000 users (a vocabulary of 3,000 words with a skewed frequency; "zeppelin" in 1 of 20,000 messages, the phrase in 1 %), the heavy user in a tenth of them. The search query function as the caller (row-level security on), first page of 20, ${f(search.callsPerTiming)} calls after a warm-up; "without GIN" drops \`messages_search_idx\` inside a transaction that is rolled back (40 calls).`, '');
+    p('| query | caller | hits on page 1 | with GIN p50 ms | p99 ms | without GIN p50 ms | p99 ms |', '|---|---|---|---|---|---|---|');
+    for (const r of search.search) p(`| ${r.query} | ${r.user} | ${r.gin.hits} | **${f(r.gin.p50, 2)}** | ${f(r.gin.p99, 2)} | ${f(r.noGin.p50, 2)} | ${f(r.noGin.p99, 2)} |`);
+    const c = search.sendCost;
+    p('', `What a send costs now: single-row autocommit inserts from one connection, ${c.rounds} interleaved rounds of ${f(c.insertsPerRound)}: **${f(c.nowUs)} µs** per insert with the search column and the live-event trigger, ${f(c.noLiveEventsUs)} µs with the live-event trigger disabled${c.beforeUs !== null ? `, ${f(c.beforeUs)} µs on the schema of main before issue 14 (no search column, no live events)` : ''}. The live events' share is the first difference (two more counter rows locked and two event rows per send); the search column's is the rest (to_tsvector of the content and a GIN entry).`, '');
   }
   const ceilingAfter = readJson<CeilingResult>(dir, 'ceiling.json');
   const ceilingBefore = readJson<CeilingResult>(dir, 'ceiling-before.json');

@@ -60,8 +60,8 @@ async function searchRun(url: string) {
             || case when g % 100 = 3 then ' the quarterly budget review' else '' end,
             0, 0
        from (select g,
-                    case when g % 10 = 0 then $2::bigint else ($1::bigint)[1 + floor(random() * 1000)::int] end as s,
-                    ($1::bigint)[1 + floor(random() * 1000)::int] as r
+                    case when g % 10 = 0 then $2::bigint else ($1::bigint[])[1 + floor(random() * 1000)::int] end as s,
+                    ($1::bigint[])[1 + floor(random() * 1000)::int] as r
                from generate_series(1, $3::int) g) x`,
     [ids, heavy.id, MESSAGES],
   );

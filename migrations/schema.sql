@@ -183,7 +183,6 @@ COMMENT ON COLUMN app_public.messages.search IS 'Full-text vector of content (en
 
 CREATE FUNCTION app_private.message_json(m app_public.messages) RETURNS json
     LANGUAGE sql STABLE
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
   select json_build_object(
     'id', m.id, 'senderId', m.sender_id, 'receiverId', m.receiver_id, 'parentMessageId', m.parent_message_id,
