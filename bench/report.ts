@@ -252,7 +252,7 @@ function issueSections(dir: string): string[] {
   const search = readJson<SearchBench>(dir, 'search.json');
   if (search) {
     p('## Search and live events (issue 14)', '');
-    p(`\`${search.command}\` (${search.date.slice(0, 10)}): ${f(search.messages)} messages over 1,000 users (a vocabulary of 3,000 words with a skewed frequency; "zeppelin" in 1 of 20,000 messages, the phrase in 1 %), the heavy user in a tenth of them. The search query function as the caller (row-level security on), first page of 20, ${f(search.callsPerTiming)} calls after a warm-up; "without GIN" drops \`messages_search_idx\` inside a transaction that is rolled back (40 calls).`, '');
+    p(`\`${search.command}\` (${search.date.slice(0, 10)}): ${f(search.messages)} messages over 1,000 users (a vocabulary of 3,000 words with a skewed frequency; "zeppelin" in 1 of 20,000 messages, all of them the heavy user's; the phrase in 1 %), the heavy user in a tenth of them. The search query function as the caller (row-level security on), first page of 20, ${f(search.callsPerTiming)} calls after a warm-up; "without GIN" drops \`messages_search_idx\` inside a transaction that is rolled back (40 calls).`, '');
     p('| query | caller | hits on page 1 | with GIN p50 ms | p99 ms | without GIN p50 ms | p99 ms |', '|---|---|---|---|---|---|---|');
     for (const r of search.search) p(`| ${r.query} | ${r.user} | ${r.gin.hits} | **${f(r.gin.p50, 2)}** | ${f(r.gin.p99, 2)} | ${f(r.noGin.p50, 2)} | ${f(r.noGin.p99, 2)} |`);
     const c = search.sendCost;

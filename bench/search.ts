@@ -49,14 +49,15 @@ async function searchRun(url: string) {
   log(`search: ${MESSAGES.toLocaleString()} messages`);
   const started = Date.now();
   // A vocabulary of 3,000 words with a skewed frequency ("w0" is in most
-  // messages, "w2999" in few), one rare word in 50 messages, a phrase in
-  // 1 % of them; a tenth of all messages involve the heavy user.
+  // messages, "w2999" in few), one rare word in 50 messages (all sent by the
+  // heavy user), a phrase in 1 % of them; a tenth of all messages are the
+  // heavy user's.
   await admin.query(`set session_replication_role = replica`); // no triggers: this is the corpus, not a send
   await admin.query(
     `insert into app_public.messages (sender_id, receiver_id, content, thread_root_id, depth)
      select s, case when r = s then $2::bigint else r end,
             (select string_agg('w' || floor(power(random(), 4) * 3000)::int, ' ') from generate_series(1, 8 + (g % 12)) where g > 0)
-            || case when g % 20000 = 7 then ' zeppelin' else '' end
+            || case when g % 20000 = 10 then ' zeppelin' else '' end
             || case when g % 100 = 3 then ' the quarterly budget review' else '' end,
             0, 0
        from (select g,

@@ -202,6 +202,39 @@ $$;
 COMMENT ON FUNCTION app_private.message_json(m app_public.messages) IS 'A message in the API''s JSON shape (ISO UTC times with milliseconds): the data of live events.';
 
 --
+-- Name: search_hits(tsquery, bigint, real, bigint, integer); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer) RETURNS TABLE(id bigint, rank real)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+declare
+  me bigint := app_public.current_user_id();
+begin
+  if me is null then
+    return;
+  end if;
+  return query execute $sql$
+    select m.id, ts_rank(m.search, $1) as rank
+      from app_public.messages m
+     where m.search @@ $1
+       and app_public.is_participant(m.sender_id, m.receiver_id, $2)
+       and ($3::bigint is null or (m.user_low = least($2, $3) and m.user_high = greatest($2, $3)))
+       and ($5::bigint is null or (ts_rank(m.search, $1), m.id) < ($4, $5))
+     order by 2 desc, 1 desc
+     limit $6
+  $sql$ using query, me, with_user, after_rank, after_id, least(greatest(max_rows, 1), 1000);
+end;
+$_$;
+
+--
+-- Name: FUNCTION search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer) IS 'The caller''s (current_user_id()) messages matching a tsquery, by ts_rank then id, after a (rank, id) cursor, optionally in one conversation: ids and ranks only. SECURITY DEFINER so that the GIN index can serve @@ (not leakproof, so under RLS only a filter); scoped by the same participant rule as the policies.';
+
+--
 -- Name: tg_messages__announce_change(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -2036,6 +2069,13 @@ GRANT UPDATE(read) ON TABLE app_public.messages TO signalbox_visitor;
 --
 
 REVOKE ALL ON FUNCTION app_private.message_json(m app_public.messages) FROM PUBLIC;
+
+--
+-- Name: FUNCTION search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer) TO signalbox_visitor;
 
 --
 -- Name: FUNCTION tg_messages__announce_change(); Type: ACL; Schema: app_private; Owner: -

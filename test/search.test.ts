@@ -32,14 +32,17 @@ t.test('a stranger never finds another conversation\'s words; with= keeps to one
 
 t.test('edits re-index; earlier versions are not searchable by either participant', async (t) => {
   const { app } = await buildTestApp(t, { live: false });
-  const [alice, bob] = [await signUp(app, 'alice'), await signUp(app, 'bob')];
+  const [alice, bob, carol] = [await signUp(app, 'alice'), await signUp(app, 'bob'), await signUp(app, 'carol')];
   const m = await send(app, alice, { receiverId: bob.id, content: 'meet at the lighthouse' });
+  t.same(ids((await search(app, carol, 'q=lighthouse')).hits), [], 'a stranger does not find it');
   t.equal((await call(app, alice, 'PATCH', `/messages/${m.id}`, { content: 'meet at the harbour' })).statusCode, 200);
   for (const who of [alice, bob]) {
     t.same(ids((await search(app, who, 'q=lighthouse')).hits), [], `${who === alice ? 'sender' : 'receiver'}: the old word is gone`);
     t.same(ids((await search(app, who, 'q=harbour')).hits), [m.id], 'the new word is found');
   }
   t.equal((await call(app, bob, 'GET', `/messages/${m.id}/history`)).json().versions[0].oldContent, 'meet at the lighthouse', 'while the history still shows it');
+  t.same(ids((await search(app, carol, 'q=lighthouse')).hits), [], 'and a stranger finds neither the old words (history)…');
+  t.same(ids((await search(app, carol, 'q=harbour')).hits), [], '…nor the new ones');
 });
 
 t.test('ranking on a fixed corpus; websearch syntax', async (t) => {

@@ -7,14 +7,15 @@ import { messageRow, type Message } from './schemas';
 /**
  * Full-text search over the caller's own messages (sent and received):
  * `search @@ websearch_to_tsquery('english', q)` over messages_search_idx
- * (migration 000009), scoped like every other query (and by row-level
- * security), optionally to one conversation. Ranked by ts_rank, newest
+ * (migration 000009), found by app_private.search_hits (000011: the index
+ * cannot serve @@ under row-level security), the rows then read under RLS
+ * and scoped like every other query, optionally to one conversation. Ranked by ts_rank, newest
  * first among equal ranks; keyset-paginated on (rank, id).
  *
  * Snippets come from ts_headline with the matches between \u0002 and \u0003
  * (removed from the content first, so only PostgreSQL's marks remain) and
  * are returned as segments, {text, match}: no markup ever, the client
- * renders text. ts_headline runs on the page's rows only (outer query).
+ * renders text. ts_headline runs on the page's rows only.
  */
 
 export const snippetSegment = z.object({ text: z.string(), match: z.boolean() });
@@ -54,25 +55,20 @@ export async function searchMessages(
 ): Promise<{ hits: SearchHit[]; nextCursor: string | null }> {
   const other = input.with ?? null;
   const after = input.after ?? null;
+  // The hits come from app_private.search_hits (migration 000011): under
+  // row-level security `@@` could only filter the caller's rows, never use
+  // the GIN index. It scopes by the caller itself; the rows are then read
+  // here under RLS, as every query is.
+  const query = sql.fragment`websearch_to_tsquery('english', ${input.q})`;
   const rows = await connection.any(sql.type(hitRow)`
-    with q as (select websearch_to_tsquery('english', ${input.q}) as query),
-    page as (
-      select m.*, ts_rank(m.search, q.query) as rank, q.query
-        from app_public.messages m, q
-       where m.search @@ q.query
-         and ${visibleTo(me)}
-         and (${other}::bigint is null
-              or (m.user_low = least(${me}::bigint, ${other}::bigint) and m.user_high = greatest(${me}::bigint, ${other}::bigint)))
-         and (${after?.id ?? null}::bigint is null
-              or (ts_rank(m.search, q.query), m.id) < (${after?.rank ?? null}::real, ${after?.id ?? null}::bigint))
-       order by rank desc, m.id desc
-       limit ${input.limit + 1}
-    )
-    select m.id, m.rank, ${messageJson} as message,
-           ts_headline('english', translate(m.content, ${START + STOP}, '  '), m.query,
+    select m.id, h.rank, ${messageJson} as message,
+           ts_headline('english', translate(m.content, ${START + STOP}, '  '), ${query},
                        ${`StartSel=${START}, StopSel=${STOP}, MaxWords=35, MinWords=15`}) as snippet
-      from page m
-     order by m.rank desc, m.id desc
+      from app_private.search_hits(${query}, ${other}::bigint, ${after?.rank ?? null}::real, ${after?.id ?? null}::bigint,
+                                   ${input.limit + 1}) h
+      join app_public.messages m on m.id = h.id
+     where ${visibleTo(me)}
+     order by h.rank desc, h.id desc
   `);
   const hits = rows.slice(0, input.limit).map((r) => ({
     message: JSON.parse(r.message) as Message,
