@@ -1,7 +1,8 @@
 /**
- * `npm run bench [-- --scale 0.1]`: builds a large dataset in a throwaway
- * database and measures every mission path beside its baseline, in the same
- * run, then writes bench/REPORT.md, bench/results.json and
+ * `npm run bench [-- --scale 0.1] [--no-ceiling]`: builds a large dataset in
+ * a throwaway database and measures every mission path beside its baseline,
+ * in the same run, then every API path beside its ceiling (bench/ceiling.ts),
+ * then writes bench/REPORT.md, bench/results.json and
  * bench/send-latency.svg. Only 127.0.0.1 is ever targeted; every load run is
  * bounded in time.
  */
@@ -114,6 +115,13 @@ async function main(): Promise<void> {
     await pool.end();
     await admin.end();
     await server.stop();
+  }
+  // Every path beside its ceiling (issue 12), in the same run: its own
+  // dataset and servers (bench/ceiling.ts), results in bench/ceiling.json.
+  if (!args.includes('--no-ceiling')) {
+    log('ceiling: npm run bench:ceiling -- --profile');
+    const ceiling = spawnSync(process.execPath, [path.join(projectRoot, 'dist', 'bench', 'ceiling.js'), '--profile'], { stdio: 'inherit' });
+    if (ceiling.status !== 0) throw new Error(`bench:ceiling failed (${ceiling.status})`);
   }
   results.totalSeconds = (Date.now() - started) / 1000;
   writeReport(results, path.join(projectRoot, 'bench'));
