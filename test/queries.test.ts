@@ -6,12 +6,13 @@
 import pg from 'pg';
 import t, { type Test } from 'tap';
 import { asUser } from '../src/db/transaction';
-import { getConversationMessages, listConversations, markConversationRead } from '../src/queries/conversations';
+import type { Interceptor } from 'slonik';
+import { conversationPageSettings, getConversationMessages, listConversations, markConversationRead } from '../src/queries/conversations';
 import { editMessage, forestJson, getHistory, getThreadPage, getUnreadInbox, sendMessage, type ThreadNode, type ThreadRow } from '../src/queries/messages';
 import { listNotifications, markNotificationRead, streamEventsAfter } from '../src/queries/notifications';
 import { createSession, createUser, deleteAccount, findLiveSessions, findSession } from '../src/queries/users';
 import { changeOfTransaction } from '../src/queries/changes';
-import { createTestPool } from './helpers/db';
+import { adminClient, createTestPool } from './helpers/db';
 import { queryRecorder } from './helpers/count';
 
 /** One page of the thread (as a list), failing the test on any other outcome. */
@@ -267,4 +268,56 @@ t.test('sessions and account deletion', async (t) => {
     'the triggers recorded whose views changed: the user and every partner',
   );
   t.equal(await findSession(pool, hash), null, 'the session went with the account');
+});
+
+t.test('the conversation page reads only its page, with statistics that lag the table', async (t) => {
+  // The plan must not depend on the statistics (issue 12): here they are
+  // taken when alice and bob's conversation is the whole table, then 30,000
+  // other messages arrive. The page must still walk its own index from the
+  // newest end and stop after the page, not the primary key (which, with
+  // these statistics, looked as good and read every newer message).
+  const captured: { sql: string; values: readonly unknown[] }[] = [];
+  const capture: Interceptor = {
+    name: 'test/capture',
+    beforeQueryExecution: (_context, query) => {
+      if (query.sql.includes('user_low')) captured.push({ sql: query.sql, values: query.values });
+      return null;
+    },
+  };
+  const { db, pool } = await createTestPool(t, [capture]);
+  const admin = await adminClient(t, db.url);
+  const make = (username: string) => createUser(pool, { username, displayName: null, passwordHash: 'x' });
+  const [alice, bob, carol, dave] = [await make('alice'), await make('bob'), await make('carol'), await make('dave')];
+  await admin.query(`alter table app_public.messages set (autovacuum_enabled = false)`);
+  await admin.query(
+    `insert into app_public.messages (sender_id, receiver_id, content) select $1, $2, 'ab ' || g from generate_series(1, 3000) g`,
+    [alice.id, bob.id],
+  );
+  await admin.query('analyze app_public.messages');
+  await admin.query(
+    `insert into app_public.messages (sender_id, receiver_id, content) select $1, $2, 'cd ' || g from generate_series(1, 30000) g`,
+    [carol.id, dave.id],
+  );
+  const page = await asUser(pool, db.visitorRole, bob.id, (tx) => getConversationMessages(tx, bob.id, alice.id, { limit: 50 }), conversationPageSettings);
+  t.equal(page?.messages.length, 50);
+  const query = captured.at(-1)!;
+  await admin.query('begin');
+  try {
+    await admin.query(`select set_config('role', $1, true), set_config('signalbox.user_id', $2, true), set_config('enable_bitmapscan', 'off', true)`, [db.visitorRole, String(bob.id)]);
+    const { rows } = await admin.query(`explain (analyze, format json) ${query.sql}`, query.values as unknown[]);
+    type PlanNode = { 'Node Type': string; 'Index Name'?: string; 'Scan Direction'?: string; 'Actual Rows': number; Plans?: PlanNode[] };
+    const nodes: PlanNode[] = [];
+    const walk = (n: PlanNode) => {
+      nodes.push(n);
+      n.Plans?.forEach(walk);
+    };
+    walk((rows[0]['QUERY PLAN'] as { Plan: PlanNode }[])[0]!.Plan);
+    const scan = nodes.find((n) => n['Index Name'] === 'messages_conversation_idx');
+    t.ok(scan, `the page walks the conversation index (${nodes.map((n) => n['Index Name'] ?? n['Node Type']).join(' > ')})`);
+    t.equal(scan?.['Scan Direction'], 'Backward', 'from the newest end');
+    t.ok(scan && scan['Actual Rows'] <= 51, `and reads ${scan?.['Actual Rows']} rows of it for a page of 50`);
+    t.notOk(nodes.some((n) => n['Index Name'] === 'messages_pkey'), 'not the primary key');
+  } finally {
+    await admin.query('rollback');
+  }
 });
