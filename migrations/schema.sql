@@ -41,6 +41,22 @@ CREATE SCHEMA app_public;
 COMMENT ON SCHEMA app_public IS 'What API requests may read, under row-level security: users, messages, notifications, message history.';
 
 --
+-- Name: api_time(timestamp with time zone); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.api_time(t timestamp with time zone) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  select to_char(t at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+$$;
+
+--
+-- Name: FUNCTION api_time(t timestamp with time zone); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.api_time(t timestamp with time zone) IS 'A timestamp in the API''s format: ISO 8601, UTC, milliseconds, "Z".';
+
+--
 -- Name: live_events_sql(text, text); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -186,12 +202,9 @@ CREATE FUNCTION app_private.message_json(m app_public.messages) RETURNS json
     AS $$
   select json_build_object(
     'id', m.id, 'senderId', m.sender_id, 'receiverId', m.receiver_id, 'parentMessageId', m.parent_message_id,
-    'content', m.content,
-    'sentAt', to_char(m.sent_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-    'edited', m.edited,
-    'editedAt', to_char(m.edited_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-    'read', m.read,
-    'readAt', to_char(m.read_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+    'content', m.content, 'sentAt', app_private.api_time(m.sent_at),
+    'edited', m.edited, 'editedAt', app_private.api_time(m.edited_at),
+    'read', m.read, 'readAt', app_private.api_time(m.read_at),
     'replyCount', m.reply_count)
 $$;
 
@@ -199,7 +212,55 @@ $$;
 -- Name: FUNCTION message_json(m app_public.messages); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.message_json(m app_public.messages) IS 'A message in the API''s JSON shape (ISO UTC times with milliseconds): the data of live events.';
+COMMENT ON FUNCTION app_private.message_json(m app_public.messages) IS 'A message in the API''s JSON shape: live events, and the pages the API builds in SQL (src/queries/messages.ts). Inlined (no SET clause).';
+
+--
+-- Name: read_receipt_json(app_public.messages); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.read_receipt_json(m app_public.messages) RETURNS json
+    LANGUAGE sql STABLE
+    AS $$
+  select json_build_object('id', m.id, 'receiverId', m.receiver_id, 'readAt', app_private.api_time(m.read_at))
+$$;
+
+--
+-- Name: FUNCTION read_receipt_json(m app_public.messages); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.read_receipt_json(m app_public.messages) IS 'The item of a message.read event: which message, who read it, when.';
+
+--
+-- Name: record_live_event(bigint[], text, json); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.record_live_event(recipients bigint[], event_type text, item json) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  woken bigint;
+begin
+  with reserved as (
+    insert into app_private.delivery_counters as c (user_id, last_seq)
+    select distinct u, 1 from unnest(recipients) u order by u
+    on conflict (user_id) do update set last_seq = c.last_seq + 1
+    returning c.user_id, c.last_seq
+  ), recorded as (
+    insert into app_public.live_events (user_id, seq, type, data)
+    select user_id, last_seq, event_type, json_build_object('count', 1, 'messages', json_build_array(item))
+      from reserved
+    returning user_id
+  )
+  select count(pg_notify('signalbox_notifications', json_build_object('userId', user_id)::text)) into woken from recorded;
+end;
+$$;
+
+--
+-- Name: FUNCTION record_live_event(recipients bigint[], event_type text, item json); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.record_live_event(recipients bigint[], event_type text, item json) IS 'Records one live event (one item) for each recipient, seq from their counters in user-id order, and wakes their streams: the one-row statements'' path.';
 
 --
 -- Name: search_hits(tsquery, bigint, real, bigint, integer); Type: FUNCTION; Schema: app_private; Owner: -
@@ -283,25 +344,12 @@ CREATE FUNCTION app_private.tg_messages__announce_live_insert() RETURNS trigger
 declare
   one app_public.messages;
   rows_in bigint;
-  woken bigint;
 begin
   select count(*) into rows_in from (select 1 from new_messages limit 2) x;
   if rows_in = 1 then
-    -- Every API send: one message, one or two recipients, no join.
+    -- Every API send: one message, no join, nothing planned per statement.
     select * into one from new_messages;
-    with reserved as (
-      insert into app_private.delivery_counters as c (user_id, last_seq)
-      select distinct u, 1 from unnest(array[one.sender_id, one.receiver_id]) u order by u
-      on conflict (user_id) do update set last_seq = c.last_seq + 1
-      returning c.user_id, c.last_seq
-    ), recorded as (
-      insert into app_public.live_events (user_id, seq, type, data)
-      select user_id, last_seq, 'message.created',
-             json_build_object('count', 1, 'messages', json_build_array(app_private.message_json(one)))
-        from reserved
-      returning user_id
-    )
-    select count(pg_notify('signalbox_notifications', json_build_object('userId', user_id)::text)) into woken from recorded;
+    perform app_private.record_live_event(array[one.sender_id, one.receiver_id], 'message.created', app_private.message_json(one));
   else
     execute app_private.live_events_sql('message.created', $items$
       select distinct on (u.user_id, m.id) u.user_id, m.id as message_id, app_private.message_json(m) as item
@@ -327,8 +375,27 @@ CREATE FUNCTION app_private.tg_messages__announce_live_update() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
+declare
+  rows_in bigint;
+  n app_public.messages;
+  o app_public.messages;
 begin
-  -- Both join the transition tables: planned per statement (EXECUTE).
+  select count(*) into rows_in from (select 1 from new_messages limit 2) x;
+  if rows_in = 0 then
+    return null;
+  elsif rows_in = 1 then
+    -- An edit, a mark-read, a parent's reply_count: one row, no join.
+    select * into n from new_messages;
+    select * into o from old_messages;
+    if n.content is distinct from o.content then
+      perform app_private.record_live_event(array[n.sender_id, n.receiver_id], 'message.edited', app_private.message_json(n));
+    end if;
+    if n.read and not o.read and n.sender_id <> n.receiver_id then
+      perform app_private.record_live_event(array[n.sender_id], 'message.read', app_private.read_receipt_json(n));
+    end if;
+    return null;
+  end if;
+  -- Several rows: both join the transition tables, planned per statement.
   execute app_private.live_events_sql('message.edited', $items$
     select distinct on (u.user_id, n.id) u.user_id, n.id as message_id, app_private.message_json(n) as item
       from new_messages n
@@ -337,9 +404,7 @@ begin
      where n.content is distinct from o.content
   $items$);
   execute app_private.live_events_sql('message.read', $items$
-    select n.sender_id as user_id, n.id as message_id,
-           json_build_object('id', n.id, 'receiverId', n.receiver_id,
-                             'readAt', to_char(n.read_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) as item
+    select n.sender_id as user_id, n.id as message_id, app_private.read_receipt_json(n) as item
       from new_messages n
       join old_messages o on o.id = n.id
      where n.read and not o.read and n.sender_id <> n.receiver_id
@@ -352,7 +417,7 @@ $_$;
 -- Name: FUNCTION tg_messages__announce_live_update(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_messages__announce_live_update() IS 'message.edited to both participants when content changed; message.read (a read receipt) to the sender when read became true. One event per recipient, type and statement.';
+COMMENT ON FUNCTION app_private.tg_messages__announce_live_update() IS 'message.edited to both participants when content changed; message.read (a read receipt) to the sender when read became true. One event per recipient, type and statement: a one-row statement through record_live_event, several rows through live_events_sql (planned per statement).';
 
 --
 -- Name: tg_messages__check_participant_role(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -2023,6 +2088,12 @@ GRANT USAGE ON SCHEMA app_private TO signalbox_visitor;
 GRANT USAGE ON SCHEMA app_public TO signalbox_visitor;
 
 --
+-- Name: FUNCTION api_time(t timestamp with time zone); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.api_time(t timestamp with time zone) FROM PUBLIC;
+
+--
 -- Name: FUNCTION live_events_sql(event_type text, items_sql text); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -2069,6 +2140,18 @@ GRANT UPDATE(read) ON TABLE app_public.messages TO signalbox_visitor;
 --
 
 REVOKE ALL ON FUNCTION app_private.message_json(m app_public.messages) FROM PUBLIC;
+
+--
+-- Name: FUNCTION read_receipt_json(m app_public.messages); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.read_receipt_json(m app_public.messages) FROM PUBLIC;
+
+--
+-- Name: FUNCTION record_live_event(recipients bigint[], event_type text, item json); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.record_live_event(recipients bigint[], event_type text, item json) FROM PUBLIC;
 
 --
 -- Name: FUNCTION search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer); Type: ACL; Schema: app_private; Owner: -
