@@ -45,7 +45,7 @@ COMMENT ON SCHEMA app_public IS 'What API requests may read, under row-level sec
 --
 
 CREATE FUNCTION app_private.api_time(t timestamp with time zone) RETURNS text
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE sql STABLE
     AS $$
   select to_char(t at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
 $$;
@@ -2092,6 +2092,7 @@ GRANT USAGE ON SCHEMA app_public TO signalbox_visitor;
 --
 
 REVOKE ALL ON FUNCTION app_private.api_time(t timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_private.api_time(t timestamp with time zone) TO signalbox_visitor;
 
 --
 -- Name: FUNCTION live_events_sql(event_type text, items_sql text); Type: ACL; Schema: app_private; Owner: -
@@ -2140,6 +2141,7 @@ GRANT UPDATE(read) ON TABLE app_public.messages TO signalbox_visitor;
 --
 
 REVOKE ALL ON FUNCTION app_private.message_json(m app_public.messages) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_private.message_json(m app_public.messages) TO signalbox_visitor;
 
 --
 -- Name: FUNCTION read_receipt_json(m app_public.messages); Type: ACL; Schema: app_private; Owner: -

@@ -25,7 +25,7 @@ async function threadRows(
 ): Promise<ThreadRow[]> {
   const page = await getThreadPage(tx, me, id, { limit, after });
   if (page.outcome !== 'page') throw new Error(`thread: ${page.outcome}`);
-  return page.rows.map((p) => JSON.parse(p.node) as ThreadRow);
+  return page.rows.map((p) => ({ ...(JSON.parse(p.node) as Omit<ThreadRow, 'depth'>), depth: p.depth }));
 }
 
 async function setup(t: Test) {
@@ -74,7 +74,7 @@ t.test('a thread of 500 messages is one query, in tree order', async (t) => {
     seen.set(r.id, i);
   }
   t.ok(ordered, 'every parent comes before its replies, depth = parent depth + 1');
-  const pieces = rows.map((r) => ({ id: r.id, parentMessageId: r.parentMessageId, node: JSON.stringify(r) }));
+  const pieces = rows.map(({ depth, ...message }) => ({ id: message.id, parentMessageId: message.parentMessageId, depth, node: JSON.stringify(message) }));
   const forest = forestJson(pieces).map((top) => JSON.parse(top.json) as ThreadNode);
   t.equal(forest.length, 1, 'one tree: the root');
   const tree = forest[0]!;
@@ -156,7 +156,7 @@ t.test('a 1000-deep chain comes back whole; the schema refuses depth 1001', asyn
   t.equal(rows.length, 1000, 'a page holds at most its limit');
   const rest = await as(bob.id, (tx) => getThreadPage(tx, bob.id, Number(leaf.id), { limit: 1000, after: rows.at(-1)!.id }));
   t.match(rest, { outcome: 'page', nextCursor: null }, 'the last page says so');
-  if (rest.outcome === 'page') rows.push(...rest.rows.map((p) => JSON.parse(p.node) as ThreadRow));
+  if (rest.outcome === 'page') rows.push(...rest.rows.map((p) => ({ ...(JSON.parse(p.node) as Omit<ThreadRow, 'depth'>), depth: p.depth })));
   t.equal(rows.length, 1001, 'root plus 1000 replies');
   t.equal(rows[rows.length - 1]!.depth, 1000);
   const tooDeep = await admin.query(`insert into app_public.messages (sender_id, parent_message_id, content) values (${alice.id}, ${leaf.id}, 'one more')`).catch((e: { code: string; constraint: string }) => e);

@@ -1,5 +1,5 @@
 --! Previous: sha1:08150ddacedfcbfb452e7ed745e241af01daedf2
---! Hash: sha1:58e43c3632346dafbf6c55d49c5a911a326b952e
+--! Hash: sha1:61e460a89743c2ba06d4ca7ad6e00d495743c9ed
 --! Message: Live events of single-row statements without planning per statement
 
 --------------------------------------------------------------------------------
@@ -24,9 +24,10 @@
 
 -- A timestamptz as the API writes it: ISO 8601 in UTC, milliseconds
 -- truncated (what parseTimestamptz in src/db/pool.ts makes of a decoded
--- row). Inlined by PostgreSQL (no SET clause).
+-- row). Inlined by PostgreSQL: no SET clause, and STABLE like the to_char
+-- it calls (an IMMUTABLE wrapper of a STABLE function is not inlined).
 create or replace function app_private.api_time(t timestamptz) returns text
-  language sql immutable
+  language sql stable
 as $$
   select to_char(t at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
 $$;
@@ -53,6 +54,10 @@ as $$
 $$;
 comment on function app_private.read_receipt_json(app_public.messages) is
   'The item of a message.read event: which message, who read it, when.';
+
+-- The API's pages call message_json too (inlined, but still checked).
+grant execute on function app_private.api_time(timestamptz) to :DATABASE_VISITOR;
+grant execute on function app_private.message_json(app_public.messages) to :DATABASE_VISITOR;
 
 -- One event for one item (a one-row statement): each recipient's next seq,
 -- counters taken in user-id order, data {count: 1, messages: [item]}, the

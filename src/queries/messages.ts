@@ -166,34 +166,19 @@ export const threadRow = messageRow.extend({ depth: z.number().int() });
 export type ThreadRow = z.infer<typeof threadRow>;
 
 /**
- * A timestamptz as the API writes it, in SQL: ISO 8601 in UTC with
- * milliseconds (truncated), exactly what parseTimestamptz (db/pool.ts) makes
- * of the same value when a row is decoded in Node.
+ * A message (messageRow's shape) as JSON text built by PostgreSQL:
+ * app_private.message_json (migration 000012), the same function the live
+ * events use, inlined into the query. Pages of messages travel as one
+ * string per message, which Node joins and passes through, instead of
+ * decoding eleven columns per message, building objects and serialising
+ * them again: that was most of a thread request's CPU in Node.
+ * test/shapes.test.ts holds it equal to the decoded row.
  */
-const apiTime = (column: string) =>
-  sql.fragment`to_char(${sql.identifier(column.split('.'))} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+export const messageJson = sql.fragment`app_private.message_json(m)::text`;
 
-/** messageRow's fields of `m`, as json_build_object arguments. */
-const messageJsonFields = sql.fragment`
-  'id', m.id, 'senderId', m.sender_id, 'receiverId', m.receiver_id, 'parentMessageId', m.parent_message_id,
-  'content', m.content, 'sentAt', ${apiTime('m.sent_at')}, 'edited', m.edited, 'editedAt', ${apiTime('m.edited_at')},
-  'read', m.read, 'readAt', ${apiTime('m.read_at')}, 'replyCount', m.reply_count`;
-
-/**
- * A message (messageRow's shape) as JSON text built by PostgreSQL. Pages of
- * messages travel as one string per message, which Node joins and passes
- * through, instead of decoding eleven columns per message, building objects
- * and serialising them again: that was most of a thread request's CPU in
- * Node. test/shapes.test.ts holds it equal to the decoded row.
- */
-export const messageJson = sql.fragment`json_build_object(${messageJsonFields})::text`;
-
-/** A thread node (threadRow's shape, without `replies`) as JSON text. */
-const threadNodeJson = sql.fragment`json_build_object(${messageJsonFields}, 'depth', m.depth)::text`;
-
-/** One node of a thread page: where it belongs, and its JSON (threadRow's shape). */
-export type ThreadPiece = { id: number; parentMessageId: number | null; node: string };
-const threadPiece = z.object({ id: z.number().int(), parentMessageId: z.number().int().nullable(), node: z.string() });
+/** One node of a thread page: where it belongs, its depth, and its message JSON (messageRow's shape). */
+export type ThreadPiece = { id: number; parentMessageId: number | null; depth: number; node: string };
+const threadPiece = z.object({ id: z.number().int(), parentMessageId: z.number().int().nullable(), depth: z.number().int(), node: z.string() });
 
 /** Deepest thread the query will walk; the schema caps depth at the same value. */
 export const MAX_THREAD_DEPTH = 1000;
@@ -278,7 +263,7 @@ export async function getThreadPage(
     select h.root_id as "rootId", h.cursor_ok as "cursorOk", p.*
       from head h
       left join lateral (
-        select m.id, m.parent_message_id as "parentMessageId", ${threadNodeJson} as node
+        select m.id, m.parent_message_id as "parentMessageId", m.depth, ${messageJson} as node
           from app_public.messages m
          where m.id = any (array(select unnest(l.ids) from levels l))
          order by m.depth, m.id
@@ -309,10 +294,10 @@ export function forestJson(pieces: readonly ThreadPiece[]): { id: number; json: 
   const replies = new Map<number, string[]>();
   const tops: { id: number; json: string }[] = [];
   for (let i = pieces.length - 1; i >= 0; i--) {
-    const { id, parentMessageId, node } = pieces[i]!;
+    const { id, parentMessageId, depth, node } = pieces[i]!;
     const below = replies.get(id);
-    // node is a JSON object: "…}" becomes "…,"replies":[…]}" (replies were collected last sibling first).
-    const json = `${node.slice(0, -1)},"replies":[${below ? below.reverse().join(',') : ''}]}`;
+    // node is a JSON object: "…}" becomes "…,"depth":d,"replies":[…]}" (replies were collected last sibling first).
+    const json = `${node.slice(0, -1)},"depth":${depth},"replies":[${below ? below.reverse().join(',') : ''}]}`;
     if (parentMessageId !== null && onPage.has(parentMessageId)) {
       const siblings = replies.get(parentMessageId);
       if (siblings) siblings.push(json);
