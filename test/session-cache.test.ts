@@ -128,6 +128,16 @@ t.test('SessionCache: a lookup that overlapped a revocation is not stored; expir
   t.equal(await cache.userOf('n', async () => (loads++, null)), 9, 'cached');
   epoch++;
   t.equal(await cache.userOf('n', async () => (loads++, null)), null, 'a new epoch (a reconnect) ignores older entries');
+  // A revocation drops that user's entries and no one else's.
+  await cache.userOf('u1', async () => (loads++, { userId: 11, expiresAt: far }));
+  await cache.userOf('u2', async () => (loads++, { userId: 11, expiresAt: far }));
+  await cache.userOf('v1', async () => (loads++, { userId: 12, expiresAt: far }));
+  const before = loads;
+  cache.revoke([11]);
+  t.equal(await cache.userOf('v1', async () => (loads++, null)), 12, 'another user\'s entry stays');
+  t.equal(loads, before, 'without a lookup');
+  t.equal(await cache.userOf('u1', async () => (loads++, null)), null, 'both of the revoked user\'s entries are gone');
+  t.equal(await cache.userOf('u2', async () => (loads++, null)), null);
   cache.revoke('all');
   t.equal(cache.size, 0);
 });

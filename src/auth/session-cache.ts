@@ -38,11 +38,21 @@ export type SessionLookup = { userId: number; expiresAt: number } | null;
 
 export class SessionCache {
   private readonly entries: LRUCache<string, Entry>;
+  /** Each user's cached keys, so a revocation touches those only, not every entry. */
+  private readonly keysByUser = new Map<number, Set<string>>();
   private revocations = 0;
   private source: RevocationSource | null = null;
 
   constructor(private readonly options: { ttlMs: number; maxEntries: number }) {
-    this.entries = new LRUCache({ max: Math.max(1, options.maxEntries) });
+    this.entries = new LRUCache({
+      max: Math.max(1, options.maxEntries),
+      // Evicted, replaced or deleted: the user's index forgets the key.
+      dispose: (entry, key) => {
+        const keys = this.keysByUser.get(entry.userId);
+        keys?.delete(key);
+        if (keys?.size === 0) this.keysByUser.delete(entry.userId);
+      },
+    });
   }
 
   /** Enables the cache: revocations arrive through `source`. */
@@ -66,6 +76,9 @@ export class SessionCache {
     const found = await load();
     if (found && this.usable() && source && this.revocations === revocations && source.epoch() === epoch) {
       this.entries.set(key, { userId: found.userId, until: Math.min(found.expiresAt, Date.now() + this.options.ttlMs), epoch: epoch! });
+      let keys = this.keysByUser.get(found.userId);
+      if (!keys) this.keysByUser.set(found.userId, (keys = new Set()));
+      keys.add(key);
     }
     return found?.userId ?? null;
   }
@@ -77,8 +90,7 @@ export class SessionCache {
       this.entries.clear();
       return;
     }
-    const gone = new Set(users);
-    for (const [key, entry] of this.entries.entries()) if (gone.has(entry.userId)) this.entries.delete(key);
+    for (const user of users) for (const key of [...(this.keysByUser.get(user) ?? [])]) this.entries.delete(key);
   }
 
   get size(): number {
