@@ -18,10 +18,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { argon2Hash } from '../src/auth/tokens';
 import { projectRoot } from '../src/paths';
-import { log, makeUsers, median, percentile, rssMiB, scratchDatabase, sleep, startServer, stopServer, type BenchUser } from './lib';
+import { argValue, log, makeUsers, median, percentile, rssMiB, scratchDatabase, sleep, startServer, stopServer, type BenchUser } from './lib';
 
-const args = process.argv.slice(2);
-const argValue = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
 /** `--app DIR`: another checkout's server (its dist/), for a before/after; `--only idempotency`. */
 const APP = argValue('--app');
 const ONLY = argValue('--only');

@@ -34,6 +34,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { projectRoot } from '../src/paths';
 import {
+  argValue,
   autocannonLoad,
   log,
   makeUsers,
@@ -48,10 +49,6 @@ import { summariseProfile, type ProfileSummary } from './profile';
 import { pgbenchScript, startRecorder, type WireStatement } from './wire';
 
 const args = process.argv.slice(2);
-const argValue = (name: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
 const APP = path.resolve(argValue('--app') ?? projectRoot);
 const OUT = path.resolve(argValue('--out') ?? path.join(projectRoot, 'bench', 'ceiling.json'));
 const DURATION = Number(argValue('--duration') ?? 5);

@@ -22,13 +22,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { projectRoot } from '../src/paths';
 import { openStream, type SseClient } from '../test/helpers/sse';
-import { log, makeUsers, percentile, scratchDatabase, sleep, startServer, stopServer, type BenchUser as User } from './lib';
+import { argValue, log, makeUsers, percentile, scratchDatabase, sleep, startServer, stopServer, type BenchUser as User } from './lib';
 
-const args = process.argv.slice(2);
-const argValue = (name: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
 const APP = path.resolve(argValue('--app') ?? projectRoot);
 const ONLY = argValue('--only');
 const PORTS = [3997, 3998] as const;

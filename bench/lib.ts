@@ -14,6 +14,13 @@ import { adminQuery, resolveServer, withDatabase } from '../src/db/admin';
 import { ensureRoles, migrateDatabase } from '../src/db/setup';
 import { projectRoot } from '../src/paths';
 
+/** The value after `--name` on the command line, if given. */
+export const argValue = (name: string): string | undefined => {
+  const args = process.argv.slice(2);
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+
 const started = Date.now();
 export const log = (line: string) => process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -23,13 +23,9 @@ import { getThreadPage, getUnreadInbox } from '../src/queries/messages';
 import { projectRoot } from '../src/paths';
 import { buildDataset, shapeFor, type Landmarks } from './dataset';
 import { writeReport, type Results } from './report';
-import { autocannonLoad, log, median, percentile, rssMiB, startServer as startBenchServer, stopServer, type Load, type LoadOptions } from './lib';
+import { argValue, autocannonLoad, log, median, percentile, rssMiB, startServer as startBenchServer, stopServer, type Load, type LoadOptions } from './lib';
 
 const args = process.argv.slice(2);
-const argValue = (name: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
 const SCALE = Number(argValue('--scale') ?? process.env.BENCH_SCALE ?? 1);
 const DURATION = Number(argValue('--duration') ?? process.env.BENCH_DURATION ?? 5);
 const CONNECTIONS = [1, 4, 16, 64];

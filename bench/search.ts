@@ -24,13 +24,9 @@ import { adminQuery } from '../src/db/admin';
 import { createDatabasePool } from '../src/db/pool';
 import { projectRoot } from '../src/paths';
 import { searchMessages } from '../src/queries/search';
-import { log, makeUsers, median, percentile, scratchDatabase } from './lib';
+import { argValue, log, makeUsers, median, percentile, scratchDatabase } from './lib';
 
 const args = process.argv.slice(2);
-const argValue = (name: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
 const MESSAGES = Number(argValue('--messages') ?? 1_000_000);
 const BEFORE = argValue('--before');
 const CALLS = 200;
