@@ -263,7 +263,7 @@ t.test('sessions and account deletion', async (t) => {
   const done = await as(alice.id, async (tx) => ({ deleted: await deleteAccount(tx, alice.id), change: await changeOfTransaction(tx) }));
   t.equal(done.deleted, true, 'deleted');
   t.same(
-    [...done.change.users].sort((a, b) => a - b),
+    [...done.change!.users].sort((a, b) => a - b),
     [alice.id, bob.id].sort((a, b) => a - b),
     'the triggers recorded whose views changed: the user and every partner',
   );

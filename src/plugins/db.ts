@@ -49,14 +49,13 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
     const me = this.userId;
     if (!me) throw unauthorized();
     if (READS.has(this.method)) return asUser(options.pool, options.visitorRole, me, (tx) => fn(tx, me), settings);
-    let change: Change | undefined;
+    let change: Change | null = null;
     const result = await asUser(options.pool, options.visitorRole, me, async (tx) => {
       const value = await fn(tx, me);
       change = await changeOfTransaction(tx);
       return value;
     }, settings);
-    const changed = change && (change.users.length > 0 || change.revokedSessions === 'all' || change.revokedSessions.length > 0);
-    if (changed) for (const hook of hooks) await hook(change!);
+    if (change) for (const hook of hooks) await hook(change);
     return result;
   });
 }

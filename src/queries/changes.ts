@@ -15,15 +15,16 @@ const idList = (list: string | null): number[] => (list ? [...new Set(list.split
 /**
  * The users whose views or sessions this transaction changed, recorded by
  * the announcing triggers in transaction-local settings, and the backend's
- * pid (its NOTIFYs carry it). Read at the end of a writing transaction,
- * before COMMIT ends the settings.
+ * pid (its NOTIFYs carry it); null when the triggers recorded nothing.
+ * Read at the end of a writing transaction, before COMMIT ends the settings.
  */
-export async function changeOfTransaction(connection: CommonQueryMethods): Promise<Change> {
+export async function changeOfTransaction(connection: CommonQueryMethods): Promise<Change | null> {
   const row = await connection.one(sql.type(changeRow)`
     select nullif(current_setting('signalbox.touched', true), '') as touched,
            nullif(current_setting('signalbox.revoked', true), '') as revoked,
            pg_backend_pid() as pid
   `);
+  if (row.touched === null && row.revoked === null) return null;
   const revokedSessions = row.revoked?.split(',').includes('all') ? 'all' : idList(row.revoked);
   return { users: idList(row.touched), revokedSessions, backendPid: row.pid };
 }
