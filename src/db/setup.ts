@@ -1,4 +1,6 @@
 import { Logger, migrate as graphileMigrate } from 'graphile-migrate';
+// Not re-exported by the package's index; pinned version (package.json).
+import { clearAllPools } from 'graphile-migrate/dist/pgReal';
 import { createPool, sql } from 'slonik';
 import { z } from 'zod';
 import { migrationsFolder } from '../paths';
@@ -44,4 +46,9 @@ export async function migrateDatabase(
     placeholders: { ':DATABASE_VISITOR': visitorRole },
     ...(options.quiet ? { logger: quietLogger } : {}),
   });
+  // graphile-migrate keeps its pool open for 200 ms after the last use: a
+  // server stopped within that time (a SIGTERM right after start, stopping
+  // an embedded PostgreSQL) found the pool's idle connection terminated and
+  // exited 1 on its error. Close it now.
+  clearAllPools();
 }
