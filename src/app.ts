@@ -10,6 +10,7 @@ import {
 import type { DatabasePool } from 'slonik';
 import type { RedisCacheClient } from './cache/redis-store';
 import type { Config } from './config';
+import type { Replica } from './db/replicas';
 import { describeService } from './openapi';
 import { deploymentIdentity } from './queries/deployment';
 import rateLimit from '@fastify/rate-limit';
@@ -44,6 +45,8 @@ export type AppOptions = {
   cacheClient?: RedisCacheClient | undefined;
   /** Connection string for the LISTEN connection (live streams, cross-instance eviction). */
   listenerUrl?: string;
+  /** Pools on streaming replicas for the read-only views (DATABASE_READ_URL). */
+  replicas?: readonly Replica[];
 };
 
 /**
@@ -78,7 +81,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   await app.register(errorsPlugin);
-  await app.register(dbPlugin, { pool: options.pool, visitorRole: config.DATABASE_VISITOR });
+  await app.register(dbPlugin, {
+    pool: options.pool,
+    visitorRole: config.DATABASE_VISITOR,
+    replicas: options.replicas ?? [],
+    replicaMaxLagMs: config.REPLICA_MAX_LAG_MS,
+    replicaCheckMs: config.REPLICA_CHECK_MS,
+  });
 
   await app.register(swagger, {
     openapi: {

@@ -7,6 +7,26 @@ import { z } from 'zod';
 const configSchema = z.object({
   /** When absent, `npm start` runs an embedded PostgreSQL under DATA_DIR. */
   DATABASE_URL: z.string().url().optional(),
+  /**
+   * Where the LISTEN connection and the migrations connect when DATABASE_URL
+   * is a pooler in transaction mode (PgBouncer): LISTEN holds its session,
+   * migrations take advisory locks. Default: DATABASE_URL.
+   */
+  LISTEN_DATABASE_URL: z.string().url().optional(),
+  MIGRATE_DATABASE_URL: z.string().url().optional(),
+  /**
+   * Streaming replicas for the read-only views, comma-separated; reads stay
+   * read-your-writes by WAL position (src/db/replicas.ts).
+   */
+  DATABASE_READ_URL: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((u) => u.trim()).filter((u) => u !== ''))
+    .pipe(z.array(z.string().url())),
+  /** A replica whose data may be older than this takes no reads. */
+  REPLICA_MAX_LAG_MS: z.coerce.number().int().min(10).max(3_600_000).default(5000),
+  /** How often each replica's replayed WAL position (and the primary's) is read. */
+  REPLICA_CHECK_MS: z.coerce.number().int().min(10).max(60_000).default(100),
   HOST: z.string().min(1).default('localhost'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -3,7 +3,7 @@ import { buildApp } from './app';
 import { createRedisCacheClient } from './cache/redis-store';
 import { loadConfig } from './config';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded';
-import { createDatabasePool } from './db/pool';
+import { createDatabasePool, redactUrl } from './db/pool';
 import { ensureRoles, migrateDatabase } from './db/setup';
 
 /**
@@ -26,15 +26,29 @@ async function main(): Promise<void> {
   process.removeAllListeners('SIGINT');
   process.removeAllListeners('SIGTERM');
 
-  await ensureRoles(databaseUrl, config.DATABASE_VISITOR);
-  await migrateDatabase(databaseUrl, config.DATABASE_VISITOR);
+  // Roles and migrations need a session of their own (advisory locks): not
+  // through a pooler in transaction mode. Neither does LISTEN.
+  const directUrl = config.MIGRATE_DATABASE_URL ?? databaseUrl;
+  await ensureRoles(directUrl, config.DATABASE_VISITOR);
+  await migrateDatabase(directUrl, config.DATABASE_VISITOR);
 
-  const pool = await createDatabasePool(databaseUrl, {
-    maximumPoolSize: config.DATABASE_POOL_SIZE,
-    checkShapes: config.CHECK_SHAPES,
-  });
+  const poolOptions = { maximumPoolSize: config.DATABASE_POOL_SIZE, checkShapes: config.CHECK_SHAPES };
+  const pool = await createDatabasePool(databaseUrl, poolOptions);
+  const replicas = await Promise.all(
+    config.DATABASE_READ_URL.map(async (url, i) => ({
+      name: `replica${i + 1} ${redactUrl(url)}`,
+      // A replica that does not answer quickly is skipped, not waited for.
+      pool: await createDatabasePool(url, { ...poolOptions, connectionTimeoutMs: 1000 }),
+    })),
+  );
   const cacheClient = config.CACHE_URL ? createRedisCacheClient(config.CACHE_URL) : undefined;
-  const app = await buildApp({ config, pool, cacheClient, listenerUrl: databaseUrl });
+  const app = await buildApp({
+    config,
+    pool,
+    cacheClient,
+    listenerUrl: config.LISTEN_DATABASE_URL ?? databaseUrl,
+    replicas,
+  });
 
   closeWithGrace({ delay: 10_000, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'closing after an error');
@@ -42,6 +56,7 @@ async function main(): Promise<void> {
     // Stop accepting, end live streams (a preClose hook), let in-flight requests finish.
     await app.close();
     await pool.end();
+    await Promise.all(replicas.map((r) => r.pool.end()));
     await cacheClient?.close();
     if (embedded) await embedded.stop();
   });

@@ -57,12 +57,21 @@ export type PoolOptions = {
   interceptors?: readonly Interceptor[];
   /** Validate every row against its query's zod schema (CHECK_SHAPES). */
   checkShapes?: boolean;
+  /** How long to wait for a new connection (Slonik's default: 5 s). */
+  connectionTimeoutMs?: number;
 };
+
+/** Where a connection string points, without user or password (logs, /healthz). */
+export function redactUrl(url: string): string {
+  const u = new URL(url);
+  return `${u.host}${u.pathname}`;
+}
 
 export async function createDatabasePool(url: string, options: PoolOptions = {}): Promise<DatabasePool> {
   const preset = createTypeParserPreset().filter((p) => p.name !== 'int8' && p.name !== 'timestamptz');
   return createPool(url, {
     maximumPoolSize: options.maximumPoolSize ?? 10,
+    ...(options.connectionTimeoutMs ? { connectionTimeout: options.connectionTimeoutMs } : {}),
     interceptors: [...(options.interceptors ?? []), ...(options.checkShapes ? [resultParserInterceptor] : [])],
     // Slonik's default runs DISCARD ALL whenever a connection returns to the
     // pool: an extra round trip that also throws away every cached plan,

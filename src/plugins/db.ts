@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { DatabasePool } from 'slonik';
+import { BackendTerminatedError, BackendTerminatedUnexpectedlyError, ConnectionError, type DatabasePool } from 'slonik';
+import { ReadRouter, type Replica } from '../db/replicas';
 import { asUser, type TransactionSettings, type Tx } from '../db/transaction';
 import { unauthorized } from '../http-errors';
 import { changeOfTransaction, type Change } from '../queries/changes';
@@ -14,6 +15,8 @@ declare module 'fastify' {
     visitorRole: string;
     /** Registers a hook for every committed write of a request (see asCaller). */
     onCommittedWrite(hook: CommitHook): void;
+    /** Chooses the replica or the primary for each read view (src/db/replicas.ts). */
+    reads: ReadRouter;
   }
   interface FastifyRequest {
     /** The authenticated user's id; set by the auth plugin, null when anonymous. */
@@ -28,10 +31,42 @@ declare module 'fastify' {
      * `settings`: transaction-local settings the query needs (TransactionSettings).
      */
     asCaller<T>(fn: (tx: Tx, me: number) => Promise<T>, settings?: TransactionSettings): Promise<T>;
+    /**
+     * asCaller for a read-only view: on a read replica that has replayed
+     * every write the caller must see (the caller's own, and those that
+     * changed the caller's views), else on the primary; a read the replica
+     * fails to answer is repeated on the primary. Without replicas, asCaller.
+     */
+    readAsCaller<T>(fn: (tx: Tx, me: number) => Promise<T>, settings?: TransactionSettings): Promise<T>;
   }
 }
 
-type DbOptions = { pool: DatabasePool; visitorRole: string };
+type DbOptions = {
+  pool: DatabasePool;
+  visitorRole: string;
+  replicas?: readonly Replica[];
+  replicaMaxLagMs?: number;
+  replicaCheckMs?: number;
+};
+
+/**
+ * Errors that say the server could not serve the read at all (connection
+ * refused or lost, shutting down, too many connections, a standby's
+ * recovery conflict): the same read on the primary may succeed. A query's
+ * own error (bad input, a rule) would fail there too and is not repeated.
+ */
+export function isUnavailable(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code !== 'string') continue;
+    if (/^(08|57P0[1-3]|53300|40001)/.test(code) || /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH)$/.test(code)) return true;
+  }
+  return (
+    error instanceof ConnectionError ||
+    error instanceof BackendTerminatedError ||
+    error instanceof BackendTerminatedUnexpectedlyError
+  );
+}
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -40,6 +75,16 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
   app.decorate('pool', options.pool);
   app.decorate('visitorRole', options.visitorRole);
   app.decorate('onCommittedWrite', (hook: CommitHook) => void hooks.push(hook));
+  const reads = new ReadRouter({
+    primary: options.pool,
+    replicas: options.replicas ?? [],
+    maxLagMs: options.replicaMaxLagMs ?? 5000,
+    checkMs: options.replicaCheckMs ?? 100,
+    log: app.log,
+  });
+  app.decorate('reads', reads);
+  await reads.start();
+  app.addHook('onClose', () => reads.stop());
   app.decorateRequest('userId', null);
   app.decorateRequest('asCaller', async function <T>(
     this: FastifyRequest,
@@ -49,14 +94,33 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
     const me = this.userId;
     if (!me) throw unauthorized();
     if (READS.has(this.method)) return asUser(options.pool, options.visitorRole, me, (tx) => fn(tx, me), settings);
-    let change: Change | null = null;
-    const result = await asUser(options.pool, options.visitorRole, me, async (tx) => {
+    const { result, change } = await asUser(options.pool, options.visitorRole, me, async (tx) => {
       const value = await fn(tx, me);
-      change = await changeOfTransaction(tx);
-      return value;
+      return { result: value, change: await changeOfTransaction(tx) };
     }, settings);
+    // Before the hooks and the answer: the caller's next read, and those of
+    // everyone whose views changed, must not come from a replica without it.
+    reads.wrote(change ? [me, ...change.users] : [me]);
     if (change) for (const hook of hooks) await hook(change);
     return result;
+  });
+  app.decorateRequest('readAsCaller', async function <T>(
+    this: FastifyRequest,
+    fn: (tx: Tx, me: number) => Promise<T>,
+    settings?: TransactionSettings,
+  ) {
+    const me = this.userId;
+    if (!me) throw unauthorized();
+    const replica = reads.replicaFor(me);
+    if (replica) {
+      try {
+        return await asUser(replica.pool, options.visitorRole, me, (tx) => fn(tx, me), settings);
+      } catch (error) {
+        if (!isUnavailable(error)) throw error;
+        reads.failed(replica, error);
+      }
+    }
+    return asUser(options.pool, options.visitorRole, me, (tx) => fn(tx, me), settings);
   });
 }
 

@@ -94,6 +94,9 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
     listener.on('conversation', ({ users, backendPid }) => {
       // The echo of this process's own write was evicted before its answer.
       if (isOwnEcho(backendPid, users)) return;
+      // Another instance's write: these users read from the primary until a
+      // replica has replayed it, and their cached views go.
+      app.reads.wrote(users);
       app.viewCache.evictUsers(users).catch((err: unknown) => app.log.warn({ err }, 'cache eviction failed'));
     });
     listener.on('userDeleted', ({ userId }) => {

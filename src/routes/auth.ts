@@ -18,6 +18,8 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
   async function startSession(userId: number, secure: boolean, reply: FastifyReply): Promise<string> {
     const token = newToken();
     await createSession(app.pool, { userId, tokenHash: hashToken(token), ttlHours: options.sessionTtlHours });
+    // A new account must not look missing to its own first reads on a replica.
+    app.reads.wrote([userId]);
     reply.setCookie(SESSION_COOKIE, token, {
       httpOnly: true,
       sameSite: 'strict',

@@ -31,7 +31,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) =>
       app.viewCache.serve(request, reply, async () =>
-        JSON.stringify(await request.asCaller((tx, me) => listConversations(tx, me, request.query))),
+        JSON.stringify(await request.readAsCaller((tx, me) => listConversations(tx, me, request.query))),
       ),
   );
 
@@ -48,7 +48,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) =>
       app.viewCache.serve(request, reply, async () => {
-        const page = await request.asCaller(
+        const page = await request.readAsCaller(
           (tx, me) => getConversationMessages(tx, me, request.params.userId, request.query),
           conversationPageSettings,
         );

@@ -5,6 +5,16 @@ import { pingDatabase } from '../queries/health';
 const extras = {
   cache: z.enum(['memory', 'ok', 'unavailable']).describe('memory: per-process cache; ok/unavailable: the shared Redis cache'),
   events: z.enum(['listening', 'reconnecting', 'off']).describe('the LISTEN connection behind live streams and cache eviction'),
+  replicas: z
+    .array(
+      z.object({
+        name: z.string(),
+        status: z.enum(['ok', 'lagging', 'down']).describe('only "ok" replicas take reads'),
+        lagMs: z.number().nullable().describe('upper bound on the age of its data (ms); null when down'),
+        replayLsn: z.string().nullable(),
+      }),
+    )
+    .describe('the read replicas (DATABASE_READ_URL), as of the last check'),
 };
 const healthy = z.object({ status: z.enum(['ok', 'degraded']), database: z.literal('ok'), ...extras });
 const unhealthy = z.object({ status: z.literal('degraded'), database: z.literal('unreachable'), ...extras });
@@ -16,22 +26,24 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ['operations'],
         summary: 'Liveness: the database, the cache store and the event connection',
-        description: '200 while the database answers (status "degraded" when Redis or the LISTEN connection is down: requests are still served); 503 when it does not.',
+        description: '200 while the database answers (status "degraded" when Redis, the LISTEN connection or a read replica is down or lagging: requests are still served, from the primary for reads); 503 when it does not.',
         security: [],
         response: { 200: healthy, 503: unhealthy },
       },
     },
     async (request, reply) => {
       const cache = await app.viewCache.check();
+      // Infinity (older than every sample) is not JSON: reported as null.
+      const replicas = app.reads.report().map((r) => ({ ...r, lagMs: Number.isFinite(r.lagMs) ? r.lagMs : null }));
       const events = app.live.enabled() ? (app.live.listening() ? 'listening' : 'reconnecting') : 'off';
       try {
         await pingDatabase(app.pool, 2000);
       } catch (error) {
         request.log.warn({ err: error }, 'health check: database unreachable');
-        return reply.code(503).send({ status: 'degraded', database: 'unreachable', cache, events });
+        return reply.code(503).send({ status: 'degraded', database: 'unreachable', cache, events, replicas });
       }
-      const degraded = cache === 'unavailable' || events === 'reconnecting';
-      return reply.code(200).send({ status: degraded ? 'degraded' : 'ok', database: 'ok', cache, events });
+      const degraded = cache === 'unavailable' || events === 'reconnecting' || replicas.some((r) => r.status !== 'ok');
+      return reply.code(200).send({ status: degraded ? 'degraded' : 'ok', database: 'ok', cache, events, replicas });
     },
   );
 };

@@ -101,7 +101,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const message = await request.asCaller((tx, me) => getMessage(tx, me, request.params.id));
+      const message = await request.readAsCaller((tx, me) => getMessage(tx, me, request.params.id));
       if (!message) throw notFound('message');
       return message;
     },
@@ -140,7 +140,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const versions = await request.asCaller((tx, me) => getHistory(tx, me, request.params.id));
+      const versions = await request.readAsCaller((tx, me) => getHistory(tx, me, request.params.id));
       if (!versions) throw notFound('message');
       return { messageId: request.params.id, versions };
     },
@@ -174,7 +174,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const page = await request.asCaller((tx, me) => getThreadPage(tx, me, request.params.id, request.query));
+      const page = await request.readAsCaller((tx, me) => getThreadPage(tx, me, request.params.id, request.query));
       if (page.outcome === 'not-found') throw notFound('message');
       if (page.outcome === 'bad-cursor') {
         throw new HttpError(400, 'INVALID_CURSOR', '`after` must be a message of this thread (a nextCursor it returned)');
@@ -219,7 +219,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         },
       },
     },
-    async (request) => request.asCaller((tx, me) => getUnreadInbox(tx, me, request.query)),
+    async (request) => request.readAsCaller((tx, me) => getUnreadInbox(tx, me, request.query)),
   );
 };
 

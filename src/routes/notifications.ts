@@ -25,7 +25,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       const { unread, ...page } = request.query;
-      return request.asCaller((tx, me) => listNotifications(tx, me, { ...page, unreadOnly: unread === 'true' }));
+      return request.readAsCaller((tx, me) => listNotifications(tx, me, { ...page, unreadOnly: unread === 'true' }));
     },
   );
 

@@ -43,7 +43,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       const { q, with: other, limit, after } = request.query;
       const cursor = after === undefined ? undefined : decodeCursor(after);
       if (cursor === null) throw new HttpError(400, 'INVALID_CURSOR', '`after` must be a nextCursor this search returned');
-      const { hits, nextCursor } = await request.asCaller((tx, me) => searchMessages(tx, me, { q, with: other, limit, after: cursor }));
+      const { hits, nextCursor } = await request.readAsCaller((tx, me) => searchMessages(tx, me, { q, with: other, limit, after: cursor }));
       return { results: hits, nextCursor };
     },
   );

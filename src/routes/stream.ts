@@ -71,6 +71,8 @@ const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) =
       if (from && !from.legacy) {
         cursor = from.value;
       } else {
+        // On the primary, as every catch-up (plugins/live.ts): a replica
+        // behind would start the cursor before events it has not replayed.
         const start = await request.asCaller((tx) => streamStart(tx, me, from ? from.value : null));
         reset = from !== undefined && start.legacy === null;
         cursor = start.legacy ?? start.latest;

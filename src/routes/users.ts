@@ -19,7 +19,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     '/me',
     { schema: { tags: ['accounts'], summary: 'The signed-in user', response: { 200: userRow, ...errors(401) } } },
     async (request) => {
-      const user = await request.asCaller((tx, me) => getUserById(tx, me));
+      const user = await request.readAsCaller((tx, me) => getUserById(tx, me));
       if (!user) throw notFound('user');
       return user;
     },
@@ -62,7 +62,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const user = await request.asCaller((tx) => getUserByUsername(tx, request.params.username));
+      const user = await request.readAsCaller((tx) => getUserByUsername(tx, request.params.username));
       if (!user) throw notFound('user');
       return user;
     },

@@ -1,0 +1,167 @@
+/**
+ * The read router's rules (src/db/replicas.ts) on stand-in pools whose WAL
+ * positions the test sets: floors, lag, outages. The same rules on a real
+ * primary, replica and PgBouncer: test/topology.test.ts.
+ */
+import t from 'tap';
+import type { DatabasePool } from 'slonik';
+import { formatLsn, parseLsn, ReadRouter } from '../src/db/replicas';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A pool answering the router's two queries from `state`. */
+function fakeServer(state: { lsn: string; recovering?: boolean; down?: boolean }): DatabasePool {
+  const answer = async () => {
+    if (state.down) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+  };
+  return {
+    // The position as of the moment it is asked, as a server answers.
+    oneFirst: async () => {
+      const lsn = state.lsn;
+      await answer();
+      return lsn;
+    },
+    one: async () => (await answer(), { recovering: state.recovering ?? true, lsn: state.lsn }),
+  } as unknown as DatabasePool;
+}
+
+function setup(maxLagMs = 60_000) {
+  const primary = { lsn: '0/1000' };
+  const replica = { lsn: '0/1000', recovering: true, down: false };
+  const pool = fakeServer(replica);
+  const router = new ReadRouter({ primary: fakeServer(primary), replicas: [{ name: 'r1', pool }], maxLagMs, checkMs: 60_000 });
+  return { primary, replica, pool, router };
+}
+
+t.test('WAL positions compare as 64-bit numbers', async (t) => {
+  t.ok(parseLsn('0/FFFFFFFF') < parseLsn('1/0'), 'the high half counts');
+  t.ok(parseLsn('0/A') > parseLsn('0/9'), 'hex');
+  t.equal(formatLsn(parseLsn('16/B374D848')), '16/B374D848', 'round trip');
+  t.throws(() => parseLsn('16-B3'), 'not a position');
+});
+
+t.test('a writer reads from the primary until the replica has replayed the write', async (t) => {
+  const { primary, replica, pool, router } = setup();
+  await router.start();
+  t.equal(router.replicaFor(1)?.pool, pool, 'no writes: the replica');
+  router.wrote([1, 2]);
+  t.equal(router.replicaFor(1), null, 'just wrote: the primary, before any check');
+  t.equal(router.replicaFor(2), null, 'so does the other participant');
+  t.equal(router.replicaFor(3)?.pool, pool, 'an uninvolved user still reads the replica');
+
+  primary.lsn = '0/2000'; // the write's commit, seen by the next check
+  await router.check();
+  t.equal(router.replicaFor(1), null, 'replica at 0/1000 < the floor 0/2000: still the primary');
+  replica.lsn = '0/1FFF';
+  await router.check();
+  t.equal(router.replicaFor(1), null, 'one byte short: still the primary');
+  replica.lsn = '0/2000';
+  await router.check();
+  t.equal(router.replicaFor(1)?.pool, pool, 'replayed: the replica again');
+  t.equal(router.replicaFor(2)?.pool, pool, 'for both');
+  await router.stop();
+});
+
+t.test('a write marked while a check runs gets its floor from the next check', async (t) => {
+  const { primary, replica, router } = setup();
+  await router.start();
+  primary.lsn = '0/3000';
+  const running = router.check(); // the primary answers 0/3000
+  primary.lsn = '0/4000'; // then a write commits at 0/4000
+  router.wrote([7]);
+  replica.lsn = '0/3000';
+  await running;
+  t.equal(router.replicaFor(7), null, 'that check\'s answer predates the write: still the primary');
+  await router.check();
+  t.equal(router.replicaFor(7), null, 'the next check sets the floor 0/4000; the replica is at 0/3000');
+  replica.lsn = '0/4000';
+  await router.check();
+  t.equal(router.replicaFor(7)?.name, 'r1', 'replayed: the replica');
+  await router.stop();
+});
+
+t.test('lag: how long ago the primary was where the replica is', async (t) => {
+  const { primary, replica, router } = setup(40);
+  await router.start();
+  t.equal(router.report()[0]?.status, 'ok', 'caught up');
+  t.ok((router.report()[0]?.lagMs ?? 1) < 40, 'lag ~0');
+  primary.lsn = '0/5000';
+  await router.check();
+  await sleep(60);
+  await router.check();
+  const lagging = router.report()[0]!;
+  t.equal(lagging.status, 'lagging', `behind for ${lagging.lagMs} ms > 40 ms: lagging`);
+  t.equal(router.replicaFor(99), null, 'a lagging replica takes no reads, not even for users who wrote nothing');
+  replica.lsn = '0/5000';
+  await router.check();
+  t.equal(router.report()[0]?.status, 'ok', 'caught up: ok');
+  t.equal(router.replicaFor(99)?.name, 'r1', 'and serves again');
+  await router.stop();
+});
+
+t.test('a replica that fails, is promoted, or returns behind', async (t) => {
+  const { primary, replica, pool, router } = setup();
+  await router.start();
+  router.failed({ name: 'r1', pool }, new Error('gone'));
+  t.equal(router.report()[0]?.status, 'down', 'a failed read marks it down at once');
+  t.equal(router.replicaFor(1), null, 'no reads there');
+  await router.check();
+  t.equal(router.report()[0]?.status, 'ok', 'the next check that reaches it brings it back');
+
+  replica.down = true;
+  await router.check();
+  t.match(router.report()[0], { status: 'down', lagMs: null }, 'unreachable: down');
+
+  // While it was away the primary moved on and another replica-less check
+  // dropped nothing; it comes back far behind.
+  replica.down = false;
+  primary.lsn = '0/9000';
+  router.wrote([5]);
+  await router.check();
+  t.equal(router.replicaFor(5), null, 'behind the floor of a user who wrote');
+
+  replica.recovering = false;
+  replica.lsn = '0/9000';
+  await router.check();
+  t.equal(router.report()[0]?.status, 'down', 'promoted (not in recovery): not a replica any more');
+  await router.stop();
+});
+
+t.test('passed floors fold into one global floor that a returning replica must reach', async (t) => {
+  const primary = { lsn: '0/1000' };
+  const a = { lsn: '0/1000', recovering: true, down: false };
+  const b = { lsn: '0/1000', recovering: true, down: false };
+  const router = new ReadRouter({
+    primary: fakeServer(primary),
+    replicas: [
+      { name: 'a', pool: fakeServer(a) },
+      { name: 'b', pool: fakeServer(b) },
+    ],
+    maxLagMs: 60_000,
+    checkMs: 60_000,
+  });
+  await router.start();
+  b.down = true;
+  router.wrote([1]);
+  primary.lsn = '0/6000';
+  a.lsn = '0/6000';
+  await router.check(); // user 1's floor 0/6000, passed by a: dropped, global floor 0/6000
+  t.equal(router.replicaFor(1)?.name, 'a', 'served by the replica that has it');
+  b.down = false; // back, but still at 0/1000
+  await router.check();
+  for (let i = 0; i < 4; i++) t.equal(router.replicaFor(1)?.name, 'a', `never b, which is behind what was dropped (${i})`);
+  b.lsn = '0/6000';
+  await router.check();
+  const names = new Set([0, 1, 2, 3].map(() => router.replicaFor(1)?.name));
+  t.same([...names].sort(), ['a', 'b'], 'caught up: both take reads in turn');
+  await router.stop();
+});
+
+t.test('without replicas it does nothing', async (t) => {
+  const router = new ReadRouter({ primary: fakeServer({ lsn: '0/1' }), replicas: [], maxLagMs: 1000, checkMs: 100 });
+  await router.start();
+  router.wrote([1]);
+  t.equal(router.replicaFor(1), null, 'the primary');
+  t.same(router.report(), [], 'nothing to report');
+  await router.stop();
+});
