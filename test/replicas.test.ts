@@ -80,6 +80,18 @@ t.test('a write marked while a check runs gets its floor from the next check', a
   await router.stop();
 });
 
+t.test('a write marked before a check stays on the primary while that check is in flight', async (t) => {
+  const { primary, router } = setup();
+  await router.start();
+  router.wrote([8]);
+  primary.lsn = '0/5000';
+  const running = router.check(); // has taken the mark, not yet the primary's answer
+  t.equal(router.replicaFor(8), null, 'neither pending nor floored yet: still the primary');
+  await running;
+  t.equal(router.replicaFor(8), null, 'floored at 0/5000, replica at 0/1000: the primary');
+  await router.stop();
+});
+
 t.test('lag: how long ago the primary was where the replica is', async (t) => {
   const { primary, replica, router } = setup(40);
   await router.start();

@@ -33,11 +33,13 @@ export type ReplicaReport = {
   /** Upper bound on the age of its data in ms; null when unknown (down). */
   lagMs: number | null;
   replayLsn: string | null;
+  /** Read views it has answered since this process started. */
+  reads: number;
 };
 
 export type Replica = { name: string; pool: DatabasePool };
 
-type ReplicaState = Replica & { status: ReplicaStatus; replay: bigint | null; lagMs: number | null };
+type ReplicaState = Replica & { status: ReplicaStatus; replay: bigint | null; lagMs: number | null; reads: number };
 
 export type ReadRouterOptions = {
   primary: DatabasePool;
@@ -67,6 +69,8 @@ export class ReadRouter {
   private readonly replicas: ReplicaState[];
   /** Users written since the last check started: primary only. */
   private pending = new Set<number>();
+  /** Users the running check is flooring: primary only until it has. */
+  private resolving = new Set<number>();
   private readonly floors = new Map<number, bigint>();
   private globalFloor = 0n;
   /** The primary's sampled positions, oldest first. */
@@ -76,7 +80,7 @@ export class ReadRouter {
   private next = 0;
 
   constructor(private readonly options: ReadRouterOptions) {
-    this.replicas = options.replicas.map((r) => ({ ...r, status: 'down', replay: null, lagMs: null }));
+    this.replicas = options.replicas.map((r) => ({ ...r, status: 'down', replay: null, lagMs: null, reads: 0 }));
   }
 
   get enabled(): boolean {
@@ -105,7 +109,7 @@ export class ReadRouter {
 
   /** The replica to read `userId`'s views from, or null for the primary. */
   replicaFor(userId: number): Replica | null {
-    if (this.pending.has(userId)) return null;
+    if (this.pending.has(userId) || this.resolving.has(userId)) return null;
     const floor = this.floors.get(userId) ?? 0n;
     const needed = floor > this.globalFloor ? floor : this.globalFloor;
     for (let i = 0; i < this.replicas.length; i++) {
@@ -116,6 +120,12 @@ export class ReadRouter {
       }
     }
     return null;
+  }
+
+  /** `replica` answered a read view. */
+  served(replica: Replica): void {
+    const state = this.replicas.find((r) => r.pool === replica.pool);
+    if (state) state.reads++;
   }
 
   /** A read on `replica` failed to reach it: no more reads there until a check finds it well. */
@@ -132,6 +142,7 @@ export class ReadRouter {
       status: r.status,
       lagMs: r.lagMs,
       replayLsn: r.replay === null ? null : formatLsn(r.replay),
+      reads: r.reads,
     }));
   }
 
@@ -147,6 +158,7 @@ export class ReadRouter {
     // Marks made before the primary is asked are covered by its answer.
     const marked = this.pending;
     this.pending = new Set();
+    this.resolving = marked;
     let lsn: bigint;
     try {
       lsn = parseLsn(await this.options.primary.oneFirst(sql.type(primaryRow)`select pg_current_wal_lsn()::text as lsn`));
@@ -154,6 +166,8 @@ export class ReadRouter {
       marked.forEach((id) => this.pending.add(id));
       this.options.log?.warn({ err }, 'replica check: the primary did not answer');
       return;
+    } finally {
+      this.resolving = new Set();
     }
     const now = Date.now();
     for (const id of marked) {
