@@ -57,6 +57,48 @@ $$;
 COMMENT ON FUNCTION app_private.api_time(t timestamp with time zone) IS 'A timestamp in the API''s format: ISO 8601, UTC, milliseconds, "Z".';
 
 --
+-- Name: conversation_page(text, bigint, bigint, bigint, integer); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+declare
+  ids bigint[];
+  messages text[];
+begin
+  perform set_config('role', visitor, true),
+          set_config('signalbox.user_id', caller::text, true),
+          set_config('enable_bitmapscan', 'off', true);
+  if not exists (select 1 from app_public.users where id = partner) then
+    return null;
+  end if;
+  -- A range of messages_conversation_idx's own key in that key's order
+  -- (migration 000008): the index walked backwards from the cursor, one row
+  -- past the page to know whether another page follows.
+  select array_agg(p.id order by p.id desc), array_agg(p.message order by p.id desc)
+    into ids, messages
+    from (
+      select m.id, app_private.message_json(m)::text as message
+        from app_public.messages m
+       where (m.user_low, m.user_high, m.id) > (least(caller, partner), greatest(caller, partner), 0)
+         and (m.user_low, m.user_high, m.id) < (least(caller, partner), greatest(caller, partner),
+                                                coalesce(before, 9223372036854775807))
+       order by m.user_low desc, m.user_high desc, m.id desc
+       limit page_size + 1
+    ) p;
+  return '{"messages":[' || coalesce(array_to_string(messages[1:page_size], ','), '') || '],"nextCursor":'
+         || case when cardinality(ids) > page_size then ids[page_size]::text else 'null' end || '}';
+end;
+$$;
+
+--
+-- Name: FUNCTION conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer) IS 'GET /conversations/:userId/messages in one statement: sets the request role and the caller (transaction-locally) and answers the page as the API''s JSON text ({messages, nextCursor}); null when the partner does not exist. Row-level security applies as in every view.';
+
+--
 -- Name: live_events_sql(text, text); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -2093,6 +2135,12 @@ GRANT USAGE ON SCHEMA app_public TO signalbox_visitor;
 
 REVOKE ALL ON FUNCTION app_private.api_time(t timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION app_private.api_time(t timestamp with time zone) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer) FROM PUBLIC;
 
 --
 -- Name: FUNCTION live_events_sql(event_type text, items_sql text); Type: ACL; Schema: app_private; Owner: -

@@ -1,10 +1,10 @@
 import { sql, type CommonQueryMethods } from 'slonik';
-import type { TransactionSettings } from '../db/transaction';
+import type { Caller } from '../db/transaction';
 import { z } from 'zod';
 import { partnerOf, visibleTo } from './participants';
-import { messageColumns, messageJson } from './messages';
-import { idRow, messageRow, userRow } from './schemas';
-import { beforeCursor, headedPage, paginate, type Page } from './pages';
+import { messageColumns } from './messages';
+import { messageRow, userRow } from './schemas';
+import { beforeCursor, paginate, type Page } from './pages';
 
 export const conversationRow = z.object({
   user: userRow,
@@ -67,13 +67,14 @@ export async function listConversations(
   };
 }
 
-const jsonMessageRow = z.object({ id: z.number(), message: z.string() });
+const pageText = z.object({ page: z.string().nullable() });
 
 /**
- * The messages between the caller and one user, newest first, each as its
- * JSON text (messageJson: built by PostgreSQL, passed through by Node).
- * Null when that user does not exist. Run it in a transaction with
- * conversationPageSettings.
+ * The messages between the caller and one user, newest first, as the
+ * API's JSON text ({messages, nextCursor}), or null when that user does not
+ * exist: app_private.conversation_page (migration 000013), one statement
+ * that sets the caller itself — run it on a pool, outside a transaction,
+ * and the request costs one round trip instead of four.
  *
  * A plan that does not depend on the statistics (migration 000008): the
  * page is a range of messages_conversation_idx's own key, (user_low,
@@ -84,40 +85,22 @@ const jsonMessageRow = z.object({ id: z.number(), message: z.string() });
  * planner chose when stale statistics made the conversation look like most
  * of the table (50,000 rows read for 51).
  *
- * Bitmap scans are off for the view's transaction (it holds only this
- * query): under row-level security the planner multiplies the policy's
- * `sender_id = me OR receiver_id = me` selectivity with the conversation's
- * as if they were independent, expects a handful of rows, and would pick a
- * bitmap AND of three indexes plus a sort, which reads the whole
- * conversation. conversationPageSettings are set with the caller, in the
- * same statement (no round trip of their own).
+ * Bitmap scans are off for the statement: under row-level security the
+ * planner multiplies the policy's `sender_id = me OR receiver_id = me`
+ * selectivity with the conversation's as if they were independent, expects
+ * a handful of rows, and would pick a bitmap AND of three indexes plus a
+ * sort, which reads the whole conversation.
  */
-export async function getConversationMessages(
+export async function getConversationPage(
   connection: CommonQueryMethods,
-  me: number,
+  caller: Caller,
   other: number,
   page: Page,
-): Promise<{ messages: string[]; nextCursor: number | null } | null> {
-  const result = await headedPage(connection, {
-    head: sql.fragment`select id as head from app_public.users where id = ${other}`,
-    headSchema: idRow.shape.id,
-    row: jsonMessageRow,
-    page: sql.fragment`
-      select m.id, ${messageJson} as message
-        from app_public.messages m
-       where (m.user_low, m.user_high, m.id) > (least(${me}::bigint, ${other}::bigint), greatest(${me}::bigint, ${other}::bigint), 0)
-         and (m.user_low, m.user_high, m.id) < (least(${me}::bigint, ${other}::bigint), greatest(${me}::bigint, ${other}::bigint),
-                                                coalesce(${page.before ?? null}::bigint, 9223372036854775807))
-       order by m.user_low desc, m.user_high desc, m.id desc
-       limit ${page.limit + 1}`,
-  });
-  if (!result) return null;
-  const { items, nextCursor } = paginate(result.rows, page.limit);
-  return { messages: items.map((r) => r.message), nextCursor };
+): Promise<string | null> {
+  return connection.oneFirst(sql.type(pageText)`
+    select app_private.conversation_page(${caller.role}, ${caller.id}, ${other}, ${page.before ?? null}, ${page.limit}) as page
+  `);
 }
-
-/** The planner settings of getConversationMessages' transaction (see there). */
-export const conversationPageSettings: TransactionSettings = { enable_bitmapscan: 'off' };
 
 const markedRow = z.object({ marked: z.number() });
 

@@ -1,13 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { notFound } from '../http-errors';
-import {
-  conversationPageSettings,
-  conversationRow,
-  getConversationMessages,
-  listConversations,
-  markConversationRead,
-} from '../queries/conversations';
+import { conversationRow, getConversationPage, listConversations, markConversationRead } from '../queries/conversations';
 import { messageRow } from '../queries/schemas';
 import { errors, idParam, pageQuery } from './inputs';
 
@@ -48,13 +42,10 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) =>
       app.viewCache.serve(request, reply, async () => {
-        const page = await request.readAsCaller(
-          (tx, me) => getConversationMessages(tx, me, request.params.userId, request.query),
-          conversationPageSettings,
-        );
-        if (!page) throw notFound('user');
-        // The messages are JSON text from PostgreSQL: joined, not re-serialised.
-        return `{"messages":[${page.messages.join(',')}],"nextCursor":${page.nextCursor ?? 'null'}}`;
+        // JSON text from PostgreSQL, in one statement (queries/conversations.ts).
+        const page = await request.readView((pool, caller) => getConversationPage(pool, caller, request.params.userId, request.query));
+        if (page === null) throw notFound('user');
+        return page;
       }),
   );
 

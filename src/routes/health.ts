@@ -12,6 +12,7 @@ const extras = {
         status: z.enum(['ok', 'lagging', 'down']).describe('only "ok" replicas take reads'),
         lagMs: z.number().nullable().describe('upper bound on the age of its data (ms); null when down'),
         replayLsn: z.string().nullable(),
+        reads: z.number().int().describe('read views it has answered since this instance started'),
       }),
     )
     .describe('the read replicas (DATABASE_READ_URL), as of the last check'),

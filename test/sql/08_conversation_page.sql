@@ -1,0 +1,42 @@
+-- plan: 7
+-- The conversation page in one statement (app_private.conversation_page):
+-- it sets the request role and the caller itself, and its query runs under
+-- row-level security like every other view.
+\i test/sql/_assert.sql
+
+insert into app_public.users (username) values (:'run' || '_alice'), (:'run' || '_bob'), (:'run' || '_carol');
+select id as alice from app_public.users where username = :'run' || '_alice' \gset
+select id as bob from app_public.users where username = :'run' || '_bob' \gset
+select id as carol from app_public.users where username = :'run' || '_carol' \gset
+insert into app_public.messages (sender_id, receiver_id, content)
+  values (:alice, :bob, 'one'), (:bob, :alice, 'secret'), (:alice, :bob, 'three');
+
+-- A restrictive policy for this transaction only: if the page's query ran
+-- as the connecting role (RLS bypassed), the 'secret' row would show.
+create policy hide_secret on app_public.messages as restrictive for select to :visitor using (content <> 'secret');
+
+select app_private.conversation_page(:'visitor', :bob, :alice, null, 10)::json as page \gset
+select pg_temp.is(current_user::text, :'visitor', 'the statement left the request role set (transaction-local: gone at COMMIT)');
+reset role;
+select pg_temp.as_dba();
+select pg_temp.is(
+  (select array_agg(m->>'content') from json_array_elements(:'page'::json->'messages') m),
+  array['three', 'one'],
+  'newest first, and the row the request role may not see is not there (RLS applies inside)');
+select pg_temp.is(:'page'::json->>'nextCursor', null, 'one page: no cursor');
+
+select app_private.conversation_page(:'visitor', :bob, :alice, null, 1)::json as first \gset
+reset role;
+select pg_temp.is((:'first'::json->'nextCursor')::text, (select max(id)::text from app_public.messages where content = 'three' and sender_id = :alice),
+  'a page of 1: the cursor is its last id');
+
+select pg_temp.is(app_private.conversation_page(:'visitor', :carol, :alice, null, 10), '{"messages":[],"nextCursor":null}',
+  'a stranger to the conversation gets an empty page of her own');
+reset role;
+select pg_temp.is(app_private.conversation_page(:'visitor', :bob, -1, null, 10), null, 'an unknown partner: null (404)');
+reset role;
+
+select pg_temp.ok(not has_function_privilege(:'visitor', 'app_private.conversation_page(text, bigint, bigint, bigint, int)', 'execute'),
+  'the request role cannot call it (only the connecting role sets callers)');
+
+rollback;
