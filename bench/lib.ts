@@ -56,7 +56,7 @@ export async function stopServer(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-export type Load = { connections: number; rps: number; p50: number; p99: number; errors: number; non2xx: number };
+export type Load = { connections: number; rps: number; p50: number; p99: number; errors: number; non2xx: number; requests?: number };
 
 export type LoadOptions = {
   port: number;
@@ -88,6 +88,7 @@ export async function autocannonLoad(opts: LoadOptions): Promise<Load> {
     p99: result.latency.p99,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
+    requests: result.requests.total,
   };
 }
 

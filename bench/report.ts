@@ -258,9 +258,47 @@ function issueSections(dir: string): string[] {
     const c = search.sendCost;
     p('', `What a send costs now: single-row autocommit inserts from one connection, ${c.rounds} interleaved rounds of ${f(c.insertsPerRound)}: **${f(c.nowUs)} µs** per insert with the search column and the live-event trigger, ${f(c.noLiveEventsUs)} µs with the live-event trigger disabled${c.beforeUs !== null ? `, ${f(c.beforeUs)} µs on the schema of main before issue 14 (no search column, no live events)` : ''}. The live events' share is the first difference (two more counter rows locked and two event rows per send); the search column's is the rest (to_tsvector of the content and a GIN entry).`, '');
   }
+  const topology = readJson<Topology>(dir, 'topology.json');
+  if (topology) out.push(...topologySection(topology));
   const ceilingAfter = readJson<CeilingResult>(dir, 'ceiling.json');
   const ceilingBefore = readJson<CeilingResult>(dir, 'ceiling-before.json');
   if (ceilingAfter) out.push(...ceilingSection(ceilingAfter, ceilingBefore));
+  return out;
+}
+
+type Topology = {
+  date: string;
+  command: string;
+  seconds: number;
+  rounds: number;
+  bouncerServerConnections: number;
+  appPoolSize: number;
+  cells: { setup: string; load: string; connections: number; rps: number; p50: number; p99: number }[];
+  replicaShareOfReads: number;
+  lag: { healthzMaxMs: number; healthzP50Ms: number; replayLagMaxMs: number | null; samples: number; sendsPerSecond: number };
+};
+
+/** Issue 15: direct against PgBouncer against PgBouncer + a replica, and the replica's lag. */
+function topologySection(r: Topology): string[] {
+  const out: string[] = [];
+  const p = (...xs: string[]) => out.push(...xs);
+  const cell = (setup: string, load: string, connections: number) =>
+    r.cells.find((c) => c.setup === setup && c.load === load && c.connections === connections);
+  p('## PgBouncer and a read replica (issue 15)', '');
+  p(`\`${r.command}\` (${r.date.slice(0, 10)}): the real processes of \`scripts/cluster.ts\` (a primary, a streaming replica, PgBouncer in transaction mode with ${r.bouncerServerConnections} server connections for the app's pool of ${r.appPoolSize}), the view cache off so every read reaches a database. Sends: \`POST /messages\`; reads: a 50-message conversation page of a user who does not write. Median of ${r.rounds} interleaved ${r.seconds} s rounds. The cluster runs with \`fsync = off\` (a throwaway), the same for every set-up. Everything — primary, replica, PgBouncer, the server, autocannon — shares this machine's 2 cores, so a replica cannot add capacity here: these numbers are the topology's overhead, not its speed-up.`, '');
+  p('| load | connections | direct req/s (p50 / p99 ms) | PgBouncer | ratio | PgBouncer + replica | ratio to direct |', '|---|---|---|---|---|---|---|');
+  for (const load of ['send', 'read']) {
+    for (const connections of [1, 16]) {
+      const d = cell('direct', load, connections);
+      const b = cell('pgbouncer', load, connections);
+      const rr = cell('pgbouncer+replica', load, connections);
+      if (!d || !b || !rr) continue;
+      const show = (c: typeof d) => `${f(c.rps)} (${c.p50} / ${c.p99})`;
+      p(`| ${load} | ${connections} | ${show(d)} | ${show(b)} | ${ratio(b.rps, d.rps)} | ${show(rr)} | ${ratio(rr.rps, d.rps)} |`);
+    }
+  }
+  p('', `Of the reads in the replica set-up, ${f(r.replicaShareOfReads * 100)} % were answered by the replica (the router's count, \`/healthz\` \`replicas[].reads\`, against autocannon's). Replica lag under ${f(r.lag.sendsPerSecond)} sends/s at 16 connections (${r.lag.samples} samples, every 100 ms): \`/healthz\` reported at most **${f(r.lag.healthzMaxMs)} ms** (median ${f(r.lag.healthzP50Ms)} ms; an upper bound with the ${'~'}100 ms check interval in it), the primary's \`pg_stat_replication.replay_lag\` at most ${r.lag.replayLagMaxMs === null ? '—' : `${f(r.lag.replayLagMaxMs, 1)} ms`}.`, '');
+  p('With N machines (on paper): every replica is a whole machine of read capacity less the replay of the writes (a small share: WAL replay is sequential and cheap next to the queries), so reads — most of a messaging service\'s requests — scale with the replicas; PgBouncer keeps the primary at a fixed number of server connections however many instances × pool size connect to it. Writes stay on one primary.', '');
   return out;
 }
 

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { buildApp } from '../src/app';
 import { loadConfig } from '../src/config';
-import { createDatabasePool } from '../src/db/pool';
+import { createDatabasePool, createReplicaPools } from '../src/db/pool';
 import { sendMessage } from '../src/queries/messages';
 import { messageRow } from '../src/queries/schemas';
 import { bodyId, content } from '../src/routes/inputs';
@@ -45,17 +45,24 @@ const appSideNotification: FastifyPluginAsyncZod = async (app) => {
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const pool = await createDatabasePool(config.DATABASE_URL!, {
-    maximumPoolSize: config.DATABASE_POOL_SIZE,
-    checkShapes: config.CHECK_SHAPES,
+  const poolOptions = { maximumPoolSize: config.DATABASE_POOL_SIZE, checkShapes: config.CHECK_SHAPES };
+  const pool = await createDatabasePool(config.DATABASE_URL!, poolOptions);
+  // As src/server.ts: through PgBouncer, LISTEN goes to the primary; reads to the replicas.
+  const replicas = await createReplicaPools(config.DATABASE_READ_URL, poolOptions);
+  const app = await buildApp({
+    config,
+    pool,
+    listenerUrl: config.LISTEN_DATABASE_URL ?? config.DATABASE_URL!,
+    replicas,
+    logger: false,
   });
-  const app = await buildApp({ config, pool, listenerUrl: config.DATABASE_URL!, logger: false });
   await app.register(appSideNotification);
   await app.listen({ host: '127.0.0.1', port: config.PORT });
   process.stdout.write('ready\n');
   const stop = async () => {
     await app.close();
     await pool.end();
+    await Promise.all(replicas.map((r) => r.pool.end()));
     process.exit(0);
   };
   process.on('SIGTERM', stop);

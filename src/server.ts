@@ -3,7 +3,7 @@ import { buildApp } from './app';
 import { createRedisCacheClient } from './cache/redis-store';
 import { loadConfig } from './config';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded';
-import { createDatabasePool, redactUrl } from './db/pool';
+import { createDatabasePool, createReplicaPools } from './db/pool';
 import { ensureRoles, migrateDatabase } from './db/setup';
 
 /**
@@ -34,13 +34,7 @@ async function main(): Promise<void> {
 
   const poolOptions = { maximumPoolSize: config.DATABASE_POOL_SIZE, checkShapes: config.CHECK_SHAPES };
   const pool = await createDatabasePool(databaseUrl, poolOptions);
-  const replicas = await Promise.all(
-    config.DATABASE_READ_URL.map(async (url, i) => ({
-      name: `replica${i + 1} ${redactUrl(url)}`,
-      // A replica that does not answer quickly is skipped, not waited for.
-      pool: await createDatabasePool(url, { ...poolOptions, connectionTimeoutMs: 1000 }),
-    })),
-  );
+  const replicas = await createReplicaPools(config.DATABASE_READ_URL, poolOptions);
   const cacheClient = config.CACHE_URL ? createRedisCacheClient(config.CACHE_URL) : undefined;
   const app = await buildApp({
     config,

@@ -5,6 +5,7 @@ import {
   type DatabasePool,
   type Interceptor,
 } from 'slonik';
+import type { Replica } from './replicas';
 
 /**
  * Validates every row of a `sql.type(schema)` query against its zod schema
@@ -87,4 +88,17 @@ export async function createDatabasePool(url: string, options: PoolOptions = {})
       { name: 'timestamptz', parse: parseTimestamptz },
     ],
   });
+}
+
+/**
+ * One pool per streaming replica (DATABASE_READ_URL), named for /healthz. A
+ * replica that does not answer within a second is skipped, not waited for.
+ */
+export async function createReplicaPools(urls: readonly string[], options: PoolOptions): Promise<Replica[]> {
+  return Promise.all(
+    urls.map(async (url, i) => ({
+      name: `replica${i + 1} ${redactUrl(url)}`,
+      pool: await createDatabasePool(url, { ...options, connectionTimeoutMs: 1000 }),
+    })),
+  );
 }
