@@ -1,12 +1,14 @@
 /**
- * `npm run bench [-- --scale 0.1] [--no-ceiling]`: builds a large dataset in
- * a throwaway database and measures every mission path beside its baseline,
- * in the same run, then every API path beside its ceiling (bench/ceiling.ts),
- * then writes bench/REPORT.md, bench/results.json and
+ * `npm run bench [-- --scale 0.1] [--no-ceiling] [--no-topology]`: builds a
+ * large dataset in a throwaway database and measures every mission path
+ * beside its baseline, in the same run, then every API path beside its
+ * ceiling (bench/ceiling.ts), then direct against PgBouncer against a read
+ * replica (bench/topology.ts, when pgbouncer is installed), then writes bench/REPORT.md, bench/results.json and
  * bench/send-latency.svg. Only 127.0.0.1 is ever targeted; every load run is
  * bounded in time.
  */
 import { spawnSync } from 'node:child_process';
+import { missingTools } from '../scripts/cluster';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -118,6 +120,16 @@ async function main(): Promise<void> {
     log('ceiling: npm run bench:ceiling -- --profile');
     const ceiling = spawnSync(process.execPath, [path.join(projectRoot, 'dist', 'bench', 'ceiling.js'), '--profile'], { stdio: 'inherit' });
     if (ceiling.status !== 0) throw new Error(`bench:ceiling failed (${ceiling.status})`);
+  }
+  // The scaled-out topology (issue 15): its own cluster of real processes.
+  if (!args.includes('--no-topology')) {
+    const missing = missingTools();
+    if (missing.length > 0) log(`topology: skipped, missing ${missing.join(', ')}`);
+    else {
+      log('topology: npm run bench:topology');
+      const topology = spawnSync(process.execPath, [path.join(projectRoot, 'dist', 'bench', 'topology.js')], { stdio: 'inherit' });
+      if (topology.status !== 0) throw new Error(`bench:topology failed (${topology.status})`);
+    }
   }
   results.totalSeconds = (Date.now() - started) / 1000;
   writeReport(results, path.join(projectRoot, 'bench'));
