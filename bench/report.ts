@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import type { CeilingResult } from './ceiling';
+import type { TopologyResult } from './topology';
 import type { Load } from './lib';
 
 export type { Load };
@@ -258,7 +259,7 @@ function issueSections(dir: string): string[] {
     const c = search.sendCost;
     p('', `What a send costs now: single-row autocommit inserts from one connection, ${c.rounds} interleaved rounds of ${f(c.insertsPerRound)}: **${f(c.nowUs)} µs** per insert with the search column and the live-event trigger, ${f(c.noLiveEventsUs)} µs with the live-event trigger disabled${c.beforeUs !== null ? `, ${f(c.beforeUs)} µs on the schema of main before issue 14 (no search column, no live events)` : ''}. The live events' share is the first difference (two more counter rows locked and two event rows per send); the search column's is the rest (to_tsvector of the content and a GIN entry).`, '');
   }
-  const topology = readJson<Topology>(dir, 'topology.json');
+  const topology = readJson<TopologyResult>(dir, 'topology.json');
   if (topology) out.push(...topologySection(topology));
   const ceilingAfter = readJson<CeilingResult>(dir, 'ceiling.json');
   const ceilingBefore = readJson<CeilingResult>(dir, 'ceiling-before.json');
@@ -269,20 +270,8 @@ function issueSections(dir: string): string[] {
   return out;
 }
 
-type Topology = {
-  date: string;
-  command: string;
-  seconds: number;
-  rounds: number;
-  bouncerServerConnections: number;
-  appPoolSize: number;
-  cells: { setup: string; load: string; connections: number; rps: number; p50: number; p99: number }[];
-  replicaShareOfReads: number;
-  lag: { healthzMaxMs: number; healthzP50Ms: number; replayLagMaxMs: number | null; samples: number; sendsPerSecond: number };
-};
-
 /** Issue 15: direct against PgBouncer against PgBouncer + a replica, and the replica's lag. */
-function topologySection(r: Topology): string[] {
+function topologySection(r: TopologyResult): string[] {
   const out: string[] = [];
   const p = (...xs: string[]) => out.push(...xs);
   const cell = (setup: string, load: string, connections: number) =>

@@ -91,9 +91,12 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
   await reads.start();
   app.addHook('onClose', () => reads.stop());
   app.decorateRequest('userId', null);
+  const callerOf = (request: FastifyRequest): number => {
+    if (!request.userId) throw unauthorized();
+    return request.userId;
+  };
   app.decorateRequest('asCaller', async function <T>(this: FastifyRequest, fn: (tx: Tx, me: number) => Promise<T>) {
-    const me = this.userId;
-    if (!me) throw unauthorized();
+    const me = callerOf(this);
     if (READS.has(this.method)) return asUser(options.pool, options.visitorRole, me, (tx) => fn(tx, me));
     const { result, change } = await asUser(options.pool, options.visitorRole, me, async (tx) => {
       const value = await fn(tx, me);
@@ -125,10 +128,6 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
     }
     return read(options.pool);
   }
-  const callerOf = (request: FastifyRequest): number => {
-    if (!request.userId) throw unauthorized();
-    return request.userId;
-  };
   app.decorateRequest('readAsCaller', async function <T>(this: FastifyRequest, fn: (tx: Tx, me: number) => Promise<T>) {
     const me = callerOf(this);
     return onReadPool(me, (pool) => asUser(pool, options.visitorRole, me, (tx) => fn(tx, me)));

@@ -2,10 +2,7 @@
 -- Row-level security: as user A, a B<->C conversation does not exist.
 \i test/sql/_assert.sql
 
-insert into app_public.users (username) values (:'run' || '_alice'), (:'run' || '_bob'), (:'run' || '_carol');
-select id as alice from app_public.users where username = :'run' || '_alice' \gset
-select id as bob from app_public.users where username = :'run' || '_bob' \gset
-select id as carol from app_public.users where username = :'run' || '_carol' \gset
+\i test/sql/_people.sql
 insert into app_public.messages (sender_id, receiver_id, content) values (:bob, :carol, 'private') returning id as bc \gset
 update app_public.messages set content = 'private, edited' where id = :bc;
 insert into app_public.messages (sender_id, receiver_id, content) values (:bob, :alice, 'for alice');

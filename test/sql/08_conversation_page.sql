@@ -4,10 +4,7 @@
 -- row-level security like every other view.
 \i test/sql/_assert.sql
 
-insert into app_public.users (username) values (:'run' || '_alice'), (:'run' || '_bob'), (:'run' || '_carol');
-select id as alice from app_public.users where username = :'run' || '_alice' \gset
-select id as bob from app_public.users where username = :'run' || '_bob' \gset
-select id as carol from app_public.users where username = :'run' || '_carol' \gset
+\i test/sql/_people.sql
 insert into app_public.messages (sender_id, receiver_id, content)
   values (:alice, :bob, 'one'), (:bob, :alice, 'secret'), (:alice, :bob, 'three');
 
