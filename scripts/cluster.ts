@@ -156,6 +156,15 @@ export class Cluster {
     await exec(psql, ['-X', '-q', '-d', this.urls.replica, '-c', 'select pg_reload_conf()']);
   }
 
+  /** Whether the primary, the replica and PgBouncer all answer. */
+  async alive(): Promise<boolean> {
+    const psql = path.join(this.bin, 'psql');
+    const answers = await Promise.all(
+      Object.values(this.urls).map((u) => exec(psql, ['-X', '-At', '-d', u, '-c', 'select 1'], { allowFailure: true })),
+    );
+    return answers.every((a) => a.trim() === '1');
+  }
+
   async down(): Promise<void> {
     const pidFile = path.join(this.state.dir, 'pgbouncer.pid');
     if (fs.existsSync(pidFile)) {
@@ -274,11 +283,13 @@ async function main(): Promise<number> {
   const dir = process.env.SIGNALBOX_CLUSTER_DIR ?? DEFAULT_DIR;
   const existing = savedCluster(dir);
   if (command === 'up') {
-    if (existing) {
+    if (existing && (await existing.alive())) {
       process.stderr.write(`a cluster is already up in ${dir}:\n`);
       printUrls(existing);
       return 0;
     }
+    // What a crash or a reboot left behind: stopped, removed, built anew.
+    if (existing) await existing.down();
     const delay = flag('--delay');
     const pool = flag('--pool');
     printUrls(
@@ -305,7 +316,9 @@ async function main(): Promise<number> {
       return 1;
     }
     printUrls(existing);
-    return 0;
+    if (await existing.alive()) return 0;
+    process.stderr.write('not all of it answers: npm run cluster -- up rebuilds it\n');
+    return 1;
   }
   process.stderr.write('usage: npm run cluster -- up [--delay MS] [--pool N] | down | status\n');
   return 2;
