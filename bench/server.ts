@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { buildApp } from '../src/app';
 import { loadConfig } from '../src/config';
-import { createDatabasePool, createReplicaPools } from '../src/db/pool';
+import { createDatabasePool, replicaSources } from '../src/db/pool';
 import { sendMessage } from '../src/queries/messages';
 import { messageRow } from '../src/queries/schemas';
 import { bodyId, content } from '../src/routes/inputs';
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   const poolOptions = { maximumPoolSize: config.DATABASE_POOL_SIZE, checkShapes: config.CHECK_SHAPES };
   const pool = await createDatabasePool(config.DATABASE_URL!, poolOptions);
   // As src/server.ts: through PgBouncer, LISTEN goes to the primary; reads to the replicas.
-  const replicas = await createReplicaPools(config.DATABASE_READ_URL, poolOptions);
+  const replicas = replicaSources(config.DATABASE_READ_URL, poolOptions);
   const app = await buildApp({
     config,
     pool,
@@ -62,7 +62,6 @@ async function main(): Promise<void> {
   const stop = async () => {
     await app.close();
     await pool.end();
-    await Promise.all(replicas.map((r) => r.pool.end()));
     process.exit(0);
   };
   process.on('SIGTERM', stop);

@@ -135,14 +135,19 @@ export class Cluster {
     return path.join(this.state.dir, which);
   }
 
-  async pgCtl(which: 'primary' | 'replica', action: 'start' | 'stop'): Promise<void> {
+  /** `crash`: an immediate stop, as a power cut (connections drop without a word). */
+  async pgCtl(which: 'primary' | 'replica', action: 'start' | 'stop' | 'crash'): Promise<void> {
     const args = ['-D', this.data(which), '-w', '-t', '60'];
     if (action === 'start') await exec(path.join(this.bin, 'pg_ctl'), [...args, '-l', path.join(this.state.dir, `${which}.log`), 'start']);
-    else await exec(path.join(this.bin, 'pg_ctl'), [...args, '-m', 'fast', 'stop'], { allowFailure: true });
+    else await exec(path.join(this.bin, 'pg_ctl'), [...args, '-m', action === 'crash' ? 'immediate' : 'fast', 'stop'], { allowFailure: true });
   }
 
   stopReplica(): Promise<void> {
     return this.pgCtl('replica', 'stop');
+  }
+
+  crashReplica(): Promise<void> {
+    return this.pgCtl('replica', 'crash');
   }
 
   startReplica(): Promise<void> {

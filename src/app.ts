@@ -10,7 +10,7 @@ import {
 import type { DatabasePool } from 'slonik';
 import type { RedisCacheClient } from './cache/redis-store';
 import type { Config } from './config';
-import type { Replica } from './db/replicas';
+import type { ReplicaSource } from './db/replicas';
 import { describeService } from './openapi';
 import { deploymentIdentity } from './queries/deployment';
 import rateLimit from '@fastify/rate-limit';
@@ -45,8 +45,8 @@ export type AppOptions = {
   cacheClient?: RedisCacheClient | undefined;
   /** Connection string for the LISTEN connection (live streams, cross-instance eviction). */
   listenerUrl?: string;
-  /** Pools on streaming replicas for the read-only views (DATABASE_READ_URL). */
-  replicas?: readonly Replica[];
+  /** Streaming replicas for the read-only views (DATABASE_READ_URL); the app opens and ends their pools. */
+  replicas?: readonly ReplicaSource[];
 };
 
 /**

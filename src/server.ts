@@ -3,7 +3,7 @@ import { buildApp } from './app';
 import { createRedisCacheClient } from './cache/redis-store';
 import { loadConfig } from './config';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded';
-import { createDatabasePool, createReplicaPools } from './db/pool';
+import { createDatabasePool, replicaSources } from './db/pool';
 import { ensureRoles, migrateDatabase } from './db/setup';
 
 /**
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
 
   const poolOptions = { maximumPoolSize: config.DATABASE_POOL_SIZE, checkShapes: config.CHECK_SHAPES };
   const pool = await createDatabasePool(databaseUrl, poolOptions);
-  const replicas = await createReplicaPools(config.DATABASE_READ_URL, poolOptions);
+  const replicas = replicaSources(config.DATABASE_READ_URL, poolOptions);
   const cacheClient = config.CACHE_URL ? createRedisCacheClient(config.CACHE_URL) : undefined;
   const app = await buildApp({
     config,
@@ -50,7 +50,6 @@ async function main(): Promise<void> {
     // Stop accepting, end live streams (a preClose hook), let in-flight requests finish.
     await app.close();
     await pool.end();
-    await Promise.all(replicas.map((r) => r.pool.end()));
     await cacheClient?.close();
     if (embedded) await embedded.stop();
   });

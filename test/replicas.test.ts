@@ -9,8 +9,8 @@ import { formatLsn, parseLsn, ReadRouter } from '../src/db/replicas';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A pool answering the router's two queries from `state`. */
-function fakeServer(state: { lsn: string; recovering?: boolean; down?: boolean }): DatabasePool {
+/** A pool answering the router's two queries from `state`; `ended` once end() was called. */
+function fakeServer(state: { lsn: string; recovering?: boolean; down?: boolean; ended?: number }): DatabasePool {
   const answer = async () => {
     if (state.down) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
   };
@@ -22,15 +22,31 @@ function fakeServer(state: { lsn: string; recovering?: boolean; down?: boolean }
       return lsn;
     },
     one: async () => (await answer(), { recovering: state.recovering ?? true, lsn: state.lsn }),
+    end: async () => {
+      state.ended = (state.ended ?? 0) + 1;
+    },
   } as unknown as DatabasePool;
+}
+
+/** A replica whose pools all answer from `state`; counts the pools opened. */
+function fakeReplica(name: string, state: { lsn: string; recovering?: boolean; down?: boolean; ended?: number }) {
+  const source = {
+    name,
+    opened: 0,
+    connect: async () => {
+      source.opened++;
+      return fakeServer(state);
+    },
+  };
+  return source;
 }
 
 function setup(maxLagMs = 60_000) {
   const primary = { lsn: '0/1000' };
-  const replica = { lsn: '0/1000', recovering: true, down: false };
-  const pool = fakeServer(replica);
-  const router = new ReadRouter({ primary: fakeServer(primary), replicas: [{ name: 'r1', pool }], maxLagMs, checkMs: 60_000 });
-  return { primary, replica, pool, router };
+  const replica: { lsn: string; recovering: boolean; down: boolean; ended?: number } = { lsn: '0/1000', recovering: true, down: false };
+  const source = fakeReplica('r1', replica);
+  const router = new ReadRouter({ primary: fakeServer(primary), replicas: [source], maxLagMs, checkMs: 60_000 });
+  return { primary, replica, source, router };
 }
 
 t.test('WAL positions compare as 64-bit numbers', async (t) => {
@@ -41,13 +57,13 @@ t.test('WAL positions compare as 64-bit numbers', async (t) => {
 });
 
 t.test('a writer reads from the primary until the replica has replayed the write', async (t) => {
-  const { primary, replica, pool, router } = setup();
+  const { primary, replica, router } = setup();
   await router.start();
-  t.equal(router.replicaFor(1)?.pool, pool, 'no writes: the replica');
+  t.equal(router.replicaFor(1)?.name, 'r1', 'no writes: the replica');
   router.wrote([1, 2]);
   t.equal(router.replicaFor(1), null, 'just wrote: the primary, before any check');
   t.equal(router.replicaFor(2), null, 'so does the other participant');
-  t.equal(router.replicaFor(3)?.pool, pool, 'an uninvolved user still reads the replica');
+  t.equal(router.replicaFor(3)?.name, 'r1', 'an uninvolved user still reads the replica');
 
   primary.lsn = '0/2000'; // the write's commit, seen by the next check
   await router.check();
@@ -57,8 +73,8 @@ t.test('a writer reads from the primary until the replica has replayed the write
   t.equal(router.replicaFor(1), null, 'one byte short: still the primary');
   replica.lsn = '0/2000';
   await router.check();
-  t.equal(router.replicaFor(1)?.pool, pool, 'replayed: the replica again');
-  t.equal(router.replicaFor(2)?.pool, pool, 'for both');
+  t.equal(router.replicaFor(1)?.name, 'r1', 'replayed: the replica again');
+  t.equal(router.replicaFor(2)?.name, 'r1', 'for both');
   await router.stop();
 });
 
@@ -112,17 +128,25 @@ t.test('lag: how long ago the primary was where the replica is', async (t) => {
 });
 
 t.test('a replica that fails, is promoted, or returns behind', async (t) => {
-  const { primary, replica, pool, router } = setup();
+  const { primary, replica, source, router } = setup();
   await router.start();
-  router.failed({ name: 'r1', pool }, new Error('gone'));
+  const chosen = router.replicaFor(1)!;
+  router.failed(chosen, new Error('gone'));
   t.equal(router.report()[0]?.status, 'down', 'a failed read marks it down at once');
   t.equal(router.replicaFor(1), null, 'no reads there');
+  await new Promise((r) => setImmediate(r));
+  t.equal(replica.ended, 1, 'and its pool is ended (a pool that lost a backend mid-query is not reused)');
+  router.failed(chosen, new Error('gone too')); // another read that was on the old pool
+  t.equal(replica.ended, 1, 'a second failure on the old pool ends nothing more');
   await router.check();
   t.equal(router.report()[0]?.status, 'ok', 'the next check that reaches it brings it back');
+  t.equal(source.opened, 2, 'on a new pool');
+  t.not(router.replicaFor(1)?.pool, chosen.pool, 'which the reads use');
 
   replica.down = true;
   await router.check();
   t.match(router.report()[0], { status: 'down', lagMs: null }, 'unreachable: down');
+  t.equal(replica.ended, 2, 'its pool ended');
 
   // While it was away the primary moved on and another replica-less check
   // dropped nothing; it comes back far behind.
@@ -136,7 +160,11 @@ t.test('a replica that fails, is promoted, or returns behind', async (t) => {
   replica.lsn = '0/9000';
   await router.check();
   t.equal(router.report()[0]?.status, 'down', 'promoted (not in recovery): not a replica any more');
+  const opened = source.opened;
+  await router.check();
+  t.equal(source.opened, opened, 'reachable, so its pool is kept (no new pool per check)');
   await router.stop();
+  t.equal(replica.ended, 3, 'stop ends the pool');
 });
 
 t.test('passed floors fold into one global floor that a returning replica must reach', async (t) => {
@@ -146,8 +174,8 @@ t.test('passed floors fold into one global floor that a returning replica must r
   const router = new ReadRouter({
     primary: fakeServer(primary),
     replicas: [
-      { name: 'a', pool: fakeServer(a) },
-      { name: 'b', pool: fakeServer(b) },
+      fakeReplica('a', a),
+      fakeReplica('b', b),
     ],
     maxLagMs: 60_000,
     checkMs: 60_000,

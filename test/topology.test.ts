@@ -6,9 +6,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import t, { type Test } from 'tap';
+import { sql } from 'slonik';
 import { buildApp } from '../src/app';
 import { loadConfig } from '../src/config';
 import { createDatabasePool } from '../src/db/pool';
+import { isUnavailable } from '../src/db/replicas';
 import { ensureRoles, migrateDatabase } from '../src/db/setup';
 import { missingTools, startCluster, type Cluster } from '../scripts/cluster';
 import { call, listen, send, signUp, type Session } from './helpers/app';
@@ -25,13 +27,8 @@ if (missing.length > 0 && process.env.SIGNALBOX_REQUIRE_TOPOLOGY === '1') t.fail
 type Instance = { app: FastifyInstance; replicaReads: () => number };
 
 /** One instance: requests via PgBouncer, LISTEN on the primary, reads on the replica (counted by its router). */
-async function instance(t: Test, cluster: Cluster): Promise<Instance> {
+async function instance(cluster: Cluster, closers: (() => Promise<void>)[]): Promise<Instance> {
   const pool = await createDatabasePool(cluster.urls.bouncer, { maximumPoolSize: 12, checkShapes: true });
-  const replicaPool = await createDatabasePool(cluster.urls.replica, {
-    maximumPoolSize: 4,
-    checkShapes: true,
-    connectionTimeoutMs: 1000,
-  });
   const config = loadConfig({
     LOG_LEVEL: 'silent',
     DATABASE_URL: cluster.urls.bouncer,
@@ -45,12 +42,14 @@ async function instance(t: Test, cluster: Cluster): Promise<Instance> {
     pool,
     logger: process.env.SIGNALBOX_TEST_LOG ? { level: process.env.SIGNALBOX_TEST_LOG } : false,
     listenerUrl: cluster.urls.primary,
-    replicas: [{ name: 'replica', pool: replicaPool }],
+    // The app's read router opens the replica's pool, and a new one after a failure.
+    replicas: [
+      { name: 'replica', connect: () => createDatabasePool(cluster.urls.replica, { maximumPoolSize: 4, checkShapes: true, connectionTimeoutMs: 1000 }) },
+    ],
   });
-  t.teardown(async () => {
+  closers.push(async () => {
     await app.close();
     await pool.end();
-    await replicaPool.end();
   });
   // Read views the replica answered (GET /healthz shows the same count).
   return { app, replicaReads: () => app.reads.report()[0]!.reads };
@@ -83,11 +82,16 @@ const conversation = async (app: FastifyInstance, as: Session, other: Session) =
 
 t.test('PgBouncer in transaction mode and a streaming replica', { skip: missing.length > 0 ? `needs ${missing.join(', ')} (apt-get install pgbouncer)` : false }, async (t) => {
   const cluster = await startCluster({ applyDelayMs: DELAY_MS, poolSize: 2 });
-  t.teardown(() => cluster.down());
+  // The instances close before the cluster goes down, in one place.
+  const instances: (() => Promise<void>)[] = [];
+  t.teardown(async () => {
+    for (const close of instances.reverse()) await close();
+    await cluster.down();
+  });
   const visitor = process.env.DATABASE_VISITOR ?? 'signalbox_visitor';
   await ensureRoles(cluster.urls.primary, visitor);
   await migrateDatabase(cluster.urls.primary, visitor, { quiet: true });
-  const one = await instance(t, cluster);
+  const one = await instance(cluster, instances);
   const { app } = one;
 
   t.test('the main paths, 16 callers at once over 2 server connections', async (t) => {
@@ -166,7 +170,7 @@ t.test('PgBouncer in transaction mode and a streaming replica', { skip: missing.
   });
 
   t.test('another instance: the other participant sees it within the delay plus a bound', async (t) => {
-    const two = await instance(t, cluster);
+    const two = await instance(cluster, instances);
     const alice = await signUp(app, 'far_a');
     const bob = await signUp(app, 'far_b');
     await sleep(DELAY_MS * 2); // bob's registration replayed: his reads may go to the replica
@@ -246,6 +250,32 @@ t.test('PgBouncer in transaction mode and a streaming replica', { skip: missing.
       return one.replicaReads() > before ? true : undefined;
     });
     t.pass('reads returned to the replica');
+  });
+
+  t.test('a replica that crashes under a read: the read goes to the primary, the pool is replaced, nothing leaks', async (t) => {
+    const alice = await signUp(app, 'crash_a');
+    const bob = await signUp(app, 'crash_b');
+    await send(app, alice, { receiverId: bob.id, content: 'before the crash' });
+    const chosen = await until('a replica for bob', async () => app.reads.replicaFor(bob.id) ?? undefined);
+    // A read in flight on the replica's pool when it crashes: its backend
+    // vanishes without a word. Slonik 47 then keeps that connection in the
+    // pool for good, and ending the pool rejects; the router must not reuse
+    // the pool nor fail on it when it closes.
+    const slow = chosen.pool.query(sql.unsafe`select pg_sleep(30)`).then(() => null, (error: unknown) => error);
+    await sleep(300);
+    await cluster.crashReplica();
+    const error = await slow;
+    t.ok(isUnavailable(error), `the read failed as unavailable (${(error as Error | null)?.message})`);
+    app.reads.failed(chosen, error); // what a route's read does with such an error
+    const during = await call(app, bob, 'GET', '/inbox/unread');
+    t.equal(during.statusCode, 200, 'reads are answered by the primary meanwhile');
+    await cluster.startReplica();
+    await until('the replica to be ok again', async () => ((await health(app)).body.replicas[0]?.status === 'ok' ? true : undefined), 30_000);
+    const again = await until('a replica for bob again', async () => app.reads.replicaFor(bob.id) ?? undefined);
+    t.not(again.pool, chosen.pool, 'on a new pool');
+    const before = one.replicaReads();
+    t.equal((await call(app, bob, 'GET', '/inbox/unread')).statusCode, 200, 'which serves');
+    t.equal(one.replicaReads(), before + 1, 'from the replica');
   });
 
   t.test('the live stream: every notification exactly once', async (t) => {

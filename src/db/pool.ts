@@ -5,7 +5,7 @@ import {
   type DatabasePool,
   type Interceptor,
 } from 'slonik';
-import type { Replica } from './replicas';
+import type { ReplicaSource } from './replicas';
 
 /**
  * Validates every row of a `sql.type(schema)` query against its zod schema
@@ -91,14 +91,13 @@ export async function createDatabasePool(url: string, options: PoolOptions = {})
 }
 
 /**
- * One pool per streaming replica (DATABASE_READ_URL), named for /healthz. A
+ * The streaming replicas (DATABASE_READ_URL), named for /healthz, each with
+ * how to open its pool (the read router opens, ends and replaces them). A
  * replica that does not answer within a second is skipped, not waited for.
  */
-export async function createReplicaPools(urls: readonly string[], options: PoolOptions): Promise<Replica[]> {
-  return Promise.all(
-    urls.map(async (url, i) => ({
-      name: `replica${i + 1} ${redactUrl(url)}`,
-      pool: await createDatabasePool(url, { ...options, connectionTimeoutMs: 1000 }),
-    })),
-  );
+export function replicaSources(urls: readonly string[], options: PoolOptions): ReplicaSource[] {
+  return urls.map((url, i) => ({
+    name: `replica${i + 1} ${redactUrl(url)}`,
+    connect: () => createDatabasePool(url, { ...options, connectionTimeoutMs: 1000 }),
+  }));
 }

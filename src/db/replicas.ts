@@ -1,4 +1,10 @@
-import { sql, type DatabasePool } from 'slonik';
+import {
+  BackendTerminatedError,
+  BackendTerminatedUnexpectedlyError,
+  ConnectionError,
+  sql,
+  type DatabasePool,
+} from 'slonik';
 import { z } from 'zod';
 
 /**
@@ -23,6 +29,14 @@ import { z } from 'zod';
  * on how old its data can be, zero when it has everything. A replica that
  * does not answer, is not in recovery, or lags more than `maxLagMs` takes
  * no reads; a read that fails on one is repeated on the primary.
+ *
+ * The router owns each replica's pool. One that failed to reach its
+ * replica is ended and replaced by a new one at the check that finds the
+ * replica again: Slonik 47 keeps a connection whose backend died during a
+ * query in its pool for good (its destroy waits on that query, which
+ * rejects, so the connection is never removed and ending the pool rejects),
+ * and a replica restarted under load would otherwise lose pool capacity
+ * with every outage.
  */
 
 export type ReplicaStatus = 'ok' | 'lagging' | 'down';
@@ -37,13 +51,45 @@ export type ReplicaReport = {
   reads: number;
 };
 
+/** A replica as configured: its name and how to open a pool on it. */
+export type ReplicaSource = { name: string; connect: () => Promise<DatabasePool> };
+
+/** A replica chosen for a read: the pool to run it on. */
 export type Replica = { name: string; pool: DatabasePool };
 
-type ReplicaState = Replica & { status: ReplicaStatus; replay: bigint | null; lagMs: number | null; reads: number };
+type ReplicaState = {
+  name: string;
+  connect: () => Promise<DatabasePool>;
+  /** null while there is none (not yet opened, or ended after a failure). */
+  pool: DatabasePool | null;
+  status: ReplicaStatus;
+  replay: bigint | null;
+  lagMs: number | null;
+  reads: number;
+};
+
+/**
+ * Errors that say the server could not serve the read at all (connection
+ * refused or lost, shutting down, too many connections, a standby's
+ * recovery conflict): the same read on the primary may succeed. A query's
+ * own error (bad input, a rule) would fail there too and is not repeated.
+ */
+export function isUnavailable(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code !== 'string') continue;
+    if (/^(08|57P0[1-3]|53300|40001)/.test(code) || /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH)$/.test(code)) return true;
+  }
+  return (
+    error instanceof ConnectionError ||
+    error instanceof BackendTerminatedError ||
+    error instanceof BackendTerminatedUnexpectedlyError
+  );
+}
 
 export type ReadRouterOptions = {
   primary: DatabasePool;
-  replicas: readonly Replica[];
+  replicas: readonly ReplicaSource[];
   maxLagMs: number;
   checkMs: number;
   log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
@@ -80,7 +126,7 @@ export class ReadRouter {
   private next = 0;
 
   constructor(private readonly options: ReadRouterOptions) {
-    this.replicas = options.replicas.map((r) => ({ ...r, status: 'down', replay: null, lagMs: null, reads: 0 }));
+    this.replicas = options.replicas.map((r) => ({ name: r.name, connect: r.connect, pool: null, status: 'down', replay: null, lagMs: null, reads: 0 }));
   }
 
   get enabled(): boolean {
@@ -99,6 +145,7 @@ export class ReadRouter {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.checking;
+    await Promise.all(this.replicas.map((r) => this.retire(r)));
   }
 
   /** These users' data changed (a committed write): read them from the primary until a replica has it. */
@@ -114,9 +161,9 @@ export class ReadRouter {
     const needed = floor > this.globalFloor ? floor : this.globalFloor;
     for (let i = 0; i < this.replicas.length; i++) {
       const replica = this.replicas[(this.next + i) % this.replicas.length]!;
-      if (replica.status === 'ok' && replica.replay !== null && replica.replay >= needed) {
+      if (replica.status === 'ok' && replica.pool && replica.replay !== null && replica.replay >= needed) {
         this.next = (this.next + i + 1) % this.replicas.length;
-        return replica;
+        return { name: replica.name, pool: replica.pool };
       }
     }
     return null;
@@ -128,12 +175,24 @@ export class ReadRouter {
     if (state) state.reads++;
   }
 
-  /** A read on `replica` failed to reach it: no more reads there until a check finds it well. */
+  /**
+   * A read on `replica` failed to reach it: no more reads there, and its
+   * pool is ended; the check that reaches the replica again opens a new one.
+   */
   failed(replica: Replica, err: unknown): void {
     const state = this.replicas.find((r) => r.pool === replica.pool);
-    if (!state || state.status === 'down') return;
+    if (!state) return; // a read on a pool already replaced
     state.status = 'down';
+    state.lagMs = null;
     this.options.log?.warn({ err, replica: state.name }, 'read replica failed; reading from the primary');
+    void this.retire(state);
+  }
+
+  /** Ends the replica's pool, if any; errors of a broken pool's end are expected and ignored. */
+  private async retire(replica: ReplicaState): Promise<void> {
+    const pool = replica.pool;
+    replica.pool = null;
+    await pool?.end().catch(() => {});
   }
 
   report(): ReplicaReport[] {
@@ -186,6 +245,7 @@ export class ReadRouter {
   private async checkReplica(replica: ReplicaState): Promise<void> {
     const before = replica.status;
     try {
+      replica.pool ??= await replica.connect();
       const row = await replica.pool.one(
         sql.type(replicaRow)`select pg_is_in_recovery() as recovering, pg_last_wal_replay_lsn()::text as lsn`,
       );
@@ -196,6 +256,7 @@ export class ReadRouter {
     } catch (err) {
       replica.status = 'down';
       replica.lagMs = null;
+      if (isUnavailable(err)) await this.retire(replica);
       if (before !== 'down') this.options.log?.warn({ err, replica: replica.name }, 'read replica unreachable; reading from the primary');
       return;
     }

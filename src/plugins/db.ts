@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { BackendTerminatedError, BackendTerminatedUnexpectedlyError, ConnectionError, type DatabasePool } from 'slonik';
-import { ReadRouter, type Replica } from '../db/replicas';
+import type { DatabasePool } from 'slonik';
+import { isUnavailable, ReadRouter, type ReplicaSource } from '../db/replicas';
 import { asUser, type Caller, type Tx } from '../db/transaction';
 import { unauthorized } from '../http-errors';
 import { changeOfTransaction, type Change } from '../queries/changes';
@@ -49,29 +49,10 @@ declare module 'fastify' {
 type DbOptions = {
   pool: DatabasePool;
   visitorRole: string;
-  replicas?: readonly Replica[];
+  replicas?: readonly ReplicaSource[];
   replicaMaxLagMs?: number;
   replicaCheckMs?: number;
 };
-
-/**
- * Errors that say the server could not serve the read at all (connection
- * refused or lost, shutting down, too many connections, a standby's
- * recovery conflict): the same read on the primary may succeed. A query's
- * own error (bad input, a rule) would fail there too and is not repeated.
- */
-export function isUnavailable(error: unknown): boolean {
-  for (let e: unknown = error; e instanceof Error; e = (e as { cause?: unknown }).cause) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code !== 'string') continue;
-    if (/^(08|57P0[1-3]|53300|40001)/.test(code) || /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH)$/.test(code)) return true;
-  }
-  return (
-    error instanceof ConnectionError ||
-    error instanceof BackendTerminatedError ||
-    error instanceof BackendTerminatedUnexpectedlyError
-  );
-}
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
