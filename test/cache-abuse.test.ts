@@ -4,11 +4,11 @@
  * instances, no cross-talk between two deployments that share a Redis, and
  * @fastify/caching's store as the one the views use.
  */
-import net from 'node:net';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { createRedisCacheClient } from '../src/cache/redis-store';
 import { buildTestApp, call, send, signUp } from './helpers/app';
 import { adminClient } from './helpers/db';
+import { tcpProxy } from './helpers/proxy';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -49,40 +49,9 @@ t.test('the memory cache is bounded in bytes: many large distinct pages stay wit
   t.equal((await call(app, bob, 'GET', huge)).headers['x-cache'], 'MISS', 'is not cached');
 });
 
-/** A TCP proxy in front of Redis that a test can cut and restore. */
-async function redisProxy(t: Test): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  let server: net.Server;
-  let port = 0;
-  const listen = () =>
-    new Promise<void>((resolve) => {
-      server = net.createServer((client) => {
-        const upstream = net.connect(6379, '127.0.0.1');
-        for (const s of [client, upstream]) {
-          sockets.add(s);
-          s.on('close', () => sockets.delete(s));
-          s.on('error', () => {});
-        }
-        client.pipe(upstream).pipe(client);
-      });
-      server.listen(port, '127.0.0.1', () => {
-        port = (server.address() as net.AddressInfo).port;
-        resolve();
-      });
-    });
-  await listen();
-  const cut = async () => {
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      sockets.forEach((s) => s.destroy());
-    });
-  };
-  t.teardown(cut);
-  return { port, cut, restore: listen };
-}
 
 t.test('a Redis outage never hides a write from its writer, on either instance', async (t) => {
-  const proxy = await redisProxy(t);
+  const proxy = await tcpProxy(t, 6379);
   const clients = [createRedisCacheClient(`redis://127.0.0.1:${proxy.port}`), createRedisCacheClient(`redis://127.0.0.1:${proxy.port}`)];
   t.teardown(() => Promise.all(clients.map((c) => c.close())));
   const one = await buildTestApp(t, { cacheClient: clients[0] });

@@ -68,7 +68,7 @@ export function redactUrl(url: string): string {
   return `${u.host}${u.pathname}`;
 }
 
-export async function createDatabasePool(url: string, options: PoolOptions = {}): Promise<DatabasePool> {
+async function openPool(url: string, options: PoolOptions): Promise<DatabasePool> {
   const preset = createTypeParserPreset().filter((p) => p.name !== 'int8' && p.name !== 'timestamptz');
   return createPool(url, {
     maximumPoolSize: options.maximumPoolSize ?? 10,
@@ -87,6 +87,77 @@ export async function createDatabasePool(url: string, options: PoolOptions = {})
       { name: 'int8', parse: parseInt8 },
       { name: 'timestamptz', parse: parseTimestamptz },
     ],
+  });
+}
+
+/** The pool methods that run work; each is watched for a lost backend. */
+const WORK = new Set<PropertyKey>([
+  'any', 'anyFirst', 'connect', 'exists', 'many', 'manyFirst', 'maybeOne', 'maybeOneFirst', 'one', 'oneFirst', 'query', 'stream', 'transaction',
+]);
+
+/**
+ * A Slonik pool that replaces itself when Slonik 47 has lost part of it.
+ *
+ * When a connection's backend vanishes during a query (the server crashed,
+ * PgBouncer restarted, the network dropped: the socket closes without an
+ * error message), Slonik starts destroying the connection, waits for the
+ * query, which rejects, and never finishes: the connection stays in the
+ * pool as "pending destroy" for good, counted against its size, and ending
+ * the pool rejects. A pool whose every connection was busy at such a moment
+ * never serves again, even after the server is back (reproduced in
+ * test/pool.test.ts through a TCP proxy that drops its sockets).
+ *
+ * So after any failed call this checks the pool's state; a connection
+ * stuck pending destroy makes it open a fresh pool (once the server
+ * answers: until then the next failure tries again), send all new work
+ * there, and end the old one in the background, errors ignored. Work
+ * already running on the old pool finishes there.
+ */
+export async function createDatabasePool(url: string, options: PoolOptions = {}): Promise<DatabasePool> {
+  let current = await openPool(url, options);
+  let replacing: Promise<void> | null = null;
+  let ended = false;
+  const heal = () => {
+    if (replacing || ended || current.state().pendingDestroyConnections === 0) return;
+    const broken = current;
+    replacing = openPool(url, options)
+      .then(
+        (fresh) => {
+          if (ended) return void fresh.end().catch(() => {});
+          current = fresh;
+          void broken.end().catch(() => {});
+        },
+        () => {}, // the server is still away: the next failure tries again
+      )
+      .finally(() => {
+        replacing = null;
+      });
+  };
+  // A destroy that is going to finish leaves "pending destroy" within a
+  // tick or two; one that is stuck is still there a little later.
+  const afterFailure = () => void setTimeout(heal, 50).unref();
+  return new Proxy(current, {
+    get(_target, property) {
+      if (property === 'end') {
+        return async () => {
+          ended = true;
+          await replacing;
+          // A pool that still holds a stuck connection rejects its end with
+          // that connection's old error: nothing is left to close then.
+          await current.end().catch((error: unknown) => {
+            if (current.state().pendingDestroyConnections === 0) throw error;
+          });
+        };
+      }
+      const value = Reflect.get(current, property) as unknown;
+      if (typeof value !== 'function') return value;
+      if (!WORK.has(property)) return value.bind(current);
+      return (...args: unknown[]) => {
+        const result = (value as (...a: unknown[]) => unknown).apply(current, args);
+        if (result instanceof Promise) result.catch(afterFailure);
+        return result;
+      };
+    },
   });
 }
 

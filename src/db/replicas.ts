@@ -31,12 +31,9 @@ import { z } from 'zod';
  * no reads; a read that fails on one is repeated on the primary.
  *
  * The router owns each replica's pool. One that failed to reach its
- * replica is ended and replaced by a new one at the check that finds the
- * replica again: Slonik 47 keeps a connection whose backend died during a
- * query in its pool for good (its destroy waits on that query, which
- * rejects, so the connection is never removed and ending the pool rejects),
- * and a replica restarted under load would otherwise lose pool capacity
- * with every outage.
+ * replica is ended, so nothing holds connections to a server that is gone,
+ * and the check that finds the replica again opens a new one (a pool that
+ * lost backends mid-query also heals itself: src/db/pool.ts).
  */
 
 export type ReplicaStatus = 'ok' | 'lagging' | 'down';
