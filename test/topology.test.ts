@@ -184,7 +184,10 @@ t.test('PgBouncer in transaction mode and a streaming replica', { skip: missing.
       // Monotonic: once seen it stays, however the reads are routed.
       for (let k = 0; k < 10; k++) t.equal((await conversation(two.app, bob, alice))[0]?.id, sent.id, `send ${i}: still there (${k})`);
     }
-    t.ok(Math.max(...seen) <= DELAY_MS + 1000, `seen after ${seen.join(', ')} ms (bound: the delay + 1 s)`);
+    // The bound: the write's NOTIFY reaching instance 2 (which evicts bob's
+    // cached page and sends him to the primary), or else the replica's
+    // replay; 2 s over the delay leaves room for a loaded CI machine.
+    t.ok(Math.max(...seen) <= DELAY_MS + 2000, `seen after ${seen.join(', ')} ms (bound: the delay + 2 s)`);
   });
 
   t.test('a replica that lags more than REPLICA_MAX_LAG_MS takes no reads', async (t) => {
