@@ -85,8 +85,11 @@ t.test('PgBouncer in transaction mode and a streaming replica', { skip: missing.
   // The instances close before the cluster goes down, in one place.
   const instances: (() => Promise<void>)[] = [];
   t.teardown(async () => {
-    for (const close of instances.reverse()) await close();
-    await cluster.down();
+    try {
+      for (const close of instances.reverse()) await close();
+    } finally {
+      await cluster.down(); // whatever happened above: no server left running
+    }
   });
   const visitor = process.env.DATABASE_VISITOR ?? 'signalbox_visitor';
   await ensureRoles(cluster.urls.primary, visitor);
