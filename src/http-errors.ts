@@ -1,13 +1,11 @@
 import {
-  BackendTerminatedError,
-  BackendTerminatedUnexpectedlyError,
   CheckIntegrityConstraintViolationError,
-  ConnectionError,
   ForeignKeyIntegrityConstraintViolationError,
   InvalidInputError,
   NotNullIntegrityConstraintViolationError,
   UniqueIntegrityConstraintViolationError,
 } from 'slonik';
+import { isDatabaseUnavailable } from './db/errors';
 
 /** An error whose status, stable code and message go to the client as-is. */
 export class HttpError extends Error {
@@ -75,31 +73,6 @@ const databaseUnavailable: Mapped = {
   code: 'DATABASE_UNAVAILABLE',
   message: 'the database cannot be reached right now; try again shortly',
 };
-
-/**
- * The database is away, not the request wrong: no connection could be made
- * or kept (refused, terminated, shutting down, too many connections,
- * connections not allowed). The answer is 503 with Retry-After; if the
- * connection died at COMMIT the write may have happened, which is what
- * POST /messages' Idempotency-Key is for.
- */
-function isDatabaseUnavailable(error: unknown): boolean {
-  if (
-    error instanceof ConnectionError ||
-    error instanceof BackendTerminatedError ||
-    error instanceof BackendTerminatedUnexpectedlyError
-  ) {
-    return true;
-  }
-  for (let e = error as { code?: unknown; cause?: unknown; message?: unknown } | undefined, depth = 0; e && depth < 4; depth++) {
-    const code = typeof e.code === 'string' ? e.code : '';
-    if (/^08/.test(code) || ['57P01', '57P02', '57P03', '53300'].includes(code)) return true;
-    if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH'].includes(code)) return true;
-    if (typeof e.message === 'string' && /Connection terminated|connection timeout|Client has encountered a connection error|not currently accepting connections|the database system is (starting up|shutting down)/i.test(e.message)) return true;
-    e = e.cause as typeof e;
-  }
-  return false;
-}
 
 /** Maps a database error to a client error, or undefined when it is a server fault. */
 export function mapDatabaseError(error: unknown): Mapped | undefined {

@@ -10,7 +10,7 @@ import { sql } from 'slonik';
 import { buildApp } from '../src/app';
 import { loadConfig } from '../src/config';
 import { createDatabasePool } from '../src/db/pool';
-import { isUnavailable } from '../src/db/replicas';
+import { replicaCannotServe } from '../src/db/errors';
 import { ensureRoles, migrateDatabase } from '../src/db/setup';
 import { missingTools, startCluster, type Cluster } from '../scripts/cluster';
 import { call, listen, send, signUp, type Session } from './helpers/app';
@@ -271,7 +271,7 @@ t.test('PgBouncer in transaction mode and a streaming replica', { skip: missing.
     await sleep(300);
     await cluster.crashReplica();
     const error = await slow;
-    t.ok(isUnavailable(error), `the read failed as unavailable (${(error as Error | null)?.message})`);
+    t.ok(replicaCannotServe(error), `the read failed as unavailable (${(error as Error | null)?.message})`);
     app.reads.failed(chosen, error); // what a route's read does with such an error
     const during = await call(app, bob, 'GET', '/inbox/unread');
     t.equal(during.statusCode, 200, 'reads are answered by the primary meanwhile');

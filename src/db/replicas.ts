@@ -1,11 +1,6 @@
-import {
-  BackendTerminatedError,
-  BackendTerminatedUnexpectedlyError,
-  ConnectionError,
-  sql,
-  type DatabasePool,
-} from 'slonik';
+import { sql, type DatabasePool } from 'slonik';
 import { z } from 'zod';
+import { replicaCannotServe } from './errors';
 
 /**
  * Where a read-only view is read: a streaming replica when one is healthy
@@ -64,25 +59,6 @@ type ReplicaState = {
   lagMs: number | null;
   reads: number;
 };
-
-/**
- * Errors that say the server could not serve the read at all (connection
- * refused or lost, shutting down, too many connections, a standby's
- * recovery conflict): the same read on the primary may succeed. A query's
- * own error (bad input, a rule) would fail there too and is not repeated.
- */
-export function isUnavailable(error: unknown): boolean {
-  for (let e: unknown = error; e instanceof Error; e = (e as { cause?: unknown }).cause) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code !== 'string') continue;
-    if (/^(08|57P0[1-3]|53300|40001)/.test(code) || /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH)$/.test(code)) return true;
-  }
-  return (
-    error instanceof ConnectionError ||
-    error instanceof BackendTerminatedError ||
-    error instanceof BackendTerminatedUnexpectedlyError
-  );
-}
 
 export type ReadRouterOptions = {
   primary: DatabasePool;
@@ -253,7 +229,7 @@ export class ReadRouter {
     } catch (err) {
       replica.status = 'down';
       replica.lagMs = null;
-      if (isUnavailable(err)) await this.retire(replica);
+      if (replicaCannotServe(err)) await this.retire(replica);
       if (before !== 'down') this.options.log?.warn({ err, replica: replica.name }, 'read replica unreachable; reading from the primary');
       return;
     }

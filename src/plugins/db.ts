@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { DatabasePool } from 'slonik';
-import { isUnavailable, ReadRouter, type ReplicaSource } from '../db/replicas';
+import { replicaCannotServe } from '../db/errors';
+import { ReadRouter, type ReplicaSource } from '../db/replicas';
 import { asUser, type Caller, type Tx } from '../db/transaction';
 import { unauthorized } from '../http-errors';
 import { changeOfTransaction, type Change } from '../queries/changes';
@@ -103,7 +104,7 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
         reads.served(replica);
         return result;
       } catch (error) {
-        if (!isUnavailable(error)) throw error;
+        if (!replicaCannotServe(error)) throw error;
         reads.failed(replica, error);
       }
     }
