@@ -122,7 +122,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     prefix,
     maxBytes: config.CACHE_MAX_BYTES,
     maxEntryBytes: config.CACHE_MAX_ENTRY_BYTES,
-    checkShapes: config.CHECK_SHAPES,
   });
   await app.register(livePlugin, {
     listenerUrl: options.listenerUrl,

@@ -72,8 +72,6 @@ export type CacheOptions = {
   client?: RedisCacheClient | undefined;
   maxBytes: number;
   maxEntryBytes: number;
-  /** Check every view against its route's response schema (CHECK_SHAPES). */
-  checkShapes?: boolean;
 };
 
 async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise<void> {
@@ -213,7 +211,8 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
       .header('Vary', 'Authorization, Cookie');
     const match = request.headers['if-none-match'];
     if (match && match.split(',').some((tag) => tag.trim() === entry.etag)) return reply.code(304).send();
-    return reply.type('application/json; charset=utf-8').send(entry.body);
+    // JSON text passed through (checked against the route's schema under CHECK_SHAPES, app.ts).
+    return reply.sendJson(entry.body);
   }
 
   const entryOf = (body: string): Entry => ({
@@ -221,20 +220,10 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
     etag: `"${crypto.createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`,
   });
 
-  /** The view's body; under checkShapes, checked against the route's 200 schema first. */
-  async function body(request: FastifyRequest, build: () => Promise<string>): Promise<string> {
-    const text = await build();
-    if (options.checkShapes) {
-      const schema = (request.routeOptions.schema?.response as Record<number, { parse(v: unknown): unknown }> | undefined)?.[200];
-      schema?.parse(JSON.parse(text));
-    }
-    return text;
-  }
-
   async function serve(request: FastifyRequest, reply: FastifyReply, build: () => Promise<string>): Promise<FastifyReply> {
     const userId = request.userId;
     if (!userId) throw new Error('viewCache.serve needs an authenticated request');
-    if (ttlMs === 0) return send(request, reply, entryOf(await body(request, build)), 'MISS');
+    if (ttlMs === 0) return send(request, reply, entryOf(await build()), 'MISS');
     const gen = await currentGeneration();
     const version = gen === null ? null : await versionOf(gen, userId);
     const key: Key = { id: `${gen}:${userId}:${version}:${request.url}`, segment };
@@ -244,7 +233,7 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
         return send(request, reply, cached.item as Entry, 'HIT');
       }
     }
-    const entry = entryOf(await body(request, build));
+    const entry = entryOf(await build());
     // Entries above the size limit are answered, not stored (either store).
     if (version !== null && !mustRenew && 2 * entry.body.length <= options.maxEntryBytes) {
       await views.set(key, entry, ttlMs);
