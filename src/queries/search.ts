@@ -2,7 +2,7 @@ import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import { messageJson } from './messages';
 import { visibleTo } from './participants';
-import { messageRow, type Message } from './schemas';
+import { messageRow } from './schemas';
 
 /**
  * Full-text search over the caller's own messages (sent and received):
@@ -20,7 +20,6 @@ import { messageRow, type Message } from './schemas';
 
 export const snippetSegment = z.object({ text: z.string(), match: z.boolean() });
 export const searchHit = z.object({ message: messageRow, rank: z.number(), snippet: z.array(snippetSegment) });
-export type SearchHit = z.infer<typeof searchHit>;
 
 /** A position in the result order: the last hit's rank (float4, as text) and id. */
 export type SearchCursor = { rank: number; id: number };
@@ -52,7 +51,7 @@ export async function searchMessages(
   connection: CommonQueryMethods,
   me: number,
   input: { q: string; with?: number | undefined; limit: number; after?: SearchCursor | undefined },
-): Promise<{ hits: SearchHit[]; nextCursor: string | null }> {
+): Promise<{ hits: string[]; nextCursor: string | null }> {
   const other = input.with ?? null;
   const after = input.after ?? null;
   // The hits come from app_private.search_hits (migration 000011): under
@@ -70,11 +69,11 @@ export async function searchMessages(
      where ${visibleTo(me)}
      order by h.rank desc, h.id desc
   `);
-  const hits = rows.slice(0, input.limit).map((r) => ({
-    message: JSON.parse(r.message) as Message,
-    rank: r.rank,
-    snippet: segments(r.snippet),
-  }));
+  // Each hit as JSON text (searchHit's shape): the message as PostgreSQL
+  // wrote it, passed through, not parsed and written again.
+  const hits = rows
+    .slice(0, input.limit)
+    .map((r) => `{"message":${r.message},"rank":${JSON.stringify(r.rank)},"snippet":${JSON.stringify(segments(r.snippet))}}`);
   const last = rows.length > input.limit ? rows[input.limit - 1] : undefined;
   return { hits, nextCursor: last ? encodeCursor({ rank: last.rank, id: last.id }) : null };
 }

@@ -39,12 +39,12 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: searchResults, ...errors(400, 401) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { q, with: other, limit, after } = request.query;
       const cursor = after === undefined ? undefined : decodeCursor(after);
       if (cursor === null) throw new HttpError(400, 'INVALID_CURSOR', '`after` must be a nextCursor this search returned');
       const { hits, nextCursor } = await request.readAsCaller((tx, me) => searchMessages(tx, me, { q, with: other, limit, after: cursor }));
-      return { results: hits, nextCursor };
+      return reply.sendJson(`{"results":[${hits.join(',')}],"nextCursor":${JSON.stringify(nextCursor)}}`);
     },
   );
 };
