@@ -136,28 +136,33 @@ export async function createDatabasePool(url: string, options: PoolOptions = {})
   // A destroy that is going to finish leaves "pending destroy" within a
   // tick or two; one that is stuck is still there a little later.
   const afterFailure = () => void setTimeout(heal, 50).unref();
-  return new Proxy(current, {
-    get(_target, property) {
-      if (property === 'end') {
-        return async () => {
-          ended = true;
-          await replacing;
-          // A pool that still holds a stuck connection rejects its end with
-          // that connection's old error: nothing is left to close then.
-          await current.end().catch((error: unknown) => {
-            if (current.state().pendingDestroyConnections === 0) throw error;
-          });
-        };
-      }
-      const value = Reflect.get(current, property) as unknown;
-      if (typeof value !== 'function') return value;
-      if (!WORK.has(property)) return value.bind(current);
-      return (...args: unknown[]) => {
-        const result = (value as (...a: unknown[]) => unknown).apply(current, args);
-        if (result instanceof Promise) result.catch(afterFailure);
+  const end = async () => {
+    ended = true;
+    await replacing;
+    // A pool that still holds a stuck connection rejects its end with
+    // that connection's old error: nothing is left to close then.
+    await current.end().catch((error: unknown) => {
+      if (current.state().pendingDestroyConnections === 0) throw error;
+    });
+  };
+  // One wrapper per method, made once: each call goes to the pool current
+  // at that moment.
+  const methods = new Map<PropertyKey, (...args: unknown[]) => unknown>([['end', end]]);
+  const methodOf = (property: PropertyKey) => {
+    let method = methods.get(property);
+    if (!method) {
+      const watched = WORK.has(property);
+      method = (...args: unknown[]) => {
+        const result = (Reflect.get(current, property) as (...a: unknown[]) => unknown).apply(current, args);
+        if (watched && result instanceof Promise) result.catch(afterFailure);
         return result;
       };
-    },
+      methods.set(property, method);
+    }
+    return method;
+  };
+  return new Proxy(current, {
+    get: (_target, property) => (typeof Reflect.get(current, property) === 'function' ? methodOf(property) : Reflect.get(current, property)),
   });
 }
 
