@@ -9,13 +9,7 @@ import { sql } from 'slonik';
 import { createDatabasePool } from '../src/db/pool';
 import { createTestDatabase } from './helpers/db';
 import { tcpProxy } from './helpers/proxy';
-
-function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timed out'> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([promise, new Promise<'timed out'>((resolve) => (timer = setTimeout(() => resolve('timed out'), ms)))]).finally(() =>
-    clearTimeout(timer),
-  );
-}
+import { within } from './helpers/time';
 
 t.test('a pool whose connections vanished mid-query serves again once the server is back', async (t) => {
   const db = await createTestDatabase(t);
@@ -34,11 +28,11 @@ t.test('a pool whose connections vanished mid-query serves again once the server
   await proxy.restore();
   // Slonik 47 alone keeps both connections "pending destroy" for good: this
   // query would wait for a free connection forever.
-  let answer: number | 'timed out' | Error = 'timed out';
+  let answer: unknown = null;
   for (let attempt = 0; attempt < 20 && answer !== 1; attempt++) {
-    answer = await within(pool.oneFirst(sql.unsafe`select 1`).catch((error: Error) => error), 2000);
+    answer = await within(pool.oneFirst(sql.unsafe`select 1`), 2000, 'a query').catch((error: Error) => error);
     if (answer !== 1) await new Promise((r) => setTimeout(r, 100));
   }
   t.equal(answer, 1, 'the pool answers again');
-  t.equal(await within(pool.end(), 5000), undefined, 'and ends cleanly');
+  t.equal(await within(pool.end(), 5000, 'ending the pool'), undefined, 'and ends cleanly');
 });

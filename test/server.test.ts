@@ -13,6 +13,7 @@ import t from 'tap';
 import { projectRoot } from '../src/paths';
 import { createTestDatabase } from './helpers/db';
 import { openStream } from './helpers/sse';
+import { within } from './helpers/time';
 
 const entry = path.join(projectRoot, 'dist', 'src', 'server.js');
 
@@ -57,20 +58,6 @@ function request(base: string, method: string, url: string, body?: unknown): Pro
     req.on('error', reject);
     req.end(body ? JSON.stringify(body) : undefined);
   });
-}
-
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 t.test('with DATABASE_URL: serves, and SIGTERM closes open streams and exits 0', async (t) => {
