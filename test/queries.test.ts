@@ -335,3 +335,86 @@ t.test('the conversation page reads only its page, with statistics that lag the 
   t.notOk(nodes.some((n) => n['Index Name'] === 'messages_pkey'), 'not the primary key');
   t.notOk(nodes.some((n) => n['Node Type'] === 'Sort'), 'and sorts nothing');
 });
+
+t.test('a thread page reads by index, with statistics that lag the table', async (t) => {
+  // Issue 12: the recursive CTE gets one plan for all its iterations; with
+  // statistics taken when the table held little, its steps must still look
+  // each level up by (thread_root_id, depth, id): never scan messages, nor
+  // read the whole thread per level and filter it (what a non-leakproof
+  // `depth = l.depth + 1` did under row-level security, 14b5bbe).
+  const captured: { sql: string; values: readonly unknown[] }[] = [];
+  const capture: Interceptor = {
+    name: 'test/capture-thread',
+    beforeQueryExecution: (_context, query) => {
+      if (query.sql.includes('with recursive head')) captured.push({ sql: query.sql, values: query.values });
+      return null;
+    },
+  };
+  const { db, pool } = await createTestPool(t, [capture]);
+  const admin = await adminClient(t, db.url);
+  const make = (username: string) => createUser(pool, { username, displayName: null, passwordHash: 'x' });
+  const [alice, bob, carol, dave] = [await make('alice'), await make('bob'), await make('carol'), await make('dave')];
+  await admin.query(`alter table app_public.messages set (autovacuum_enabled = false)`);
+  const { rows: [root] } = await admin.query<{ id: string }>(
+    `insert into app_public.messages (sender_id, receiver_id, content) values ($1, $2, 'root') returning id`,
+    [alice.id, bob.id],
+  );
+  // A flat thread of 200 replies and a chain 200 deep, then the statistics.
+  await admin.query(
+    `insert into app_public.messages (sender_id, parent_message_id, content) select $1, $2, 'flat ' || g from generate_series(1, 200) g`,
+    [bob.id, root!.id],
+  );
+  const { rows: [chainRoot] } = await admin.query<{ id: string }>(
+    `insert into app_public.messages (sender_id, receiver_id, content) values ($1, $2, 'chain') returning id`,
+    [alice.id, bob.id],
+  );
+  await admin.query(
+    `do $$ declare parent bigint := ${Number(chainRoot!.id)}; begin
+       for i in 1..200 loop
+         insert into app_public.messages (sender_id, parent_message_id, content)
+         values (case when i % 2 = 0 then ${alice.id} else ${bob.id} end, parent, 'link ' || i) returning id into parent;
+       end loop; end $$`,
+  );
+  await admin.query('analyze app_public.messages');
+  await admin.query(
+    `insert into app_public.messages (sender_id, receiver_id, content) select $1, $2, 'cd ' || g from generate_series(1, 30000) g`,
+    [carol.id, dave.id],
+  );
+  type PlanNode = {
+    'Node Type': string;
+    'Relation Name'?: string;
+    'Index Name'?: string;
+    'Actual Rows': number;
+    'Actual Loops': number;
+    'Rows Removed by Filter'?: number;
+    'Rows Removed by Index Recheck'?: number;
+    Plans?: PlanNode[];
+  };
+  for (const [name, id, size] of [['200 flat replies', Number(root!.id), 201], ['a 200-deep chain', Number(chainRoot!.id), 201]] as const) {
+    captured.length = 0;
+    const page = await asUser(pool, db.visitorRole, alice.id, (tx) => getThreadPage(tx, alice.id, id, { limit: 200 }));
+    t.equal(page.outcome === 'page' ? page.rows.length : -1, 200, `${name}: a full page`);
+    const query = captured.at(-1)!;
+    await admin.query('begin');
+    try {
+      await admin.query(`select set_config('role', $1, true), set_config('signalbox.user_id', $2, true)`, [db.visitorRole, String(alice.id)]);
+      const { rows } = await admin.query(`explain (analyze, format json) ${query.sql}`, query.values as unknown[]);
+      const nodes: PlanNode[] = [];
+      const walk = (n: PlanNode) => {
+        nodes.push(n);
+        n.Plans?.forEach(walk);
+      };
+      walk((rows[0]['QUERY PLAN'] as { Plan: PlanNode }[])[0]!.Plan);
+      const scans = nodes.filter((n) => n['Relation Name'] === 'messages');
+      t.notOk(scans.some((n) => n['Node Type'] === 'Seq Scan'), `${name}: no sequential scan of messages (${scans.map((n) => n['Index Name'] ?? n['Node Type']).join(', ')})`);
+      // Rows a scan read: those it returned and those its filter threw away.
+      const read = scans.reduce(
+        (sum, n) => sum + (n['Actual Rows'] + (n['Rows Removed by Filter'] ?? 0) + (n['Rows Removed by Index Recheck'] ?? 0)) * n['Actual Loops'],
+        0,
+      );
+      t.ok(read <= 4 * size, `${name}: ${read} message rows read for a page of ${size - 1} nodes`);
+    } finally {
+      await admin.query('rollback');
+    }
+  }
+});
