@@ -110,7 +110,7 @@ CREATE FUNCTION app_private.live_events_sql(event_type text, items_sql text) RET
     with items as (%s),
     per_user as (
       select user_id, count(*) as n,
-             json_agg(item order by message_id) filter (where rn <= 100) as list
+             array_agg(message_id order by message_id) filter (where rn <= 100) as ids
         from (select i.*, row_number() over (partition by user_id order by message_id) as rn from items i) x
        group by user_id
     ),
@@ -121,8 +121,8 @@ CREATE FUNCTION app_private.live_events_sql(event_type text, items_sql text) RET
       returning c.user_id, c.last_seq
     ),
     recorded as (
-      insert into app_public.live_events (user_id, seq, type, data)
-      select p.user_id, r.last_seq, %L, json_build_object('count', p.n, 'messages', p.list)
+      insert into app_public.live_events (user_id, seq, type, message_ids, message_count)
+      select p.user_id, r.last_seq, %L, p.ids, p.n
         from per_user p join reserved r on r.user_id = p.user_id
       returning user_id
     )
@@ -135,7 +135,7 @@ $_$;
 -- Name: FUNCTION live_events_sql(event_type text, items_sql text); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.live_events_sql(event_type text, items_sql text) IS 'The statement the live-event triggers EXECUTE: one event per recipient of the items (user_id, message_id, item), seq from the recipient''s counter in user-id order, data {count, messages: first 100}, streams woken.';
+COMMENT ON FUNCTION app_private.live_events_sql(event_type text, items_sql text) IS 'The statement the live-event triggers EXECUTE: one event per recipient of the items (user_id, message_id), seq from the recipient''s counter in user-id order, the first 100 message ids and the count, streams woken.';
 
 SET default_tablespace = '';
 
@@ -257,6 +257,143 @@ $$;
 COMMENT ON FUNCTION app_private.message_json(m app_public.messages) IS 'A message in the API''s JSON shape: live events, and the pages the API builds in SQL (src/queries/messages.ts). Inlined (no SET clause).';
 
 --
+-- Name: prune(interval, interval, interval, integer, interval, bigint); Type: PROCEDURE; Schema: app_private; Owner: -
+--
+
+CREATE PROCEDURE app_private.prune(IN live_events_retention interval DEFAULT '7 days'::interval, IN notifications_retention interval DEFAULT '90 days'::interval, IN audit_retention interval DEFAULT '365 days'::interval, IN batch_size integer DEFAULT 10000, IN idempotency_retention interval DEFAULT '24:00:00'::interval, INOUT run_id bigint DEFAULT NULL::bigint)
+    LANGUAGE plpgsql
+    AS $$
+declare
+  started timestamptz := clock_timestamp();
+  counts jsonb := '{}';
+  target text;
+  cutoff timestamptz;
+  n bigint;
+  total bigint;
+begin
+  if batch_size not between 1 and 10000 then
+    raise exception 'batch_size must be between 1 and 10000, not %', batch_size using errcode = '22023';
+  end if;
+  -- Two prunes at once (a DBA's CALL beside the schedule) share the work:
+  -- each skips the rows the other holds. No advisory lock: COMMIT is not
+  -- allowed inside a block that could release one on error.
+  foreach target in array array['sessions', 'idempotency_keys', 'live_events', 'notifications', 'deleted_accounts', 'prune_runs'] loop
+    cutoff := started - case target
+      when 'sessions' then interval '0'
+      when 'idempotency_keys' then idempotency_retention
+      when 'live_events' then live_events_retention
+      when 'notifications' then notifications_retention
+      else audit_retention end;
+    total := 0;
+    loop
+      n := app_private.prune_batch(target, cutoff, batch_size);
+      total := total + n;
+      -- Each batch is its own transaction: its locks last one batch.
+      commit;
+      exit when n < batch_size;
+    end loop;
+    counts := counts || jsonb_build_object(target, total);
+  end loop;
+  insert into app_private.prune_runs
+    (started_at, finished_at, sessions, idempotency_keys, live_events, notifications, deleted_accounts, prune_runs, settings)
+  values (started, clock_timestamp(), (counts->>'sessions')::bigint, (counts->>'idempotency_keys')::bigint,
+          (counts->>'live_events')::bigint, (counts->>'notifications')::bigint,
+          (counts->>'deleted_accounts')::bigint, (counts->>'prune_runs')::bigint,
+          jsonb_build_object('live_events_retention', live_events_retention, 'notifications_retention', notifications_retention,
+                             'audit_retention', audit_retention, 'idempotency_retention', idempotency_retention,
+                             'batch_size', batch_size))
+  returning id into run_id;
+  commit;
+end;
+$$;
+
+--
+-- Name: PROCEDURE prune(IN live_events_retention interval, IN notifications_retention interval, IN audit_retention interval, IN batch_size integer, IN idempotency_retention interval, INOUT run_id bigint); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON PROCEDURE app_private.prune(IN live_events_retention interval, IN notifications_retention interval, IN audit_retention interval, IN batch_size integer, IN idempotency_retention interval, INOUT run_id bigint) IS 'Retention: deletes expired sessions, idempotency keys past idempotency_retention, live events past live_events_retention, read notifications past notifications_retention, deletion and prune audit rows past audit_retention; in batches of at most batch_size rows, each committed on its own; one prune_runs row per run, whose id it answers (run_id). CALL it outside a transaction block (psql: call app_private.prune();).';
+
+--
+-- Name: prune_batch(text, timestamp with time zone, integer); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.prune_batch(target text, cutoff timestamp with time zone, batch_size integer) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  deleted bigint;
+begin
+  -- SKIP LOCKED: a row the API holds is left for the next run, so a
+  -- batch never waits on a request (and a request waits at most on one
+  -- batch's commit, for rows nobody reads any more).
+  if target = 'sessions' then
+    with gone as (
+      delete from app_private.sessions where id in (
+        select id from app_private.sessions where expires_at < cutoff
+         order by expires_at limit batch_size for update skip locked)
+      returning 1)
+    select count(*) into deleted from gone;
+  elsif target = 'idempotency_keys' then
+    with gone as (
+      delete from app_private.idempotency_keys where (sender_id, key) in (
+        select sender_id, key from app_private.idempotency_keys where created_at < cutoff
+         order by created_at limit batch_size for update skip locked)
+      returning 1)
+    select count(*) into deleted from gone;
+  elsif target = 'live_events' then
+    with gone as (
+      delete from app_public.live_events where (user_id, seq) in (
+        select user_id, seq from app_public.live_events where created_at < cutoff
+         order by created_at limit batch_size for update skip locked)
+      returning user_id, seq),
+    horizon as (
+      insert into app_private.stream_horizons as h (user_id, pruned_through)
+      select user_id, max(seq) from gone group by user_id order by user_id
+      on conflict (user_id) do update set pruned_through = greatest(h.pruned_through, excluded.pruned_through)
+      returning 1)
+    select (select count(*) from gone) into deleted;
+  elsif target = 'notifications' then
+    -- Read ones only: an unread notification stays until it is read.
+    with gone as (
+      delete from app_public.notifications where id in (
+        select id from app_public.notifications where read_at is not null and created_at < cutoff
+         order by created_at limit batch_size for update skip locked)
+      returning user_id, seq),
+    horizon as (
+      insert into app_private.stream_horizons as h (user_id, pruned_through)
+      select user_id, max(seq) from gone group by user_id order by user_id
+      on conflict (user_id) do update set pruned_through = greatest(h.pruned_through, excluded.pruned_through)
+      returning 1)
+    select (select count(*) from gone) into deleted;
+  elsif target = 'deleted_accounts' then
+    with gone as (
+      delete from app_private.deleted_accounts where id in (
+        select id from app_private.deleted_accounts where deleted_at < cutoff
+         order by deleted_at limit batch_size for update skip locked)
+      returning 1)
+    select count(*) into deleted from gone;
+  elsif target = 'prune_runs' then
+    with gone as (
+      delete from app_private.prune_runs where id in (
+        select id from app_private.prune_runs where started_at < cutoff
+         order by started_at limit batch_size for update skip locked)
+      returning 1)
+    select count(*) into deleted from gone;
+  else
+    raise exception 'unknown prune target %', target using errcode = '22023';
+  end if;
+  return deleted;
+end;
+$$;
+
+--
+-- Name: FUNCTION prune_batch(target text, cutoff timestamp with time zone, batch_size integer); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.prune_batch(target text, cutoff timestamp with time zone, batch_size integer) IS 'Deletes at most batch_size rows of one kind older than cutoff (oldest first, skipping rows another transaction holds) and returns how many; live events and notifications move their users'' stream horizons.';
+
+--
 -- Name: read_receipt_json(app_public.messages); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -273,10 +410,10 @@ $$;
 COMMENT ON FUNCTION app_private.read_receipt_json(m app_public.messages) IS 'The item of a message.read event: which message, who read it, when.';
 
 --
--- Name: record_live_event(bigint[], text, json); Type: FUNCTION; Schema: app_private; Owner: -
+-- Name: record_live_event(bigint[], text, bigint); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
-CREATE FUNCTION app_private.record_live_event(recipients bigint[], event_type text, item json) RETURNS void
+CREATE FUNCTION app_private.record_live_event(recipients bigint[], event_type text, message_id bigint) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -289,8 +426,8 @@ begin
     on conflict (user_id) do update set last_seq = c.last_seq + 1
     returning c.user_id, c.last_seq
   ), recorded as (
-    insert into app_public.live_events (user_id, seq, type, data)
-    select user_id, last_seq, event_type, json_build_object('count', 1, 'messages', json_build_array(item))
+    insert into app_public.live_events (user_id, seq, type, message_ids, message_count)
+    select user_id, last_seq, event_type, array[message_id], 1
       from reserved
     returning user_id
   )
@@ -299,10 +436,10 @@ end;
 $$;
 
 --
--- Name: FUNCTION record_live_event(recipients bigint[], event_type text, item json); Type: COMMENT; Schema: app_private; Owner: -
+-- Name: FUNCTION record_live_event(recipients bigint[], event_type text, message_id bigint); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.record_live_event(recipients bigint[], event_type text, item json) IS 'Records one live event (one item) for each recipient, seq from their counters in user-id order, and wakes their streams: the one-row statements'' path.';
+COMMENT ON FUNCTION app_private.record_live_event(recipients bigint[], event_type text, message_id bigint) IS 'Records one live event (one message) for each recipient, seq from their counters in user-id order, and wakes their streams: the one-row statements'' path.';
 
 --
 -- Name: search_hits(tsquery, bigint, real, bigint, integer); Type: FUNCTION; Schema: app_private; Owner: -
@@ -336,6 +473,24 @@ $_$;
 --
 
 COMMENT ON FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer) IS 'The caller''s (current_user_id()) messages matching a tsquery, by ts_rank then id, after a (rank, id) cursor, optionally in one conversation: ids and ranks only. SECURITY DEFINER so that the GIN index can serve @@ (not leakproof, so under RLS only a filter); scoped by the same participant rule as the policies.';
+
+--
+-- Name: stream_horizon(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.stream_horizon() RETURNS bigint
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select coalesce((select pruned_through from app_private.stream_horizons
+                    where user_id = app_public.current_user_id()), 0)
+$$;
+
+--
+-- Name: FUNCTION stream_horizon(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.stream_horizon() IS 'The caller''s stream horizon (0 when nothing was pruned): a stream resuming from a cursor below it gets `reset`.';
 
 --
 -- Name: tg_messages__announce_change(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -391,10 +546,10 @@ begin
   if rows_in = 1 then
     -- Every API send: one message, no join, nothing planned per statement.
     select * into one from new_messages;
-    perform app_private.record_live_event(array[one.sender_id, one.receiver_id], 'message.created', app_private.message_json(one));
+    perform app_private.record_live_event(array[one.sender_id, one.receiver_id], 'message.created', one.id);
   else
     execute app_private.live_events_sql('message.created', $items$
-      select distinct on (u.user_id, m.id) u.user_id, m.id as message_id, app_private.message_json(m) as item
+      select distinct u.user_id, m.id as message_id
         from new_messages m
         cross join lateral (values (m.sender_id), (m.receiver_id)) u (user_id)
     $items$);
@@ -430,23 +585,23 @@ begin
     select * into n from new_messages;
     select * into o from old_messages;
     if n.content is distinct from o.content then
-      perform app_private.record_live_event(array[n.sender_id, n.receiver_id], 'message.edited', app_private.message_json(n));
+      perform app_private.record_live_event(array[n.sender_id, n.receiver_id], 'message.edited', n.id);
     end if;
     if n.read and not o.read and n.sender_id <> n.receiver_id then
-      perform app_private.record_live_event(array[n.sender_id], 'message.read', app_private.read_receipt_json(n));
+      perform app_private.record_live_event(array[n.sender_id], 'message.read', n.id);
     end if;
     return null;
   end if;
   -- Several rows: both join the transition tables, planned per statement.
   execute app_private.live_events_sql('message.edited', $items$
-    select distinct on (u.user_id, n.id) u.user_id, n.id as message_id, app_private.message_json(n) as item
+    select distinct u.user_id, n.id as message_id
       from new_messages n
       join old_messages o on o.id = n.id
       cross join lateral (values (n.sender_id), (n.receiver_id)) u (user_id)
      where n.content is distinct from o.content
   $items$);
   execute app_private.live_events_sql('message.read', $items$
-    select n.sender_id as user_id, n.id as message_id, app_private.read_receipt_json(n) as item
+    select n.sender_id as user_id, n.id as message_id
       from new_messages n
       join old_messages o on o.id = n.id
      where n.read and not o.read and n.sender_id <> n.receiver_id
@@ -466,7 +621,7 @@ COMMENT ON FUNCTION app_private.tg_messages__announce_live_update() IS 'message.
 --
 
 CREATE FUNCTION app_private.tg_messages__check_participant_role() RETURNS trigger
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
@@ -498,7 +653,7 @@ COMMENT ON FUNCTION app_private.tg_messages__check_participant_role() IS 'Raises
 --
 
 CREATE FUNCTION app_private.tg_messages__check_reply_conversation() RETURNS trigger
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
@@ -555,7 +710,7 @@ COMMENT ON FUNCTION app_private.tg_messages__default_reply_receiver() IS 'Fills 
 --
 
 CREATE FUNCTION app_private.tg_messages__forbid_immutable_change() RETURNS trigger
-    LANGUAGE plpgsql IMMUTABLE
+    LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
@@ -712,7 +867,7 @@ COMMENT ON FUNCTION app_private.tg_messages__notify_receiver() IS 'Inserts one n
 --
 
 CREATE FUNCTION app_private.tg_messages__protect_derived_columns() RETURNS trigger
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
@@ -842,6 +997,10 @@ begin
   else
     select m.thread_root_id, m.depth + 1 into new.thread_root_id, new.depth
       from app_public.messages m where m.id = new.parent_message_id;
+    if not found then
+      raise exception 'parent message % does not exist', new.parent_message_id
+        using errcode = 'SB005', hint = 'It was deleted while this reply was being written.';
+    end if;
   end if;
   return new;
 end;
@@ -952,6 +1111,28 @@ $$;
 COMMENT ON FUNCTION app_private.tg_users__audit_deletion() IS 'Writes an app_private.deleted_accounts row (former id, time, self-service flag; no personal data).';
 
 --
+-- Name: tg_users__forget_delivery_state(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_users__forget_delivery_state() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  delete from app_public.live_events where user_id = old.id;
+  delete from app_private.delivery_counters where user_id = old.id;
+  delete from app_private.stream_horizons where user_id = old.id;
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_users__forget_delivery_state(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_users__forget_delivery_state() IS 'Deletes a deleted user''s live events, delivery counter and stream horizon (tables without a foreign key to users, for the lock order).';
+
+--
 -- Name: current_user_id(); Type: FUNCTION; Schema: app_public; Owner: -
 --
 
@@ -1043,7 +1224,7 @@ CREATE TABLE app_private.delivery_counters (
 -- Name: TABLE delivery_counters; Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON TABLE app_private.delivery_counters IS 'Each user''s last live-delivery sequence number. The notification trigger increments it under a row lock held to commit, so a user''s numbers commit in order.';
+COMMENT ON TABLE app_private.delivery_counters IS 'Per user, the last stream seq taken (notifications and live events share it). No foreign key to users: a first counter inserted after a message row was locked would check the users row in the opposite order to an account deletion; _200_forget_delivery_state on users deletes it.';
 
 --
 -- Name: COLUMN delivery_counters.last_seq; Type: COMMENT; Schema: app_private; Owner: -
@@ -1075,6 +1256,42 @@ COMMENT ON TABLE app_private.idempotency_keys IS 'Idempotency-Key of POST /messa
 --
 
 COMMENT ON COLUMN app_private.idempotency_keys.request_hash IS 'SHA-256 of the validated request; the same key with another request is refused (409).';
+
+--
+-- Name: prune_runs; Type: TABLE; Schema: app_private; Owner: -
+--
+
+CREATE TABLE app_private.prune_runs (
+    id bigint NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone NOT NULL,
+    sessions bigint NOT NULL,
+    idempotency_keys bigint NOT NULL,
+    live_events bigint NOT NULL,
+    notifications bigint NOT NULL,
+    deleted_accounts bigint NOT NULL,
+    prune_runs bigint NOT NULL,
+    settings jsonb NOT NULL
+);
+
+--
+-- Name: TABLE prune_runs; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON TABLE app_private.prune_runs IS 'One row per run of app_private.prune: when, how many rows of each kind it deleted, and the retention it applied.';
+
+--
+-- Name: prune_runs_id_seq; Type: SEQUENCE; Schema: app_private; Owner: -
+--
+
+ALTER TABLE app_private.prune_runs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME app_private.prune_runs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 --
 -- Name: sessions; Type: TABLE; Schema: app_private; Owner: -
@@ -1109,6 +1326,22 @@ ALTER TABLE app_private.sessions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTIT
 );
 
 --
+-- Name: stream_horizons; Type: TABLE; Schema: app_private; Owner: -
+--
+
+CREATE TABLE app_private.stream_horizons (
+    user_id bigint NOT NULL,
+    pruned_through bigint NOT NULL,
+    CONSTRAINT stream_horizons_pruned_through_check CHECK ((pruned_through >= 0))
+);
+
+--
+-- Name: TABLE stream_horizons; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON TABLE app_private.stream_horizons IS 'Per user, the highest stream seq the prune has removed (a live event or a read notification): a stream that resumes from a cursor below it gets `reset`, since what lay between is gone.';
+
+--
 -- Name: user_secrets; Type: TABLE; Schema: app_private; Owner: -
 --
 
@@ -1132,8 +1365,10 @@ CREATE TABLE app_public.live_events (
     user_id bigint NOT NULL,
     seq bigint NOT NULL,
     type text NOT NULL,
-    data jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    message_ids bigint[] NOT NULL,
+    message_count integer NOT NULL,
+    CONSTRAINT live_events_message_count_positive CHECK (((message_count >= cardinality(message_ids)) AND (message_count > 0))),
     CONSTRAINT live_events_type_check CHECK ((type = ANY (ARRAY['message.created'::text, 'message.edited'::text, 'message.read'::text])))
 );
 
@@ -1142,6 +1377,24 @@ CREATE TABLE app_public.live_events (
 --
 
 COMMENT ON TABLE app_public.live_events IS 'Live conversation events per recipient, numbered with the notifications'' seq (one delivery cursor per user); read by the event stream.';
+
+--
+-- Name: COLUMN live_events.user_id; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.live_events.user_id IS 'The recipient. No foreign key (lock order, see _200_forget_delivery_state on users): a deleted user''s events go with the account all the same.';
+
+--
+-- Name: COLUMN live_events.message_ids; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.live_events.message_ids IS 'The first 100 messages of the statement that caused the event, by id: the catch-up builds their JSON from the messages table, so a deleted message leaves no copy here.';
+
+--
+-- Name: COLUMN live_events.message_count; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.live_events.message_count IS 'How many messages the statement touched for this recipient (when larger than message_ids, the client reloads the view).';
 
 --
 -- Name: CONSTRAINT live_events_type_check ON live_events; Type: COMMENT; Schema: app_public; Owner: -
@@ -1329,6 +1582,13 @@ ALTER TABLE ONLY app_private.idempotency_keys
     ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (sender_id, key);
 
 --
+-- Name: prune_runs prune_runs_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
+--
+
+ALTER TABLE ONLY app_private.prune_runs
+    ADD CONSTRAINT prune_runs_pkey PRIMARY KEY (id);
+
+--
 -- Name: sessions sessions_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
 --
 
@@ -1347,6 +1607,13 @@ ALTER TABLE ONLY app_private.sessions
 --
 
 COMMENT ON CONSTRAINT sessions_token_hash_key ON app_private.sessions IS 'Looks a session up by the hash of its bearer token.';
+
+--
+-- Name: stream_horizons stream_horizons_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
+--
+
+ALTER TABLE ONLY app_private.stream_horizons
+    ADD CONSTRAINT stream_horizons_pkey PRIMARY KEY (user_id);
 
 --
 -- Name: user_secrets user_secrets_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
@@ -1436,6 +1703,30 @@ ALTER TABLE ONLY app_public.users
 COMMENT ON CONSTRAINT users_username_key ON app_public.users IS 'Usernames are unique (they are stored lower-case, so case-insensitively).';
 
 --
+-- Name: deleted_accounts_deleted_at_idx; Type: INDEX; Schema: app_private; Owner: -
+--
+
+CREATE INDEX deleted_accounts_deleted_at_idx ON app_private.deleted_accounts USING btree (deleted_at);
+
+--
+-- Name: INDEX deleted_accounts_deleted_at_idx; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON INDEX app_private.deleted_accounts_deleted_at_idx IS 'The prune''s deletion audit rows past their retention.';
+
+--
+-- Name: idempotency_keys_created_at_idx; Type: INDEX; Schema: app_private; Owner: -
+--
+
+CREATE INDEX idempotency_keys_created_at_idx ON app_private.idempotency_keys USING btree (created_at);
+
+--
+-- Name: INDEX idempotency_keys_created_at_idx; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON INDEX app_private.idempotency_keys_created_at_idx IS 'The prune''s idempotency keys past their retention, oldest first.';
+
+--
 -- Name: idempotency_keys_message_id_idx; Type: INDEX; Schema: app_private; Owner: -
 --
 
@@ -1446,6 +1737,30 @@ CREATE INDEX idempotency_keys_message_id_idx ON app_private.idempotency_keys USI
 --
 
 COMMENT ON INDEX app_private.idempotency_keys_message_id_idx IS 'Serves the cascade from messages.';
+
+--
+-- Name: prune_runs_started_at_idx; Type: INDEX; Schema: app_private; Owner: -
+--
+
+CREATE INDEX prune_runs_started_at_idx ON app_private.prune_runs USING btree (started_at);
+
+--
+-- Name: INDEX prune_runs_started_at_idx; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON INDEX app_private.prune_runs_started_at_idx IS 'The prune''s own audit rows past their retention.';
+
+--
+-- Name: sessions_expires_at_idx; Type: INDEX; Schema: app_private; Owner: -
+--
+
+CREATE INDEX sessions_expires_at_idx ON app_private.sessions USING btree (expires_at);
+
+--
+-- Name: INDEX sessions_expires_at_idx; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON INDEX app_private.sessions_expires_at_idx IS 'The prune''s expired sessions, oldest first.';
 
 --
 -- Name: sessions_user_id_idx; Type: INDEX; Schema: app_private; Owner: -
@@ -1580,6 +1895,18 @@ CREATE INDEX messages_unread_inbox_idx ON app_public.messages USING btree (recei
 COMMENT ON INDEX app_public.messages_unread_inbox_idx IS 'Partial index of unread messages per receiver, newest first: the unread inbox and unread counts.';
 
 --
+-- Name: notifications_read_created_at_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX notifications_read_created_at_idx ON app_public.notifications USING btree (created_at) WHERE (read_at IS NOT NULL);
+
+--
+-- Name: INDEX notifications_read_created_at_idx; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON INDEX app_public.notifications_read_created_at_idx IS 'The prune''s read notifications past their retention, oldest first (unread ones are not in it).';
+
+--
 -- Name: notifications_unread_idx; Type: INDEX; Schema: app_public; Owner: -
 --
 
@@ -1700,6 +2027,18 @@ CREATE TRIGGER _200_check_reply_conversation BEFORE INSERT ON app_public.message
 COMMENT ON TRIGGER _200_check_reply_conversation ON app_public.messages IS 'Integrity: a reply''s parent exists (SB005) and replies never cross conversations (SB001).';
 
 --
+-- Name: users _200_forget_delivery_state; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _200_forget_delivery_state AFTER DELETE ON app_public.users FOR EACH ROW EXECUTE FUNCTION app_private.tg_users__forget_delivery_state();
+
+--
+-- Name: TRIGGER _200_forget_delivery_state ON users; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _200_forget_delivery_state ON app_public.users IS 'After every cascade of an account deletion (RI triggers sort first): the user''s live events, delivery counter and stream horizon go.';
+
+--
 -- Name: messages _200_record_history; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
@@ -1748,6 +2087,42 @@ CREATE TRIGGER _400_stamp_read_at_on_insert BEFORE INSERT ON app_public.messages
 COMMENT ON TRIGGER _400_stamp_read_at_on_insert ON app_public.messages IS 'A message inserted as read gets read_at.';
 
 --
+-- Name: messages _420_reply_count_on_delete; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _420_reply_count_on_delete AFTER DELETE ON app_public.messages REFERENCING OLD TABLE AS old_messages FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_messages__maintain_reply_count();
+
+--
+-- Name: TRIGGER _420_reply_count_on_delete ON messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _420_reply_count_on_delete ON app_public.messages IS 'Deleted replies lower their parent''s reply_count.';
+
+--
+-- Name: messages _420_reply_count_on_insert; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _420_reply_count_on_insert AFTER INSERT ON app_public.messages REFERENCING NEW TABLE AS new_messages FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_messages__maintain_reply_count();
+
+--
+-- Name: TRIGGER _420_reply_count_on_insert ON messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _420_reply_count_on_insert ON app_public.messages IS 'New replies raise their parent''s reply_count: the parent is locked before the delivery counters (_450, _500), the lock order every path keeps.';
+
+--
+-- Name: messages _430_read_notifications; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _430_read_notifications AFTER UPDATE ON app_public.messages REFERENCING NEW TABLE AS new_messages FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_messages__read_notifications();
+
+--
+-- Name: TRIGGER _430_read_notifications ON messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _430_read_notifications ON app_public.messages IS 'Messages that became read mark their notifications read (at the message''s read_at), before the read receipt takes the sender''s counter (_450).';
+
+--
 -- Name: messages _450_announce_live_insert; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
@@ -1782,42 +2157,6 @@ CREATE TRIGGER _500_notify_receiver AFTER INSERT ON app_public.messages REFERENC
 --
 
 COMMENT ON TRIGGER _500_notify_receiver ON app_public.messages IS 'The post_save signal: new messages notify their receivers with a commit-ordered seq; statement-level so bulk inserts stay cheap.';
-
---
--- Name: messages _600_reply_count_on_delete; Type: TRIGGER; Schema: app_public; Owner: -
---
-
-CREATE TRIGGER _600_reply_count_on_delete AFTER DELETE ON app_public.messages REFERENCING OLD TABLE AS old_messages FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_messages__maintain_reply_count();
-
---
--- Name: TRIGGER _600_reply_count_on_delete ON messages; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON TRIGGER _600_reply_count_on_delete ON app_public.messages IS 'Deleted replies lower their parent''s reply_count.';
-
---
--- Name: messages _600_reply_count_on_insert; Type: TRIGGER; Schema: app_public; Owner: -
---
-
-CREATE TRIGGER _600_reply_count_on_insert AFTER INSERT ON app_public.messages REFERENCING NEW TABLE AS new_messages FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_messages__maintain_reply_count();
-
---
--- Name: TRIGGER _600_reply_count_on_insert ON messages; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON TRIGGER _600_reply_count_on_insert ON app_public.messages IS 'New replies raise their parent''s reply_count.';
-
---
--- Name: messages _700_read_notifications; Type: TRIGGER; Schema: app_public; Owner: -
---
-
-CREATE TRIGGER _700_read_notifications AFTER UPDATE ON app_public.messages REFERENCING NEW TABLE AS new_messages FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_messages__read_notifications();
-
---
--- Name: TRIGGER _700_read_notifications ON messages; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON TRIGGER _700_read_notifications ON app_public.messages IS 'Reading a message marks its notification read.';
 
 --
 -- Name: messages _900_announce_delete; Type: TRIGGER; Schema: app_public; Owner: -
@@ -1868,13 +2207,6 @@ CREATE TRIGGER _900_announce_update AFTER UPDATE ON app_public.messages REFERENC
 COMMENT ON TRIGGER _900_announce_update ON app_public.messages IS 'Announces changed conversations (cache eviction on every instance).';
 
 --
--- Name: delivery_counters delivery_counters_user_id_fkey; Type: FK CONSTRAINT; Schema: app_private; Owner: -
---
-
-ALTER TABLE ONLY app_private.delivery_counters
-    ADD CONSTRAINT delivery_counters_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
-
---
 -- Name: idempotency_keys idempotency_keys_message_id_fkey; Type: FK CONSTRAINT; Schema: app_private; Owner: -
 --
 
@@ -1901,19 +2233,6 @@ ALTER TABLE ONLY app_private.sessions
 
 ALTER TABLE ONLY app_private.user_secrets
     ADD CONSTRAINT user_secrets_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
-
---
--- Name: live_events live_events_user_id_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
---
-
-ALTER TABLE ONLY app_public.live_events
-    ADD CONSTRAINT live_events_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
-
---
--- Name: CONSTRAINT live_events_user_id_fkey ON live_events; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON CONSTRAINT live_events_user_id_fkey ON app_public.live_events IS 'A deleted user''s events go with them.';
 
 --
 -- Name: message_history message_history_edited_by_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
@@ -2192,16 +2511,29 @@ REVOKE ALL ON FUNCTION app_private.message_json(m app_public.messages) FROM PUBL
 GRANT ALL ON FUNCTION app_private.message_json(m app_public.messages) TO signalbox_visitor;
 
 --
+-- Name: PROCEDURE prune(IN live_events_retention interval, IN notifications_retention interval, IN audit_retention interval, IN batch_size integer, IN idempotency_retention interval, INOUT run_id bigint); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON PROCEDURE app_private.prune(IN live_events_retention interval, IN notifications_retention interval, IN audit_retention interval, IN batch_size integer, IN idempotency_retention interval, INOUT run_id bigint) FROM PUBLIC;
+
+--
+-- Name: FUNCTION prune_batch(target text, cutoff timestamp with time zone, batch_size integer); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.prune_batch(target text, cutoff timestamp with time zone, batch_size integer) FROM PUBLIC;
+
+--
 -- Name: FUNCTION read_receipt_json(m app_public.messages); Type: ACL; Schema: app_private; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app_private.read_receipt_json(m app_public.messages) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_private.read_receipt_json(m app_public.messages) TO signalbox_visitor;
 
 --
--- Name: FUNCTION record_live_event(recipients bigint[], event_type text, item json); Type: ACL; Schema: app_private; Owner: -
+-- Name: FUNCTION record_live_event(recipients bigint[], event_type text, message_id bigint); Type: ACL; Schema: app_private; Owner: -
 --
 
-REVOKE ALL ON FUNCTION app_private.record_live_event(recipients bigint[], event_type text, item json) FROM PUBLIC;
+REVOKE ALL ON FUNCTION app_private.record_live_event(recipients bigint[], event_type text, message_id bigint) FROM PUBLIC;
 
 --
 -- Name: FUNCTION search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer); Type: ACL; Schema: app_private; Owner: -
@@ -2209,6 +2541,13 @@ REVOKE ALL ON FUNCTION app_private.record_live_event(recipients bigint[], event_
 
 REVOKE ALL ON FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION stream_horizon(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.stream_horizon() FROM PUBLIC;
+GRANT ALL ON FUNCTION app_private.stream_horizon() TO signalbox_visitor;
 
 --
 -- Name: FUNCTION tg_messages__announce_change(); Type: ACL; Schema: app_private; Owner: -
@@ -2311,6 +2650,12 @@ REVOKE ALL ON FUNCTION app_private.tg_users__announce_deletion() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app_private.tg_users__audit_deletion() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_users__forget_delivery_state(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_users__forget_delivery_state() FROM PUBLIC;
 
 --
 -- Name: FUNCTION current_user_id(); Type: ACL; Schema: app_public; Owner: -

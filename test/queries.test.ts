@@ -248,10 +248,10 @@ t.test('conversations and notifications', async (t) => {
   // bob's seq: per send a message.created event, then the notification; the mark-read sent alice receipts.
   const events = await as(bob.id, (tx) => streamEventsAfter(tx, bob.id, 0, 50));
   t.same(events.map((e) => e.seq), events.map((_, i) => i + 1), 'one seq per user for every event: 1, 2, 3, … with no gap');
-  const notifications = events.filter((e) => e.type === 'notification').map((e) => JSON.parse(e.data) as { messageId: number; seq: number });
+  const notifications = events.filter((e) => e.type === 'notification').map((e) => JSON.parse(e.data!) as { messageId: number; seq: number });
   t.same(notifications.map((n) => n.messageId), ids, 'the notifications, oldest first');
   const after = await as(bob.id, (tx) => streamEventsAfter(tx, bob.id, notifications[0]!.seq, 10));
-  t.same(after.filter((e) => e.type === 'notification').map((e) => (JSON.parse(e.data) as { messageId: number }).messageId), [ids[1], ids[2]], 'catch-up after a seq');
+  t.same(after.filter((e) => e.type === 'notification').map((e) => (JSON.parse(e.data!) as { messageId: number }).messageId), [ids[1], ids[2]], 'catch-up after a seq');
   t.same(events.map((e) => e.type).filter((type) => type !== 'notification'), ['message.created', 'message.created', 'message.created'], 'and a message.created per send');
   t.equal(oldest.messageId, ids[0]);
   t.equal(await as(alice.id, (tx) => markNotificationRead(tx, alice.id, notes.notifications[0]!.id)), false, 'not alice\'s');

@@ -53,12 +53,13 @@ export class StreamClient {
 
   /**
    * Sends `e` unless this client already has it. An event of a type the
-   * client did not ask for moves its cursor without being sent: a reconnect
-   * with the last id it got skips it again.
+   * client did not ask for, or whose messages are all gone, moves its cursor
+   * without being sent: a reconnect with the last id it got skips it again.
    */
   deliver(e: StreamEvent): void {
     if (this.closedFlag || e.seq <= this.cursor) return;
-    if (!this.options.types || this.options.types.has(e.type)) {
+    // No data: its messages were deleted since; the cursor moves past it.
+    if (e.data !== null && (!this.options.types || this.options.types.has(e.type))) {
       this.send(`id: ${eventId(e.seq)}\nevent: ${e.type}\ndata: ${e.data}\n\n`);
     }
     this.cursor = e.seq;

@@ -46,8 +46,12 @@ export async function listNotifications(
 export const STREAM_EVENT_TYPES = ['notification', 'message.created', 'message.edited', 'message.read'] as const;
 export type StreamEventType = (typeof STREAM_EVENT_TYPES)[number];
 
-/** One event of the live stream: its delivery cursor, its type and its data as JSON text. */
-export type StreamEvent = { seq: number; type: StreamEventType; data: string };
+/**
+ * One event of the live stream: its delivery cursor, its type and its data
+ * as JSON text; `data` is null for an event whose messages have all been
+ * deleted since (the cursor moves past it, nothing is sent).
+ */
+export type StreamEvent = { seq: number; type: StreamEventType; data: string | null };
 
 const streamEventRow = nullableColumns(notificationRow).extend({
   seq: z.number().int(),
@@ -76,7 +80,15 @@ export async function streamEventsAfter(
       order by n.seq
       limit ${limit})
     union all
-    (select null, null, null, null, null, null, null, e.seq, e.type, e.data::text
+    (select null, null, null, null, null, null, null, e.seq, e.type, (
+            -- Built now from the messages that still exist: an event keeps
+            -- ids, never content, so a deleted message is never replayed.
+            select case when count(m.id) > 0 or e.message_count > cardinality(e.message_ids) then
+                     json_build_object('count', e.message_count, 'messages', coalesce(json_agg(
+                       case when e.type = 'message.read' then app_private.read_receipt_json(m)
+                            else app_private.message_json(m) end order by m.id), '[]'))::text end
+              from app_public.messages m
+             where m.id = any(e.message_ids))
        from app_public.live_events e
       where e.user_id = ${me} and e.seq > ${afterSeq}
       order by e.seq
@@ -84,7 +96,11 @@ export async function streamEventsAfter(
     order by seq
     limit ${limit}
   `);
-  return rows.map(({ seq, type, data, ...n }) => ({ seq, type, data: data ?? JSON.stringify({ ...n, seq }) }));
+  return rows.map(({ seq, type, data, ...n }) => ({
+    seq,
+    type,
+    data: type === 'notification' ? JSON.stringify({ ...n, seq }) : data,
+  }));
 }
 
 /** Marks one of the caller's notifications read (idempotent); false if it is not theirs. */
@@ -104,24 +120,26 @@ export async function markAllNotificationsRead(connection: CommonQueryMethods, m
   return result.rowCount;
 }
 
-const cursorRow = z.object({ latest: z.number(), legacy: z.number().nullable() });
+const cursorRow = z.object({ latest: z.number(), legacy: z.number().nullable(), horizon: z.number() });
 
 /**
  * Where a stream starts: the caller's newest committed seq, notifications
- * and live events alike (0 when none;
- * one still being written is above it, so it is not skipped), and, for a
- * client that still holds a notification id from before the seq cursor
- * (`legacyId`), the seq of that notification (null when it is not theirs or
- * is gone). One query either way.
+ * and live events alike (0 when none; one still being written is above it,
+ * so it is not skipped); for a client that still holds a notification id
+ * from before the seq cursor (`legacyId`), the seq of that notification
+ * (null when it is not theirs or is gone); and the caller's stream horizon,
+ * the highest seq the retention job has pruned (a cursor below it cannot
+ * be replayed whole). One query.
  */
 export async function streamStart(
   connection: CommonQueryMethods,
   me: number,
   legacyId: number | null,
-): Promise<{ latest: number; legacy: number | null }> {
+): Promise<{ latest: number; legacy: number | null; horizon: number }> {
   return connection.one(sql.type(cursorRow)`
     select greatest((select max(seq) from app_public.notifications where user_id = ${me}),
                     (select max(seq) from app_public.live_events where user_id = ${me}), 0) as latest,
-           (select seq from app_public.notifications where id = ${legacyId}::bigint and user_id = ${me}) as legacy
+           (select seq from app_public.notifications where id = ${legacyId}::bigint and user_id = ${me}) as legacy,
+           app_private.stream_horizon() as horizon
   `);
 }

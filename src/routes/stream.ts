@@ -47,7 +47,10 @@ const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) =
           'everything after that cursor from the database (EventSource does this by itself on reconnect); ' +
           'without it the stream starts with the next notification. A bare number (a notification id, as sent ' +
           'before the cursor existed) resumes after that notification; if it names none of the caller\'s, the ' +
-          'stream sends an event `reset` and starts with the next one, so the client knows to reload its list. ' +
+          'stream sends an event `reset` and starts with the next one, so the client knows to reload its list; ' +
+          'the same happens when events after the given cursor were removed by the retention job ' +
+          '(LIVE_EVENTS_RETENTION, NOTIFICATIONS_RETENTION). An event whose messages were all deleted since is ' +
+          'not sent (its messages are built when it is sent, so a deleted message is never replayed). ' +
           `A comment line is sent every heartbeat (15 s). At most ${maxStreamsPerUser} streams per user ` +
           'may be open on one server: one more is refused with 429 TOO_MANY_STREAMS and Retry-After. Browsers ' +
           'authenticate with the session cookie (EventSource cannot set headers); never put a token in the URL.',
@@ -62,21 +65,16 @@ const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) =
       const me = request.userId;
       if (token === null || me === null) throw new HttpError(401, 'UNAUTHORIZED', 'authentication required');
       const from = request.headers['last-event-id'];
-      // A cursor the stream sent is used as it is. Otherwise one query: the
-      // newest seq (a fresh stream), or the seq of a legacy id, which resumes
-      // after that notification or, naming none of the caller's, restarts at
-      // the newest with a `reset` event (never silently).
-      let cursor: number;
-      let reset = false;
-      if (from && !from.legacy) {
-        cursor = from.value;
-      } else {
-        // On the primary, as every catch-up (plugins/live.ts): a replica
-        // behind would start the cursor before events it has not replayed.
-        const start = await request.asCaller((tx) => streamStart(tx, me, from ? from.value : null));
-        reset = from !== undefined && start.legacy === null;
-        cursor = start.legacy ?? start.latest;
-      }
+      // One query, on the primary, as every catch-up (plugins/live.ts): a replica
+      // behind would start the cursor before events it has not replayed.
+      const start = await request.asCaller((tx) => streamStart(tx, me, from?.legacy ? from.value : null));
+      // The cursor to resume from: the one the stream sent, or a legacy
+      // id's seq. None (a fresh stream) starts at the newest. One that
+      // names nothing of the caller's, or lies below what the retention
+      // job pruned, restarts at the newest with a `reset`, never silently.
+      const resumeFrom = from ? (from.legacy ? start.legacy : from.value) : start.latest;
+      const reset = resumeFrom === null || resumeFrom < start.horizon;
+      const cursor = reset ? start.latest : resumeFrom;
       // Checked after the last await, so two concurrent opens cannot both pass.
       if (!app.live.hasRoom(me)) {
         reply.header('retry-after', '30');
@@ -102,7 +100,13 @@ const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) =
           res.destroy();
         },
       });
-      if (reset) client.event('reset', { reason: 'unknown Last-Event-ID; reload the notification list' });
+      if (reset) {
+        client.event('reset', {
+          reason: resumeFrom === null
+            ? 'unknown Last-Event-ID; reload the notification list'
+            : 'events after Last-Event-ID were pruned (retention); reload the views',
+        });
+      }
       const entry = { userId: me, tokenHash: hashToken(token), client, end: () => res.end() };
       res.on('close', () => {
         client.close();

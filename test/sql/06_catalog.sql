@@ -1,4 +1,4 @@
--- plan: 7
+-- plan: 8
 -- What a DBA sees with \d+ and \df+: every object of the schema says why it
 -- exists.
 \i test/sql/_assert.sql
@@ -24,6 +24,10 @@ select pg_temp.is(
     join pg_namespace n on n.oid = c.relnamespace
     where n.nspname = 'app_public' and not t.tgisinternal and obj_description(t.oid, 'pg_trigger') is null),
   null, 'every trigger has a comment');
+select pg_temp.is(
+  (select string_agg(p.proname, ', ') from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+    where n.nspname in ('app_public', 'app_private') and p.prorettype = 'trigger'::regtype and p.provolatile <> 'v'),
+  null, 'every trigger function is VOLATILE (it sees the rows its own statement wrote: multi-row imports work)');
 select pg_temp.is(
   (select string_agg(pol.polname, ', ') from pg_policy pol
     where obj_description(pol.oid, 'pg_policy') is null),
