@@ -60,7 +60,36 @@ export type PoolOptions = {
   checkShapes?: boolean;
   /** How long to wait for a new connection (Slonik's default: 5 s). */
   connectionTimeoutMs?: number;
+  /**
+   * Told of every transaction Slonik is about to retry (a serialization
+   * failure or a deadlock, SQLSTATE class 40), so that no retry hides one:
+   * the server logs it at warn.
+   */
+  onRetry?: (retry: { sqlstate: string; sql: string }) => void;
 };
+
+/** Slonik retries a transaction whose statement failed with a class-40 SQLSTATE. */
+const TRANSACTION_ROLLBACK = /^40/;
+
+/**
+ * Reports each failure Slonik will retry. Slonik 47 retries a failed
+ * transaction (transactionRetryLimit) after this interceptor has seen its
+ * error; a single statement outside a transaction it would retry before
+ * any interceptor sees the first failure, so those retries are switched
+ * off (queryRetryLimit 0): the caller gets the error instead.
+ */
+function retryReporter(onRetry: NonNullable<PoolOptions['onRetry']>): Interceptor {
+  return {
+    name: 'signalbox/retry-reporter',
+    queryExecutionError: (context, query, error) => {
+      const sqlstate = (error as { code?: unknown; cause?: { code?: unknown } }).cause?.code ?? (error as { code?: unknown }).code;
+      if (context.transactionId && typeof sqlstate === 'string' && TRANSACTION_ROLLBACK.test(sqlstate)) {
+        onRetry({ sqlstate, sql: query.sql });
+      }
+      return null;
+    },
+  };
+}
 
 /** Where a connection string points, without user or password (logs, /healthz). */
 export function redactUrl(url: string): string {
@@ -73,7 +102,12 @@ async function openPool(url: string, options: PoolOptions): Promise<DatabasePool
   return createPool(url, {
     maximumPoolSize: options.maximumPoolSize ?? 10,
     ...(options.connectionTimeoutMs ? { connectionTimeout: options.connectionTimeoutMs } : {}),
-    interceptors: [...(options.interceptors ?? []), ...(options.checkShapes ? [resultParserInterceptor] : [])],
+    interceptors: [
+      ...(options.interceptors ?? []),
+      ...(options.checkShapes ? [resultParserInterceptor] : []),
+      ...(options.onRetry ? [retryReporter(options.onRetry)] : []),
+    ],
+    queryRetryLimit: 0,
     // Slonik's default runs DISCARD ALL whenever a connection returns to the
     // pool: an extra round trip that also throws away every cached plan,
     // including those of the PL/pgSQL trigger functions, so each insert
