@@ -9,7 +9,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { loadConfig } from '../src/config';
 import { adminQuery, resolveServer, withDatabase } from '../src/db/admin';
-import { ensureRoles, migrateDatabase } from '../src/db/setup';
+import { setUpDatabase } from '../src/db/setup';
 import { projectRoot } from '../src/paths';
 
 /**
@@ -51,10 +51,9 @@ async function main(): Promise<number> {
   await dropOrphanedTestDatabases(serverUrl);
   const template = `signalbox_test_tpl_${process.pid}`;
   const templateUrl = withDatabase(serverUrl, template);
-  await ensureRoles(serverUrl, config.DATABASE_VISITOR);
   await adminQuery(serverUrl, `drop database if exists ${template}`, `create database ${template}`);
   try {
-    await migrateDatabase(templateUrl, config.DATABASE_VISITOR, { quiet: true });
+    await setUpDatabase(templateUrl, config.DATABASE_VISITOR, { quiet: true });
     const tap = path.join(projectRoot, 'node_modules', '.bin', 'tap');
     const child = spawn(tap, process.argv.slice(2), {
       cwd: projectRoot,

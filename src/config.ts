@@ -4,6 +4,11 @@ import { z } from 'zod';
  * Environment variables, validated once at start-up. A bad value stops the
  * process with a readable message instead of surfacing later as a 500.
  */
+/** A retention period as PostgreSQL reads an interval: "7 days", "36 hours", "90 minutes". */
+const retention = z
+  .string()
+  .regex(/^[1-9][0-9]{0,5} (second|minute|hour|day|week)s?$/, 'a whole number and a unit, e.g. "7 days" or "36 hours"');
+
 const configSchema = z.object({
   /** When absent, `npm start` runs an embedded PostgreSQL under DATA_DIR. */
   DATABASE_URL: z.string().url().optional(),
@@ -80,6 +85,23 @@ const configSchema = z.object({
   SSE_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   /** Open live streams per user on one instance; one more is refused with 429. */
   SSE_MAX_STREAMS_PER_USER: z.coerce.number().int().min(1).max(1000).default(5),
+  /**
+   * When the retention job runs (a crontab line's five time fields, in the
+   * database server's time zone as graphile-worker reads it), or `off`; each
+   * instance runs the worker, graphile-worker starts each tick's job once.
+   */
+  PRUNE_SCHEDULE: z
+    .string()
+    .regex(/^(off|\S+ \S+ \S+ \S+ \S+)$/, 'five crontab time fields (e.g. "17 * * * *"), or off')
+    .default('17 * * * *'),
+  /** Live events older than this are pruned; a stream resuming from before them gets `reset`. */
+  LIVE_EVENTS_RETENTION: retention.default('7 days'),
+  /** Read notifications older than this are pruned (unread ones stay). */
+  NOTIFICATIONS_RETENTION: retention.default('90 days'),
+  /** Account-deletion and prune audit rows older than this are pruned. */
+  AUDIT_RETENTION: retention.default('365 days'),
+  /** Rows per prune batch (each batch is its own transaction). */
+  PRUNE_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(10_000),
   /**
    * 1: validate every row a query returns against its zod schema and every
    * response against its route's schema (the test suite runs so). Off by

@@ -3,8 +3,10 @@ import { buildApp } from './app';
 import { createRedisCacheClient } from './cache/redis-store';
 import { loadConfig } from './config';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded';
-import { createDatabasePool, replicaSources } from './db/pool';
-import { ensureRoles, migrateDatabase } from './db/setup';
+import type { FastifyBaseLogger } from 'fastify';
+import { createDatabasePool, replicaSources, type PoolOptions } from './db/pool';
+import { setUpDatabase } from './db/setup';
+import { startWorker } from './jobs/worker';
 
 /**
  * Process entry: configuration, the database (embedded when no
@@ -29,10 +31,16 @@ async function main(): Promise<void> {
   // Roles and migrations need a session of their own (advisory locks): not
   // through a pooler in transaction mode. Neither does LISTEN.
   const directUrl = config.MIGRATE_DATABASE_URL ?? databaseUrl;
-  await ensureRoles(directUrl, config.DATABASE_VISITOR);
-  await migrateDatabase(directUrl, config.DATABASE_VISITOR);
+  await setUpDatabase(directUrl, config.DATABASE_VISITOR);
 
-  const poolOptions = { maximumPoolSize: config.DATABASE_POOL_SIZE, checkShapes: config.CHECK_SHAPES };
+  // Every transaction retry is logged at warn: a retry must never hide a
+  // deadlock (the log exists before the app does, hence the late binding).
+  let log: FastifyBaseLogger | undefined;
+  const poolOptions: PoolOptions = {
+    maximumPoolSize: config.DATABASE_POOL_SIZE,
+    checkShapes: config.CHECK_SHAPES,
+    onRetry: ({ sqlstate, sql }) => log?.warn({ sqlstate, sql }, 'database asked for a retry; retrying the transaction'),
+  };
   const pool = await createDatabasePool(databaseUrl, poolOptions);
   const replicas = replicaSources(config.DATABASE_READ_URL, poolOptions);
   const cacheClient = config.CACHE_URL ? createRedisCacheClient(config.CACHE_URL) : undefined;
@@ -43,12 +51,25 @@ async function main(): Promise<void> {
     listenerUrl: config.LISTEN_DATABASE_URL ?? databaseUrl,
     replicas,
   });
+  log = app.log;
+  // The retention job (PRUNE_SCHEDULE) on its own direct pool: its CALL
+  // commits batch by batch, which no pooled transaction may do.
+  const jobPool = await createDatabasePool(directUrl, { maximumPoolSize: 1 });
+  const worker = await startWorker({
+    connectionString: directUrl,
+    pool: jobPool,
+    schedule: config.PRUNE_SCHEDULE,
+    settings: config,
+    log: app.log,
+  });
 
   closeWithGrace({ delay: 10_000, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'closing after an error');
     else app.log.info({ signal }, 'closing');
     // Stop accepting, end live streams (a preClose hook), let in-flight requests finish.
     await app.close();
+    await worker?.stop();
+    await jobPool.end();
     await pool.end();
     await cacheClient?.close();
     if (embedded) await embedded.stop();

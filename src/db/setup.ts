@@ -1,8 +1,10 @@
 import { Logger, migrate as graphileMigrate } from 'graphile-migrate';
 // Not re-exported by the package's index; pinned version (package.json).
 import { clearAllPools } from 'graphile-migrate/dist/pgReal';
+import pg from 'pg';
 import { createPool, sql } from 'slonik';
 import { z } from 'zod';
+import { migrateWorkerSchema } from '../jobs/worker';
 import { migrationsFolder } from '../paths';
 
 
@@ -51,4 +53,31 @@ export async function migrateDatabase(
   // an embedded PostgreSQL) found the pool's idle connection terminated and
   // exited 1 on its error. Close it now.
   clearAllPools();
+}
+
+/**
+ * Everything a database needs before the service serves from it: the
+ * request role, the committed migrations and graphile-worker's schema
+ * (`npm run migrate`, and every instance at start). One process at a time
+ * per database: graphile-migrate's own lock is try-or-fail ("Failed to get
+ * exclusive lock"), so N instances started together on an unmigrated
+ * database made all but one exit; here each waits on a session advisory
+ * lock, and the ones that come second find nothing left to do. The lock
+ * is held by a connection of its own and goes with it, also on a crash.
+ */
+export async function setUpDatabase(
+  databaseUrl: string,
+  visitorRole: string,
+  options: { quiet?: boolean; migrationsFolder?: string } = {},
+): Promise<void> {
+  const lock = new pg.Client({ connectionString: databaseUrl });
+  await lock.connect();
+  try {
+    await lock.query(`select pg_advisory_lock(hashtext('signalbox.migrate'))`);
+    await ensureRoles(databaseUrl, visitorRole);
+    await migrateDatabase(databaseUrl, visitorRole, options);
+    await migrateWorkerSchema(databaseUrl);
+  } finally {
+    await lock.end();
+  }
 }
