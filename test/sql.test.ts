@@ -9,52 +9,10 @@ import path from 'node:path';
 import pg from 'pg';
 import t from 'tap';
 import { projectRoot } from '../src/paths';
-import { createTestDatabase } from './helpers/db';
+import { createTestDatabase, fingerprint, foreignData } from './helpers/db';
 
 const sqlDir = path.join(projectRoot, 'test', 'sql');
 const scripts = fs.readdirSync(sqlDir).filter((f) => /^\d+_.*\.sql$/.test(f)).sort();
-
-/**
- * Someone else's data: users, conversations, replies, edits, reads and
- * sessions, as a production database holds them.
- */
-const foreignData = `
-  insert into app_public.users (username, display_name)
-  select 'someone_' || g, 'Someone ' || g from generate_series(1, 40) g;
-  insert into app_public.messages (sender_id, receiver_id, content)
-  select u1.id, u2.id, 'bulk ' || g || ' from ' || u1.username
-    from generate_series(1, 25) g
-    join app_public.users u1 on u1.username like 'someone_%'
-    join app_public.users u2 on u2.id = u1.id % 40 + (select min(id) from app_public.users);
-  insert into app_public.messages (sender_id, parent_message_id, content)
-  select receiver_id, id, 'reply to ' || id from app_public.messages where id % 3 = 0;
-  update app_public.messages set content = content || ' (edited)' where id % 5 = 0;
-  update app_public.messages set read = true where id % 2 = 0;
-  insert into app_private.sessions (token_hash, user_id, expires_at)
-  select sha256(id::text::bytea), id, now() + interval '1 day' from app_public.users;
-`;
-
-/** A fingerprint of every row of every table of the two schemas. */
-async function fingerprint(url: string): Promise<Record<string, string>> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows: tables } = await client.query<{ name: string }>(
-      `select format('%I.%I', schemaname, tablename) as name from pg_tables
-        where schemaname in ('app_public', 'app_private') order by 1`,
-    );
-    const result: Record<string, string> = {};
-    for (const { name } of tables) {
-      const { rows } = await client.query<{ md5: string; n: string }>(
-        `select md5(coalesce(string_agg(t::text, E'\\n' order by t::text), '')) as md5, count(*) as n from ${name} t`,
-      );
-      result[name] = `${rows[0]!.n} rows, md5 ${rows[0]!.md5}`;
-    }
-    return result;
-  } finally {
-    await client.end();
-  }
-}
 
 t.test('psql checks', async (t) => {
   t.ok(scripts.length >= 7, 'the psql checks are present');
@@ -67,6 +25,18 @@ t.test('psql checks', async (t) => {
   await seed.end();
   const before = await fingerprint(db.url);
   t.ok(Number(before['app_public.messages']!.split(' ')[0]) > 1000, 'the database holds other users\' data');
+  // A long reader holds ACCESS SHARE on every table of the service while
+  // the scripts run, and each script may wait at most 5 s for a lock: a
+  // script that took more than ROW EXCLUSIVE (DDL on a service table, as
+  // CREATE POLICY once did) would queue behind the reader, and every
+  // request behind it, so it fails here instead.
+  const reader = new pg.Client({ connectionString: db.url });
+  await reader.connect();
+  t.teardown(() => reader.end());
+  await reader.query('begin');
+  const { rows: tables } = await reader.query<{ name: string }>(
+    `select format('%I.%I', schemaname, tablename) as name from pg_tables where schemaname in ('app_public', 'app_private')`);
+  for (const { name } of tables) await reader.query(`select 1 from ${name} limit 1`);
   for (const script of scripts) {
     await t.test(script, async (t) => {
       const text = fs.readFileSync(path.join(sqlDir, script), 'utf8');
@@ -75,7 +45,7 @@ t.test('psql checks', async (t) => {
       const result = spawnSync(
         'psql',
         ['-X', '-q', '-v', `visitor=${db.visitorRole}`, '-d', db.url, '-f', path.join('test', 'sql', script)],
-        { cwd: projectRoot, encoding: 'utf8' },
+        { cwd: projectRoot, encoding: 'utf8', env: { ...process.env, PGOPTIONS: '-c lock_timeout=5s' } },
       );
       // One assertion per script (its checks are counted, not echoed as
       // passes): psql exits 0 only if no check raised, and every planned
@@ -85,5 +55,9 @@ t.test('psql checks', async (t) => {
       t.equal(oks.length, plan, `all ${plan} checks passed:\n  ${oks.map((l) => l.slice(5)).join('\n  ')}`);
     });
   }
+  const { rows: [held] } = await reader.query(
+    `select count(*)::int as n from pg_locks where pid = pg_backend_pid() and mode = 'AccessShareLock' and relation is not null`);
+  t.ok(held.n >= tables.length, 'the reader held its locks on every table throughout, and was never blocked');
+  await reader.query('commit');
   t.same(await fingerprint(db.url), before, 'every table is byte-for-byte as it was: the scripts touched only their own rows');
 });

@@ -65,3 +65,45 @@ export async function adminClient(t: { teardown(fn: () => unknown): void }, url:
   t.teardown(() => client.end());
   return client;
 }
+
+/** A fingerprint of every row of every table of the two schemas. */
+export async function fingerprint(url: string): Promise<Record<string, string>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows: tables } = await client.query<{ name: string }>(
+      `select format('%I.%I', schemaname, tablename) as name from pg_tables
+        where schemaname in ('app_public', 'app_private') order by 1`,
+    );
+    const result: Record<string, string> = {};
+    for (const { name } of tables) {
+      const { rows } = await client.query<{ md5: string; n: string }>(
+        `select md5(coalesce(string_agg(t::text, E'\\n' order by t::text), '')) as md5, count(*) as n from ${name} t`,
+      );
+      result[name] = `${rows[0]!.n} rows, md5 ${rows[0]!.md5}`;
+    }
+    return result;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Someone else's data: users, conversations, replies, edits, reads and
+ * sessions, as a production database holds them.
+ */
+export const foreignData = `
+  insert into app_public.users (username, display_name)
+  select 'someone_' || g, 'Someone ' || g from generate_series(1, 40) g;
+  insert into app_public.messages (sender_id, receiver_id, content)
+  select u1.id, u2.id, 'bulk ' || g || ' from ' || u1.username
+    from generate_series(1, 25) g
+    join app_public.users u1 on u1.username like 'someone_%'
+    join app_public.users u2 on u2.id = u1.id % 40 + (select min(id) from app_public.users);
+  insert into app_public.messages (sender_id, parent_message_id, content)
+  select receiver_id, id, 'reply to ' || id from app_public.messages where id % 3 = 0;
+  update app_public.messages set content = content || ' (edited)' where id % 5 = 0;
+  update app_public.messages set read = true where id % 2 = 0;
+  insert into app_private.sessions (token_hash, user_id, expires_at)
+  select sha256(id::text::bytea), id, now() + interval '1 day' from app_public.users;
+`;

@@ -1,4 +1,4 @@
--- plan: 7
+-- plan: 9
 -- The conversation page in one statement (app_private.conversation_page):
 -- it sets the request role and the caller itself, and its query runs under
 -- row-level security like every other view.
@@ -6,11 +6,25 @@
 
 \i test/sql/_people.sql
 insert into app_public.messages (sender_id, receiver_id, content)
-  values (:alice, :bob, 'one'), (:bob, :alice, 'secret'), (:alice, :bob, 'three');
+  values (:alice, :bob, 'one'), (:bob, :alice, 'two'), (:alice, :bob, 'three');
 
--- A restrictive policy for this transaction only: if the page's query ran
--- as the connecting role (RLS bypassed), the 'secret' row would show.
-create policy hide_secret on app_public.messages as restrictive for select to :visitor using (content <> 'secret');
+-- Row-level security applies inside, shown without DDL (this script takes
+-- no lock stronger than ROW EXCLUSIVE, so it may run beside production
+-- traffic): with row_security off, a query that RLS would filter raises
+-- 42501 instead of running unfiltered; the connecting role (which bypasses
+-- RLS) would not.
+set local row_security = off;
+select pg_temp.ok(
+  pg_temp.error_of($$select app_private.conversation_page('$$ || :'visitor' || $$', $$ || :bob || $$, $$ || :alice || $$, null, 10)$$)
+    ~ '^42501: .*row-level security',
+  'the page''s query is subject to row-level security (with row_security off it refuses to run)');
+reset row_security;
+reset role;
+-- And it runs as the role it is given: one without SELECT on the table is refused.
+select pg_temp.ok(
+  pg_temp.error_of($$select app_private.conversation_page('pg_monitor', $$ || :bob || $$, $$ || :alice || $$, null, 10)$$) ~ '^42501:',
+  'it runs its query as the role it is given (pg_monitor, with no right to messages, is refused)');
+reset role;
 
 select app_private.conversation_page(:'visitor', :bob, :alice, null, 10)::json as page \gset
 select pg_temp.is(current_user::text, :'visitor', 'the statement left the request role set (transaction-local: gone at COMMIT)');
@@ -18,8 +32,8 @@ reset role;
 select pg_temp.as_dba();
 select pg_temp.is(
   (select array_agg(m->>'content') from json_array_elements(:'page'::json->'messages') m),
-  array['three', 'one'],
-  'newest first, and the row the request role may not see is not there (RLS applies inside)');
+  array['three', 'two', 'one'],
+  'newest first');
 select pg_temp.is(:'page'::json->>'nextCursor', null, 'one page: no cursor');
 
 select app_private.conversation_page(:'visitor', :bob, :alice, null, 1)::json as first \gset
