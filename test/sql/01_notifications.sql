@@ -3,12 +3,13 @@
 -- (trigger _500_notify_receiver, statement-level with a transition table).
 \i test/sql/_assert.sql
 
-insert into app_public.users (username) values (:'run' || '_alice'), (:'run' || '_bob');
+insert into app_public.users (id, username) overriding system value
+values (nextval('run_ids'), :'run' || '_alice'), (nextval('run_ids'), :'run' || '_bob');
 select id as alice from app_public.users where username = :'run' || '_alice' \gset
 select id as bob from app_public.users where username = :'run' || '_bob' \gset
 
-insert into app_public.messages (sender_id, receiver_id, content)
-values (:alice, :bob, 'hello bob') returning id as msg \gset
+insert into app_public.messages (id, sender_id, receiver_id, content) overriding system value
+values (nextval('run_ids'), :alice, :bob, 'hello bob') returning id as msg \gset
 
 select pg_temp.is(
   (select count(*) from app_public.notifications where message_id = :msg),
@@ -18,22 +19,22 @@ select pg_temp.ok(
      from app_public.notifications where message_id = :msg),
   'the notification is the receiver''s, unread, of kind message');
 
-insert into app_public.messages (sender_id, receiver_id, content)
-values (:alice, :alice, 'note to self') returning id as self_msg \gset
+insert into app_public.messages (id, sender_id, receiver_id, content) overriding system value
+values (nextval('run_ids'), :alice, :alice, 'note to self') returning id as self_msg \gset
 select pg_temp.is(
   (select count(*) from app_public.notifications where message_id = :self_msg),
   0::bigint, 'a message to oneself creates no notification');
 
-insert into app_public.messages (sender_id, parent_message_id, content)
-values (:bob, :msg, 'hi alice') returning id as reply \gset
+insert into app_public.messages (id, sender_id, parent_message_id, content) overriding system value
+values (nextval('run_ids'), :bob, :msg, 'hi alice') returning id as reply \gset
 select pg_temp.ok(
   (select user_id = :alice and kind = 'reply' from app_public.notifications where message_id = :reply),
   'a reply notifies the other participant with kind reply');
 
 -- Bulk: one statement, 10,000 messages, 10,000 notifications.
 select count(*) as before from app_public.notifications where user_id = :bob \gset
-insert into app_public.messages (sender_id, receiver_id, content)
-select :alice, :bob, 'bulk ' || g from generate_series(1, 10000) g;
+insert into app_public.messages (id, sender_id, receiver_id, content) overriding system value
+select nextval('run_ids'), :alice, :bob, 'bulk ' || g from generate_series(1, 10000) g;
 select pg_temp.is(
   (select count(*) from app_public.notifications where user_id = :bob) - :before,
   10000::bigint, 'a 10,000-row INSERT … SELECT creates 10,000 notifications');
@@ -47,7 +48,8 @@ select pg_temp.ok(
 
 -- A rolled-back message leaves no notification behind.
 savepoint before_rollback;
-insert into app_public.messages (sender_id, receiver_id, content) values (:bob, :alice, 'never sent');
+insert into app_public.messages (id, sender_id, receiver_id, content) overriding system value
+values (nextval('run_ids'), :bob, :alice, 'never sent');
 rollback to savepoint before_rollback;
 select pg_temp.is(
   (select count(*) from app_public.messages m where m.sender_id = :bob and m.content = 'never sent'),

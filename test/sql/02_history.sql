@@ -3,11 +3,12 @@
 -- edited (trigger _200_record_history, WHEN content changes).
 \i test/sql/_assert.sql
 
-insert into app_public.users (username) values (:'run' || '_alice'), (:'run' || '_bob');
+insert into app_public.users (id, username) overriding system value
+values (nextval('run_ids'), :'run' || '_alice'), (nextval('run_ids'), :'run' || '_bob');
 select id as alice from app_public.users where username = :'run' || '_alice' \gset
 select id as bob from app_public.users where username = :'run' || '_bob' \gset
-insert into app_public.messages (sender_id, receiver_id, content)
-values (:alice, :bob, 'first version') returning id as msg \gset
+insert into app_public.messages (id, sender_id, receiver_id, content) overriding system value
+values (nextval('run_ids'), :alice, :bob, 'first version') returning id as msg \gset
 
 update app_public.messages set content = 'second version' where id = :msg;
 select pg_temp.is(
@@ -44,8 +45,8 @@ select pg_temp.is(
   array['first version', 'second version'], 'every earlier version is kept, in order');
 
 -- Bulk: one UPDATE over 1,000 rows writes 1,000 history rows.
-insert into app_public.messages (sender_id, receiver_id, content)
-select :alice, :bob, 'bulk ' || g from generate_series(1, 1000) g;
+insert into app_public.messages (id, sender_id, receiver_id, content) overriding system value
+select nextval('run_ids'), :alice, :bob, 'bulk ' || g from generate_series(1, 1000) g;
 select count(*) as before from app_public.message_history h
   join app_public.messages m on m.id = h.message_id where m.sender_id = :alice \gset
 update app_public.messages set content = content || ' (edited)' where sender_id = :alice and content like 'bulk %';

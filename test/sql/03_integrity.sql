@@ -3,8 +3,8 @@
 \i test/sql/_assert.sql
 
 \i test/sql/_people.sql
-insert into app_public.messages (sender_id, receiver_id, content)
-values (:alice, :bob, 'root') returning id as root \gset
+insert into app_public.messages (id, sender_id, receiver_id, content) overriding system value
+values (nextval('run_ids'), :alice, :bob, 'root') returning id as root \gset
 
 select pg_temp.throws(
   format('insert into app_public.messages (sender_id, receiver_id, parent_message_id, content) values (%s, %s, %s, %L)',
@@ -15,8 +15,8 @@ select pg_temp.throws(
          :bob, :carol, :root, 'misdirected reply'),
   'SB001', 'a reply sent to a third user raises SB001');
 
-insert into app_public.messages (sender_id, parent_message_id, content)
-values (:bob, :root, 'reply without receiver') returning id as reply \gset
+insert into app_public.messages (id, sender_id, parent_message_id, content) overriding system value
+values (nextval('run_ids'), :bob, :root, 'reply without receiver') returning id as reply \gset
 select pg_temp.ok(
   (select receiver_id = :alice and thread_root_id = :root and depth = 1 from app_public.messages where id = :reply),
   'a reply with only a parent goes to the other participant, in the parent''s thread');

@@ -5,11 +5,16 @@
 
 \i test/sql/_people.sql
 
-insert into app_public.messages (sender_id, receiver_id, content) values (:alice, :bob, 'a to b') returning id as ab \gset
-insert into app_public.messages (sender_id, parent_message_id, content) values (:bob, :ab, 'b replies');
-insert into app_public.messages (sender_id, receiver_id, content) values (:carol, :alice, 'c to a');
-insert into app_public.messages (sender_id, receiver_id, content) values (:bob, :carol, 'b to c') returning id as bc \gset
-insert into app_public.messages (sender_id, parent_message_id, content) values (:carol, :bc, 'c replies to b');
+insert into app_public.messages (id, sender_id, receiver_id, content) overriding system value
+values (nextval('run_ids'), :alice, :bob, 'a to b') returning id as ab \gset
+insert into app_public.messages (id, sender_id, parent_message_id, content) overriding system value
+values (nextval('run_ids'), :bob, :ab, 'b replies');
+insert into app_public.messages (id, sender_id, receiver_id, content) overriding system value
+values (nextval('run_ids'), :carol, :alice, 'c to a');
+insert into app_public.messages (id, sender_id, receiver_id, content) overriding system value
+values (nextval('run_ids'), :bob, :carol, 'b to c') returning id as bc \gset
+insert into app_public.messages (id, sender_id, parent_message_id, content) overriding system value
+values (nextval('run_ids'), :carol, :bc, 'c replies to b');
 update app_public.messages set content = 'a to b, edited' where id = :ab;
 -- A history row of another conversation that names alice as its editor:
 -- deleting alice must SET NULL there, not delete it.

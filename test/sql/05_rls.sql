@@ -3,9 +3,11 @@
 \i test/sql/_assert.sql
 
 \i test/sql/_people.sql
-insert into app_public.messages (sender_id, receiver_id, content) values (:bob, :carol, 'private') returning id as bc \gset
+insert into app_public.messages (id, sender_id, receiver_id, content) overriding system value
+values (nextval('run_ids'), :bob, :carol, 'private') returning id as bc \gset
 update app_public.messages set content = 'private, edited' where id = :bc;
-insert into app_public.messages (sender_id, receiver_id, content) values (:bob, :alice, 'for alice');
+insert into app_public.messages (id, sender_id, receiver_id, content) overriding system value
+values (nextval('run_ids'), :bob, :alice, 'for alice');
 
 set local role :visitor;
 select pg_temp.act_as(:alice);

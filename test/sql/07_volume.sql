@@ -6,15 +6,18 @@
 -- round. Every bulk statement here runs under a 10 s statement_timeout.
 \i test/sql/_assert.sql
 
-insert into app_public.users (username) values (:'run' || '_alice'), (:'run' || '_bob');
+insert into app_public.users (id, username) overriding system value
+values (nextval('run_ids'), :'run' || '_alice'), (nextval('run_ids'), :'run' || '_bob');
 select id as alice from app_public.users where username = :'run' || '_alice' \gset
 select id as bob from app_public.users where username = :'run' || '_bob' \gset
 
 -- Small first: every trigger's statements run (and are planned) for one row.
-insert into app_public.messages (sender_id, receiver_id, content) values (:alice, :bob, 'small') returning id as small \gset
+insert into app_public.messages (id, sender_id, receiver_id, content) overriding system value
+values (nextval('run_ids'), :alice, :bob, 'small') returning id as small \gset
 update app_public.messages set read = true where id = :small;
 update app_public.messages set content = 'small, edited' where id = :small;
-insert into app_public.messages (sender_id, parent_message_id, content) values (:bob, :small, 'small reply') returning id as small_reply \gset
+insert into app_public.messages (id, sender_id, parent_message_id, content) overriding system value
+values (nextval('run_ids'), :bob, :small, 'small reply') returning id as small_reply \gset
 delete from app_public.messages where id = :small_reply;
 select pg_temp.ok(
   (select read and edited and reply_count = 0 from app_public.messages where id = :small),
@@ -22,8 +25,8 @@ select pg_temp.ok(
 
 set local statement_timeout = '10s';
 
-insert into app_public.messages (sender_id, receiver_id, content)
-select :alice, :bob, 'bulk ' || g from generate_series(1, 20000) g;
+insert into app_public.messages (id, sender_id, receiver_id, content) overriding system value
+select nextval('run_ids'), :alice, :bob, 'bulk ' || g from generate_series(1, 20000) g;
 select pg_temp.is(
   (select count(*) from app_public.notifications n join app_public.messages m on m.id = n.message_id
     where m.sender_id = :alice and m.content like 'bulk %'),
@@ -41,8 +44,8 @@ select pg_temp.is(
   20000::bigint, '20,000-row content edit: 20,000 history rows');
 
 -- 20,000 replies to 20,000 different parents: the many-parents path.
-insert into app_public.messages (sender_id, parent_message_id, content)
-select :bob, m.id, 'bulk reply' from app_public.messages m
+insert into app_public.messages (id, sender_id, parent_message_id, content) overriding system value
+select nextval('run_ids'), :bob, m.id, 'bulk reply' from app_public.messages m
  where m.sender_id = :alice and m.content like 'bulk %';
 select pg_temp.is(
   (select count(*) from app_public.messages where sender_id = :alice and content like 'bulk %' and reply_count = 1),
@@ -54,7 +57,8 @@ select pg_temp.is(
   0::bigint, 'deleting them uncounts every one');
 
 -- Small after bulk: the plans are not stuck on the bulk shape either.
-insert into app_public.messages (sender_id, parent_message_id, content) values (:bob, :small, 'late reply');
+insert into app_public.messages (id, sender_id, parent_message_id, content) overriding system value
+values (nextval('run_ids'), :bob, :small, 'late reply');
 select pg_temp.is((select reply_count from app_public.messages where id = :small), 1, 'a 1-row reply after bulk is counted');
 update app_public.messages set read = false where id = :small;
 update app_public.messages set read = true where id = :small;

@@ -13,10 +13,14 @@
 \i test/sql/_people.sql
 
 -- One at a time: the reference.
-insert into app_public.messages (sender_id, receiver_id, content) values (:alice, :bob, 'root') returning id as r \gset
-insert into app_public.messages (sender_id, parent_message_id, content) values (:bob, :r, 'child') returning id as c \gset
-insert into app_public.messages (sender_id, parent_message_id, content) values (:alice, :c, 'grandchild');
-insert into app_public.messages (sender_id, parent_message_id, content) values (:alice, :r, 'second child');
+insert into app_public.messages (id, sender_id, receiver_id, content) overriding system value
+values (nextval('run_ids'), :alice, :bob, 'root') returning id as r \gset
+insert into app_public.messages (id, sender_id, parent_message_id, content) overriding system value
+values (nextval('run_ids'), :bob, :r, 'child') returning id as c \gset
+insert into app_public.messages (id, sender_id, parent_message_id, content) overriding system value
+values (nextval('run_ids'), :alice, :c, 'grandchild');
+insert into app_public.messages (id, sender_id, parent_message_id, content) overriding system value
+values (nextval('run_ids'), :alice, :r, 'second child');
 create temp table reference on commit drop as
   select content, depth, reply_count, thread_root_id = :r as in_root_thread, user_low, user_high, search
     from app_public.messages where thread_root_id = :r;

@@ -25,6 +25,13 @@ begin;
 set local client_min_messages = warning;
 -- A tag for this run's usernames: never collides with real users.
 select 'sbt' || substr(md5(random()::text || clock_timestamp()::text), 1, 8) as run \gset
+-- Ids for the rows a script inserts as a DBA: negative, counting down from
+-- a random start, so they never meet the identity sequences' (which a
+-- rollback does not give back) and two runs at once do not collide. Rows
+-- inserted as the request role (as the API does) take identity values:
+-- that role may not choose ids, and neither may the API.
+select (-1 - floor(random() * 1e12) * 1e6)::bigint as run_ids_from \gset
+create temp sequence run_ids increment by -1 minvalue -9223372036854775807 maxvalue -1 start with :run_ids_from;
 
 create function pg_temp.ok(_condition boolean, _description text) returns text
   language plpgsql volatile as $$
