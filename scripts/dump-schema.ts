@@ -21,7 +21,7 @@ export const schemaFile = path.join(projectRoot, 'migrations', 'schema.sql');
 export function dumpSchema(databaseUrl: string): string {
   const result = spawnSync(
     'pg_dump',
-    ['--schema-only', '--no-owner', '--exclude-schema=graphile_migrate', '--exclude-schema=public', '--dbname', databaseUrl],
+    ['--schema-only', '--no-owner', '--exclude-schema=graphile_migrate', '--exclude-schema=graphile_worker', '--exclude-schema=public', '--dbname', databaseUrl],
     { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
   );
   if (result.status !== 0) throw new Error(`pg_dump failed: ${result.stderr || result.error?.message}`);

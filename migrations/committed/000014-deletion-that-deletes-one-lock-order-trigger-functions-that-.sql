@@ -1,5 +1,5 @@
 --! Previous: sha1:e193c8d57ec638040f55c95167e70ea554e03b23
---! Hash: sha1:a800c4cf5bc277307e17500d32ac14740f3a6673
+--! Hash: sha1:dd9668a7089213d8c064e16080f223015b923e9b
 --! Message: Deletion that deletes, one lock order, trigger functions that see their own statement, retention
 
 --------------------------------------------------------------------------------
@@ -298,72 +298,49 @@ comment on index app_private.prune_runs_started_at_idx is 'The prune''s own audi
 create function app_private.prune_batch(target text, cutoff timestamptz, batch_size integer) returns bigint
   language plpgsql volatile security definer
   set search_path to pg_catalog, pg_temp
-as $$
+as $_$
 declare
+  spec record;
   deleted bigint;
 begin
-  -- SKIP LOCKED: a row the API holds is left for the next run, so a
-  -- batch never waits on a request (and a request waits at most on one
-  -- batch's commit, for rows nobody reads any more).
-  if target = 'sessions' then
-    with gone as (
-      delete from app_private.sessions where id in (
-        select id from app_private.sessions where expires_at < cutoff
-         order by expires_at limit batch_size for update skip locked)
-      returning 1)
-    select count(*) into deleted from gone;
-  elsif target = 'idempotency_keys' then
-    with gone as (
-      delete from app_private.idempotency_keys where (sender_id, key) in (
-        select sender_id, key from app_private.idempotency_keys where created_at < cutoff
-         order by created_at limit batch_size for update skip locked)
-      returning 1)
-    select count(*) into deleted from gone;
-  elsif target = 'live_events' then
-    with gone as (
-      delete from app_public.live_events where (user_id, seq) in (
-        select user_id, seq from app_public.live_events where created_at < cutoff
-         order by created_at limit batch_size for update skip locked)
-      returning user_id, seq),
-    horizon as (
-      insert into app_private.stream_horizons as h (user_id, pruned_through)
-      select user_id, max(seq) from gone group by user_id order by user_id
-      on conflict (user_id) do update set pruned_through = greatest(h.pruned_through, excluded.pruned_through)
-      returning 1)
-    select (select count(*) from gone) into deleted;
-  elsif target = 'notifications' then
+  -- What each kind is: its table, key, age column, which rows may go, and
+  -- whether its rows are numbered on a user's stream (seq): those move the
+  -- user's stream horizon.
+  select * into spec from (values
+    ('sessions',         'app_private.sessions',         'id',               'expires_at', 'true',                false),
+    ('idempotency_keys', 'app_private.idempotency_keys', 'sender_id, key',   'created_at', 'true',                false),
+    ('live_events',      'app_public.live_events',       'user_id, seq',     'created_at', 'true',                true),
     -- Read ones only: an unread notification stays until it is read.
-    with gone as (
-      delete from app_public.notifications where id in (
-        select id from app_public.notifications where read_at is not null and created_at < cutoff
-         order by created_at limit batch_size for update skip locked)
-      returning user_id, seq),
-    horizon as (
-      insert into app_private.stream_horizons as h (user_id, pruned_through)
-      select user_id, max(seq) from gone group by user_id order by user_id
-      on conflict (user_id) do update set pruned_through = greatest(h.pruned_through, excluded.pruned_through)
-      returning 1)
-    select (select count(*) from gone) into deleted;
-  elsif target = 'deleted_accounts' then
-    with gone as (
-      delete from app_private.deleted_accounts where id in (
-        select id from app_private.deleted_accounts where deleted_at < cutoff
-         order by deleted_at limit batch_size for update skip locked)
-      returning 1)
-    select count(*) into deleted from gone;
-  elsif target = 'prune_runs' then
-    with gone as (
-      delete from app_private.prune_runs where id in (
-        select id from app_private.prune_runs where started_at < cutoff
-         order by started_at limit batch_size for update skip locked)
-      returning 1)
-    select count(*) into deleted from gone;
-  else
+    ('notifications',    'app_public.notifications',     'id',               'created_at', 'read_at is not null', true),
+    ('deleted_accounts', 'app_private.deleted_accounts', 'id',               'deleted_at', 'true',                false),
+    ('prune_runs',       'app_private.prune_runs',       'id',               'started_at', 'true',                false)
+  ) k (name, tbl, key, age, condition, numbered) where k.name = target;
+  if not found then
     raise exception 'unknown prune target %', target using errcode = '22023';
   end if;
+  -- Oldest first, by the age column's index. SKIP LOCKED: a row the API
+  -- holds is left for the next run, so a batch never waits on a request
+  -- (and a request waits at most on one batch's commit, for rows nobody
+  -- reads any more). Planned per call (EXECUTE): one plan per batch.
+  execute format($sql$
+    with gone as (
+      delete from %1$s where (%2$s) in (
+        select %2$s from %1$s where %3$s < $1 and %4$s order by %3$s limit $2 for update skip locked)
+      returning %5$s)
+    %6$s
+    select count(*) from gone
+  $sql$, spec.tbl, spec.key, spec.age, spec.condition,
+    case when spec.numbered then 'user_id, seq' else '1' end,
+    case when spec.numbered then $h$
+    , horizon as (
+      insert into app_private.stream_horizons as h (user_id, pruned_through)
+      select user_id, max(seq) from gone group by user_id order by user_id
+      on conflict (user_id) do update set pruned_through = greatest(h.pruned_through, excluded.pruned_through)
+      returning 1)$h$ else '' end)
+  into deleted using cutoff, batch_size;
   return deleted;
 end;
-$$;
+$_$;
 comment on function app_private.prune_batch(text, timestamptz, integer) is
   'Deletes at most batch_size rows of one kind older than cutoff (oldest first, skipping rows another transaction holds) and returns how many; live events and notifications move their users'' stream horizons.';
 
