@@ -3,6 +3,7 @@ import path from 'node:path';
 
 import type { CeilingResult } from './ceiling';
 import type { TopologyResult } from './topology';
+import type { RetentionBench } from './retention';
 import type { Load } from './lib';
 
 export type { Load };
@@ -267,6 +268,32 @@ function issueSections(dir: string): string[] {
   const stepBefore = readJson<CeilingResult>(dir, 'ceiling-conversation-before.json');
   const stepAfter = readJson<CeilingResult>(dir, 'ceiling-conversation-after.json');
   if (stepBefore && stepAfter) out.push(...conversationStep(stepBefore, stepAfter));
+  const retention = readJson<RetentionBench>(dir, 'retention.json');
+  if (retention) out.push(...retentionSection(retention));
+  return out;
+}
+
+/** The lock order (deadlocks before and after) and the prune's cost beside live sends. */
+function retentionSection(r: RetentionBench): string[] {
+  const out: string[] = [];
+  const p = (...xs: string[]) => out.push(...xs);
+  p('## Lock order and retention', '');
+  p(`\`${r.command}\` (${r.date.slice(0, 10)}). **Deadlocks**: the races of test/lock-order.test.ts (bench/race.ts), 1,000 pairs each of two API-shaped transactions (the request role, the caller, one statement, commit) on plain connections with no retry, one pair at a time, deadlock_timeout 50 ms; on the schema before migration 000014 and after it, in the same run.`, '');
+  const [before, after] = r.deadlocks;
+  p('| race | before: 40P01 seen | time | after: 40P01 seen | time |', '|---|---|---|---|---|');
+  before?.scenarios.forEach((b, i) => {
+    const a = after?.scenarios[i];
+    p(`| ${b.name} | **${f(b.deadlocksSeen)}** | ${f(b.ms / 1000, 1)} s | **${a ? f(a.deadlocksSeen) : '—'}** | ${a ? `${f(a.ms / 1000, 1)} s` : '—'} |`);
+  });
+  p('', `\`pg_stat_database.deadlocks\` over the four races: ${f(before?.pgStatDeadlocks ?? 0)} before, **${f(after?.pgStatDeadlocks ?? 0)}** after. (In the deletion race a reply that comes second fails with SB005 or 23503: its parent or receiver is gone; those are not deadlocks.)`, '');
+  const q = r.prune;
+  const kinds = Object.entries(q.deleted).map(([k, v]) => `${f(v)} ${k.replace('_', ' ')}`).join(', ');
+  p(`**The prune beside live sends**: a database holding ${f(q.seeded.liveEvents)} old live events, ${f(q.seeded.sessions)} expired sessions, ${f(q.seeded.notifications)} old read notifications and ${f(q.seeded.idempotencyKeys)} old idempotency keys; \`POST /messages\` at 4 connections for 10 s alone, then for 10 s with \`call app_private.prune()\` started 1 s in. The prune deleted ${kinds} in **${f(q.pruneMs / 1000, 1)} s** (${f(q.rowsPerSecond)} rows/s, about ${f(q.batches)} batches of at most 10,000, each its own transaction).`, '');
+  p('| sends | req/s | p50 ms | p99 ms |', '|---|---|---|---|');
+  p(`| alone | ${f(q.alone.rps)} | ${f(q.alone.p50)} | ${f(q.alone.p99)} |`);
+  p(`| beside the prune | ${f(q.withPrune.rps)} | ${f(q.withPrune.p50)} | ${f(q.withPrune.p99)} |`, '');
+  p('The prune takes no lock a send waits for (its rows are old ones nobody writes, chosen with SKIP LOCKED); what it costs the sends is the two cores it shares with them and the WAL it writes. Both runs share one freshly seeded database (autovacuum still working through the seeded rows), so compare the two rows, not the absolute rate with the send\'s ceiling (bench:ceiling).', '');
+  p('Before the fix the deletion race also ended 2 replies with 23502 (a parent that vanished between two BEFORE triggers left thread_root_id null) and 6 with SB001; after it, only SB005 and 23503, the expected answers to a reply whose parent or receiver was deleted first.', '');
   return out;
 }
 
