@@ -115,7 +115,7 @@ export async function lockOrderScenarios(url: string, visitorRole: string, lanes
     await timed('edit vs reply (one message)', async () => {
       const [p] = await insert(1, 'v');
       return race(visitorRole, lanes, 1000, (i) => [
-        { user: s, statement: STATEMENTS.edit, params: [p, `v${i + 1}`] },
+        { user: s, statement: STATEMENTS.edit, params: [p, `edit ${i}`] },
         { user: r, statement: STATEMENTS.reply, params: [p, `reply ${i}`] },
       ]);
     });
