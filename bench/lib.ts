@@ -39,7 +39,8 @@ export async function startServer(
   nodeArgs: string[] = [],
 ): Promise<ChildProcess> {
   const child = spawn(process.execPath, [...nodeArgs, path.join(appDir, 'dist', 'bench', 'server.js')], {
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'silent', ...env },
+    // Every load comes from 127.0.0.1: no per-address connection cap.
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'silent', MAX_CONNECTIONS_PER_ADDRESS: '0', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {

@@ -18,6 +18,8 @@ import authPlugin from './plugins/auth';
 import cachePlugin from './plugins/cache';
 import dbPlugin from './plugins/db';
 import errorsPlugin from './plugins/errors';
+import strictJson from './plugins/strict-json';
+import { capConnectionsPerAddress, clientErrorHandler } from './sockets';
 import livePlugin from './plugins/live';
 import passwordsPlugin from './plugins/passwords';
 import webPlugin from './plugins/web';
@@ -40,6 +42,8 @@ declare module 'fastify' {
 export type AppOptions = {
   config: Config;
   pool: DatabasePool;
+  /** A second pool on the primary for reads (DATABASE_READ_POOL_SIZE); `pool` when omitted. */
+  readPool?: DatabasePool;
   logger?: FastifyServerOptions['logger'];
   /** The shared store (Redis) for the view cache and the rate limits; memory when omitted. */
   cacheClient?: RedisCacheClient | undefined;
@@ -62,12 +66,27 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // default): rate limits key on the client address, the cookie's Secure
     // flag follows the protocol.
     trustProxy: config.TRUST_PROXY,
+    // Socket budgets: a request (headers and body) that has not arrived in
+    // time is cut with 408, so slow senders cannot hold sockets forever;
+    // Node checks them every second instead of every 30 s. A live stream is
+    // a response, not a request: these do not touch it.
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
+    http: {
+      headersTimeout: Math.min(config.HEADERS_TIMEOUT_MS, config.REQUEST_TIMEOUT_MS),
+      connectionsCheckingInterval: Math.min(1000, config.REQUEST_TIMEOUT_MS),
+    },
+    clientErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
+  app.server.maxConnections = config.MAX_CONNECTIONS;
+  capConnectionsPerAddress(app.server, config.MAX_CONNECTIONS_PER_ADDRESS);
 
   app.setValidatorCompiler(validatorCompiler);
   // JSON only: Fastify also parses text/plain by default, which would turn a
-  // wrong media type into a 400 about the body instead of a 415.
-  app.removeContentTypeParser('text/plain');
+  // wrong media type into a 400 about the body instead of a 415. And JSON
+  // that is not well-formed text is refused, not altered (strict-json).
+  app.removeContentTypeParser(['text/plain', 'application/json']);
+  await app.register(strictJson);
   // Responses are validated against their route's schema with CHECK_SHAPES
   // (the tests); otherwise serialised as they are: their shape is fixed by
   // the queries' column lists, and the zod pass over every response (a
@@ -83,6 +102,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(errorsPlugin);
   await app.register(dbPlugin, {
     pool: options.pool,
+    readPool: options.readPool,
+    poolSize: config.DATABASE_POOL_SIZE,
+    readPoolSize: config.DATABASE_READ_POOL_SIZE,
+    acquireTimeoutMs: config.POOL_ACQUIRE_TIMEOUT_MS,
+    lockTimeoutMs: config.LOCK_TIMEOUT_MS,
+    userMaxConcurrent: config.USER_MAX_CONCURRENT,
     visitorRole: config.DATABASE_VISITOR,
     replicas: options.replicas ?? [],
     replicaMaxLagMs: config.REPLICA_MAX_LAG_MS,

@@ -43,6 +43,17 @@ const configSchema = z.object({
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lower-case SQL identifier')
     .default('signalbox_visitor'),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /**
+   * A second pool on the primary for reads (views, stream catch-ups,
+   * session lookups), so reads never wait behind writes stuck on a lock.
+   */
+  DATABASE_READ_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(5),
+  /** How long a request waits for a free connection before 503 DATABASE_BUSY. */
+  POOL_ACQUIRE_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(2000),
+  /** How long a request's statement waits for a row lock before 503 DATABASE_BUSY (lock_timeout). */
+  LOCK_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(2000),
+  /** Database calls one user may have in flight at once; more wait their turn (and at most 32 wait). */
+  USER_MAX_CONCURRENT: z.coerce.number().int().min(1).max(100).default(4),
   SESSION_TTL_HOURS: z.coerce.number().positive().max(24 * 365).default(24 * 30),
   /**
    * How long an instance may keep a looked-up session in memory (0: look
@@ -62,6 +73,19 @@ const configSchema = z.object({
   /** Starts every key in a shared store; default: derived from the database's identity. */
   CACHE_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,100}$/, 'letters, digits and :_.- only').optional(),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+  /**
+   * Socket budgets (README, "Limits and failure answers"): a request's
+   * headers and body must arrive within these (slow senders are cut: 408),
+   * an idle keep-alive connection closes after KEEP_ALIVE_TIMEOUT_MS, and at
+   * most MAX_CONNECTIONS sockets are open, MAX_CONNECTIONS_PER_ADDRESS from
+   * one peer address (0: no per-address cap; behind a proxy every client
+   * shares its address).
+   */
+  REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+  KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+  MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(0).max(1_000_000).default(1024),
   /** Wrong passwords per minute per address + account; other budgets derive from it (README). */
   LOGIN_RATE_LIMIT: z.coerce.number().int().positive().default(10),
   /** argon2 computations at once, and how many more may wait; beyond that 503. */

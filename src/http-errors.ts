@@ -48,6 +48,14 @@ const bySqlState: Record<string, Mapped> = {
   '22021': { statusCode: 400, code: 'INVALID_CHARACTER', message: 'text contains a character that cannot be stored (NUL)' },
   '22P02': { statusCode: 400, code: 'INVALID_INPUT', message: 'a value has the wrong format' },
   '54001': { statusCode: 400, code: 'TOO_COMPLEX', message: 'the request is too complex' },
+  // The database could not do it in time: a statement over its timeout, a
+  // row lock not had within lock_timeout, a transaction that kept losing
+  // to others (Slonik's retries spent). The request was fine; it may be
+  // repeated (Retry-After).
+  '57014': { statusCode: 503, code: 'DATABASE_BUSY', message: 'the database could not answer in time; try again shortly' },
+  '55P03': { statusCode: 503, code: 'DATABASE_BUSY', message: 'the rows this needs are locked right now; try again shortly' },
+  '40001': { statusCode: 503, code: 'DATABASE_BUSY', message: 'a concurrent change got in the way; try again' },
+  '40P01': { statusCode: 503, code: 'DATABASE_BUSY', message: 'a concurrent change got in the way; try again' },
 };
 
 /** Constraint names that deserve a precise answer instead of a generic one. */
@@ -60,7 +68,7 @@ const byConstraint: Record<string, Mapped> = {
   messages_parent_message_id_fkey: { statusCode: 404, code: 'NOT_FOUND', message: 'parent message not found' },
 };
 
-function sqlStateOf(error: unknown): string | undefined {
+export function sqlStateOf(error: unknown): string | undefined {
   if (error instanceof InvalidInputError) return '22P02';
   const e = error as { code?: unknown; cause?: { code?: unknown } };
   if (typeof e.cause?.code === 'string') return e.cause.code;

@@ -42,11 +42,15 @@ async function main(): Promise<void> {
     onRetry: ({ sqlstate, sql }) => log?.warn({ sqlstate, sql }, 'database asked for a retry; retrying the transaction'),
   };
   const pool = await createDatabasePool(databaseUrl, poolOptions);
+  // Reads on the primary have a pool of their own: writes stuck behind a
+  // held lock cannot take the connections a view or a stream needs.
+  const readPool = await createDatabasePool(databaseUrl, { ...poolOptions, maximumPoolSize: config.DATABASE_READ_POOL_SIZE });
   const replicas = replicaSources(config.DATABASE_READ_URL, poolOptions);
   const cacheClient = config.CACHE_URL ? createRedisCacheClient(config.CACHE_URL) : undefined;
   const app = await buildApp({
     config,
     pool,
+    readPool,
     cacheClient,
     listenerUrl: config.LISTEN_DATABASE_URL ?? databaseUrl,
     replicas,
@@ -70,6 +74,7 @@ async function main(): Promise<void> {
     await app.close();
     await worker?.stop();
     await jobPool.end();
+    await readPool.end();
     await pool.end();
     await cacheClient?.close();
     if (embedded) await embedded.stop();

@@ -6,7 +6,10 @@ t.test('GET /healthz answers 200 when the database answers', async (t) => {
   const { app } = await buildTestApp(t);
   const res = await app.inject({ method: 'GET', url: '/healthz' });
   t.equal(res.statusCode, 200);
-  t.same(res.json(), { status: 'ok', database: 'ok', cache: 'memory', events: 'listening', replicas: [] });
+  t.strictSame(res.json(), {
+    status: 'ok', database: 'ok', cache: 'memory', events: 'listening', replicas: [],
+    pools: [{ name: 'primary', size: 10, inUse: 0, waiting: 0 }],
+  });
 });
 
 t.test('GET /healthz answers 503 when the database is unreachable', async (t) => {

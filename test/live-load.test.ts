@@ -12,7 +12,7 @@ import { openStream, type SseClient } from './helpers/sse';
 const STREAMS = 1000;
 
 t.test(`${STREAMS} concurrent streams`, async (t) => {
-  const { app, db } = await buildTestApp(t, { env: { DATABASE_POOL_SIZE: '10' } });
+  const { app, db } = await buildTestApp(t, { env: { DATABASE_POOL_SIZE: '10', MAX_CONNECTIONS_PER_ADDRESS: '0' } });
   const base = await listen(app);
   const admin = new pg.Client({ connectionString: db.url });
   await admin.connect();

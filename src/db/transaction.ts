@@ -16,10 +16,17 @@ export async function asUser<T>(
   visitorRole: string,
   userId: number,
   fn: (tx: Tx) => Promise<T>,
+  /**
+   * How long a statement may wait for a row lock (lock_timeout) before it
+   * fails with 55P03 (503 DATABASE_BUSY): a row someone holds costs the
+   * requests that need it this long, not a connection for ever. 0: no limit.
+   */
+  lockTimeoutMs = 0,
 ): Promise<T> {
   return pool.transaction(async (tx) => {
     await tx.query(sql.unsafe`
-      select set_config('role', ${visitorRole}, true), set_config('signalbox.user_id', ${String(userId)}, true)
+      select set_config('role', ${visitorRole}, true), set_config('signalbox.user_id', ${String(userId)}, true),
+             set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)
     `);
     return fn(tx);
   });

@@ -60,7 +60,7 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions): Promise<v
     if (!token) throw unauthorized();
     if (!isWellFormedToken(token)) throw unauthorized('invalid or expired token');
     const hash = hashToken(token);
-    const userId = await sessions.userOf(hash.toString('base64'), () => findSession(app.pool, hash));
+    const userId = await sessions.userOf(hash.toString('base64'), () => app.onReadPool((pool) => findSession(pool, hash)));
     if (!userId) throw unauthorized('invalid or expired token');
     request.userId = userId;
     request.sessionToken = token;

@@ -4,7 +4,8 @@ import type { DatabasePool } from 'slonik';
 import { replicaCannotServe } from '../db/errors';
 import { ReadRouter, type ReplicaSource } from '../db/replicas';
 import { asUser, type Caller, type Tx } from '../db/transaction';
-import { unauthorized } from '../http-errors';
+import { Gate, poolBusy } from '../db/gate';
+import { HttpError, rateLimited, unauthorized } from '../http-errors';
 import { changeOfTransaction, type Change } from '../queries/changes';
 
 /** Runs after a writing request's transaction committed, before the answer (cache eviction, echo bookkeeping). */
@@ -13,6 +14,12 @@ export type CommitHook = (change: Change) => Promise<void>;
 declare module 'fastify' {
   interface FastifyInstance {
     pool: DatabasePool;
+    /** The primary's pool for reads; the same as `pool` unless a read pool was given. */
+    readPool: DatabasePool;
+    /** Runs `fn` within the read pool's budget (503 DATABASE_BUSY when none came free in time). */
+    onReadPool<T>(fn: (pool: DatabasePool) => Promise<T>): Promise<T>;
+    /** The pools' and the users' budgets, for /healthz. */
+    gates(): { name: string; size: number; inUse: number; waiting: number }[];
     visitorRole: string;
     /** Registers a hook for every committed write of a request (see asCaller). */
     onCommittedWrite(hook: CommitHook): void;
@@ -49,17 +56,59 @@ declare module 'fastify' {
 
 type DbOptions = {
   pool: DatabasePool;
+  /** The primary's pool for reads (views, stream catch-ups, session lookups); default: `pool`. */
+  readPool?: DatabasePool;
   visitorRole: string;
   replicas?: readonly ReplicaSource[];
   replicaMaxLagMs?: number;
   replicaCheckMs?: number;
+  /** The pools' sizes: at most this many calls use each at once, the rest wait (acquireTimeoutMs). */
+  poolSize?: number;
+  readPoolSize?: number;
+  acquireTimeoutMs?: number;
+  /** lock_timeout of a writing request's transaction (0: none). */
+  lockTimeoutMs?: number;
+  /** Database calls one user may have in flight at once (the rest wait their turn). */
+  userMaxConcurrent?: number;
 };
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void> {
   const hooks: CommitHook[] = [];
+  const acquireMs = options.acquireTimeoutMs ?? 2000;
+  const readPool = options.readPool ?? options.pool;
+  // One gate per pool, the size of the pool: a call that finds every
+  // connection busy waits its turn here, at most acquireMs, then 503.
+  const writeGate = new Gate('primary', options.poolSize ?? 10, acquireMs, poolBusy('primary', acquireMs));
+  const readGate =
+    readPool === options.pool ? writeGate : new Gate('primary-reads', options.readPoolSize ?? 5, acquireMs, poolBusy('primary-reads', acquireMs));
+  // One gate per user with calls in flight: one user's requests hold at
+  // most userMaxConcurrent connections; more wait (and queue at most 32).
+  const userMax = options.userMaxConcurrent ?? 4;
+  const userGates = new Map<number, Gate>();
+  const asThisUser = async <T>(me: number, fn: () => Promise<T>): Promise<T> => {
+    let gate = userGates.get(me);
+    if (!gate) {
+      gate = new Gate(`user ${me}`, userMax, acquireMs, () =>
+        new HttpError(503, 'DATABASE_BUSY', `your earlier requests still hold the database; try again shortly`, undefined, { 'Retry-After': '1' }),
+        32, () => rateLimited('too many of your requests at once', 1));
+      userGates.set(me, gate);
+    }
+    try {
+      return await gate.run(fn);
+    } finally {
+      if (gate.idle) userGates.delete(me);
+    }
+  };
+  const lockMs = options.lockTimeoutMs ?? 0;
   app.decorate('pool', options.pool);
+  app.decorate('readPool', readPool);
+  app.decorate('onReadPool', <T>(fn: (pool: DatabasePool) => Promise<T>) => readGate.run(() => fn(readPool)));
+  app.decorate('gates', () => {
+    const gates = readGate === writeGate ? [writeGate] : [writeGate, readGate];
+    return gates.map((g) => ({ name: g.name, size: g.max, inUse: g.inUse, waiting: g.waiting }));
+  });
   app.decorate('visitorRole', options.visitorRole);
   app.decorate('onCommittedWrite', (hook: CommitHook) => void hooks.push(hook));
   const reads = new ReadRouter({
@@ -79,11 +128,17 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
   };
   app.decorateRequest('asCaller', async function <T>(this: FastifyRequest, fn: (tx: Tx, me: number) => Promise<T>) {
     const me = callerOf(this);
-    if (READS.has(this.method)) return asUser(options.pool, options.visitorRole, me, (tx) => fn(tx, me));
-    const { result, change } = await asUser(options.pool, options.visitorRole, me, async (tx) => {
-      const value = await fn(tx, me);
-      return { result: value, change: await changeOfTransaction(tx) };
-    });
+    if (READS.has(this.method)) {
+      return asThisUser(me, () => readGate.run(() => asUser(readPool, options.visitorRole, me, (tx) => fn(tx, me), lockMs)));
+    }
+    const { result, change } = await asThisUser(me, () =>
+      writeGate.run(() =>
+        asUser(options.pool, options.visitorRole, me, async (tx) => {
+          const value = await fn(tx, me);
+          return { result: value, change: await changeOfTransaction(tx) };
+        }, lockMs),
+      ),
+    );
     // Before the hooks and the answer: the caller's next read, and those of
     // everyone whose views changed, must not come from a replica without it.
     reads.wrote(change ? [me, ...change.users] : [me]);
@@ -96,27 +151,29 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
    * replica that fails to answer is marked down and the read repeated on
    * the primary.
    */
-  async function onReadPool<T>(me: number, read: (pool: DatabasePool) => Promise<T>): Promise<T> {
-    const replica = reads.replicaFor(me);
-    if (replica) {
-      try {
-        const result = await read(replica.pool);
-        reads.served(replica);
-        return result;
-      } catch (error) {
-        if (!replicaCannotServe(error)) throw error;
-        reads.failed(replica, error);
+  async function readAs<T>(me: number, read: (pool: DatabasePool) => Promise<T>): Promise<T> {
+    return asThisUser(me, async () => {
+      const replica = reads.replicaFor(me);
+      if (replica) {
+        try {
+          const result = await read(replica.pool);
+          reads.served(replica);
+          return result;
+        } catch (error) {
+          if (!replicaCannotServe(error)) throw error;
+          reads.failed(replica, error);
+        }
       }
-    }
-    return read(options.pool);
+      return readGate.run(() => read(readPool));
+    });
   }
   app.decorateRequest('readAsCaller', async function <T>(this: FastifyRequest, fn: (tx: Tx, me: number) => Promise<T>) {
     const me = callerOf(this);
-    return onReadPool(me, (pool) => asUser(pool, options.visitorRole, me, (tx) => fn(tx, me)));
+    return readAs(me, (pool) => asUser(pool, options.visitorRole, me, (tx) => fn(tx, me), lockMs));
   });
   app.decorateRequest('readView', async function <T>(this: FastifyRequest, fn: (connection: DatabasePool, caller: Caller) => Promise<T>) {
     const me = callerOf(this);
-    return onReadPool(me, (pool) => fn(pool, { id: me, role: options.visitorRole }));
+    return readAs(me, (pool) => fn(pool, { id: me, role: options.visitorRole }));
   });
 }
 

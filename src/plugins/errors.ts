@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { HttpError, mapDatabaseError } from '../http-errors';
+import { HttpError, mapDatabaseError, sqlStateOf } from '../http-errors';
 
 type ErrorBody = { statusCode: number; error: string; message: string; code: string; details?: unknown };
 
@@ -11,11 +11,13 @@ const reasons: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   406: 'Not Acceptable',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Entity',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -47,13 +49,30 @@ export function toErrorBody(error: FastifyError | Error): ErrorBody {
 
 async function errorsPlugin(app: FastifyInstance): Promise<void> {
   app.setErrorHandler((error, request, reply) => {
+    // The client went away (closed the socket mid-body, reset it): nobody
+    // to answer, and nothing wrong with the server or the database (its
+    // ECONNRESET once read as "database unavailable", at error level, with
+    // a stack, for every aborted upload).
+    if (request.raw.destroyed || request.raw.socket?.destroyed) {
+      request.log.info({ code: (error as { code?: unknown }).code }, 'client closed the connection before the answer');
+      return reply.hijack();
+    }
     const payload = toErrorBody(error as Error);
-    if (payload.statusCode >= 500) request.log.error({ err: error }, 'request failed');
+    if (payload.statusCode >= 500 && payload.code !== 'DATABASE_BUSY') request.log.error({ err: error }, 'request failed');
+    else if (payload.statusCode >= 500) request.log.warn({ code: payload.code, sqlstate: sqlStateOf(error) }, payload.message);
     else request.log.info({ code: payload.code, statusCode: payload.statusCode }, payload.message);
     if (error instanceof HttpError && error.statusCode === 401) reply.header('WWW-Authenticate', 'Bearer');
     if (error instanceof HttpError && error.headers) reply.headers(error.headers);
     if (payload.code === 'DATABASE_UNAVAILABLE') reply.header('Retry-After', '5');
+    if (payload.code === 'DATABASE_BUSY') reply.header('Retry-After', '1');
     return reply.code(payload.statusCode).send(payload);
+  });
+  // An answer that says nothing about caching is not to be stored anywhere:
+  // every API answer is about its caller (the views that may be revalidated
+  // set their own private, no-cache with an ETag; static files their own).
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    return payload;
   });
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send(body(404, 'NOT_FOUND', `route ${request.method} ${request.url.split('?')[0]} not found`)),

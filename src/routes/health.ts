@@ -16,6 +16,9 @@ const extras = {
       }),
     )
     .describe('the read replicas (DATABASE_READ_URL), as of the last check'),
+  pools: z
+    .array(z.object({ name: z.string(), size: z.number().int(), inUse: z.number().int(), waiting: z.number().int() }))
+    .describe('the primary\'s pools: connections in use, and requests waiting for one (saturated while any wait)'),
 };
 const healthy = z.object({ status: z.enum(['ok', 'degraded']), database: z.literal('ok'), ...extras });
 const unhealthy = z.object({ status: z.literal('degraded'), database: z.literal('unreachable'), ...extras });
@@ -27,7 +30,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ['operations'],
         summary: 'Liveness: the database, the cache store and the event connection',
-        description: '200 while the database answers (status "degraded" when Redis, the LISTEN connection or a read replica is down or lagging: requests are still served, from the primary for reads); 503 when it does not.',
+        description: '200 while the database answers (status "degraded" when Redis, the LISTEN connection or a read replica is down or lagging, or requests are waiting for a database connection: requests are still served, from the primary for reads); 503 when it does not.',
         security: [],
         response: { 200: healthy, 503: unhealthy },
       },
@@ -37,14 +40,16 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       // Infinity (older than every sample) is not JSON: reported as null.
       const replicas = app.reads.report().map((r) => ({ ...r, lagMs: Number.isFinite(r.lagMs) ? r.lagMs : null }));
       const events = app.live.enabled() ? (app.live.listening() ? 'listening' : 'reconnecting') : 'off';
+      const pools = app.gates();
       try {
-        await pingDatabase(app.pool, 2000);
+        await pingDatabase(app.readPool, 2000);
       } catch (error) {
         request.log.warn({ err: error }, 'health check: database unreachable');
-        return reply.code(503).send({ status: 'degraded', database: 'unreachable', cache, events, replicas });
+        return reply.code(503).send({ status: 'degraded', database: 'unreachable', cache, events, replicas, pools });
       }
-      const degraded = cache === 'unavailable' || events === 'reconnecting' || replicas.some((r) => r.status !== 'ok');
-      return reply.code(200).send({ status: degraded ? 'degraded' : 'ok', database: 'ok', cache, events, replicas });
+      const degraded =
+        cache === 'unavailable' || events === 'reconnecting' || replicas.some((r) => r.status !== 'ok') || pools.some((p) => p.waiting > 0);
+      return reply.code(200).send({ status: degraded ? 'degraded' : 'ok', database: 'ok', cache, events, replicas, pools });
     },
   );
 };
