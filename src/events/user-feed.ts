@@ -31,7 +31,7 @@ export const eventId = (seq: number) => `s${seq}`;
 export class StreamClient {
   private closedFlag = false;
   private stalledBeats = 0;
-  private readonly waiters: (() => void)[] = [];
+  private readonly waiters = new Set<() => void>();
 
   constructor(
     private readonly sink: Sink,
@@ -83,13 +83,16 @@ export class StreamClient {
     this.send(': heartbeat\n\n');
   }
 
-  /** Resolves once the sink has drained, or the client closed. */
-  drained(): Promise<void> {
-    if (this.closedFlag || !this.sink.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.waiters.push(resolve);
-      this.sink.once('drain', () => this.release());
-    });
+  /** Its client has not read what was written (the sink waits for 'drain'). */
+  get backedUp(): boolean {
+    return !this.closedFlag && this.sink.writableNeedDrain;
+  }
+
+  /** Calls `fn` once the sink has drained, or the client closed (once per stall, however often asked). */
+  whenDrained(fn: () => void): void {
+    if (!this.backedUp) return fn();
+    if (this.waiters.size === 0) this.sink.once('drain', () => this.release());
+    this.waiters.add(fn);
   }
 
   close(): void {
@@ -98,7 +101,9 @@ export class StreamClient {
   }
 
   private release(): void {
-    this.waiters.splice(0).forEach((resolve) => resolve());
+    const waiting = [...this.waiters];
+    this.waiters.clear();
+    waiting.forEach((fn) => fn());
   }
 
   private drop(reason: string): void {
@@ -127,6 +132,8 @@ export class UserFeed {
   private again = false;
   private failed = false;
   private readonly batchSize: number;
+  /** One function, so a stalled client holds one callback however many passes it sits out. */
+  private readonly pokeOnDrain = () => this.poke();
 
   constructor(private readonly options: FeedOptions) {
     this.batchSize = options.batchSize ?? 100;
@@ -168,7 +175,16 @@ export class UserFeed {
         // The clients of this pass, fixed at its start: one added meanwhile
         // must not jump past what lies between its cursor and this pass's
         // position; its add() asked for another pass, which starts from it.
-        const members = [...this.clients].filter((c) => !c.closed);
+        // A client that has not read what it was sent sits this pass out
+        // and asks for another once it drains (from its own cursor): a
+        // stalled tab must not hold up the same user's healthy streams
+        // (it used to, until the heartbeat dropped it: ~20 s).
+        const sitOut = (c: StreamClient) => {
+          if (!c.backedUp) return false;
+          c.whenDrained(this.pokeOnDrain);
+          return true;
+        };
+        let members = [...this.clients].filter((c) => !c.closed && !sitOut(c));
         if (members.length === 0) break;
         let from = Math.min(...members.map((c) => c.cursor));
         let batch: readonly StreamEvent[];
@@ -177,9 +193,10 @@ export class UserFeed {
           for (const n of batch) for (const c of members) c.deliver(n);
           const last = batch[batch.length - 1];
           if (last) from = last.seq;
-          // Respect backpressure: fetch the next batch once every client drained.
-          await Promise.all(members.map((c) => c.drained()));
-        } while (batch.length === this.batchSize && members.some((c) => !c.closed));
+          // Backpressure per client: the next batch goes to those that
+          // read this one; the others resume when they drain.
+          members = members.filter((c) => !c.closed && !sitOut(c));
+        } while (batch.length === this.batchSize && members.length > 0);
       } while (this.again);
     } catch (error) {
       // The next poke (event, heartbeat or reconnect) retries from the cursors.

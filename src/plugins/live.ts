@@ -16,8 +16,10 @@ import { findLiveSessions } from '../queries/users';
  * connection is up: src/auth/session-cache.ts).
  *
  * One heartbeat serves every stream of the process: a comment line to each,
- * then one query that re-checks all their sessions (a logged-out or expired
- * token ends its stream), and a retry for streams whose last catch-up failed.
+ * then one query that re-checks all their sessions (an expired token ends
+ * its stream), and a retry for streams whose last catch-up failed. A
+ * revocation announced by the database (logout, a DBA's DELETE or UPDATE of
+ * sessions, on any instance) re-checks that user's streams at once.
  */
 
 type Entry = { userId: number; tokenHash: Buffer; client: StreamClient; end: () => void };
@@ -59,7 +61,7 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
     if (!f) {
       const feed = new UserFeed({
         fetch: (afterSeq, limit) =>
-          asUser(app.pool, app.visitorRole, userId, (tx) => streamEventsAfter(tx, userId, afterSeq, limit)),
+          app.onReadPool((pool) => asUser(pool, app.visitorRole, userId, (tx) => streamEventsAfter(tx, userId, afterSeq, limit))),
         onError: (err) => app.log.warn({ err, userId }, 'live feed: catch-up failed; will retry'),
       });
       byUser.set(userId, (f = { feed, entries: new Set() }));
@@ -103,7 +105,14 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
       forUser(userId).forEach((e) => e.end());
       app.viewCache.evictUsers([userId]).catch((err: unknown) => app.log.warn({ err }, 'cache eviction failed'));
     });
-    listener.on('sessionsRevoked', ({ users }) => app.sessionCache.revoke(users));
+    listener.on('sessionsRevoked', ({ users }) => {
+      app.sessionCache.revoke(users);
+      // Logout, revocation, suspension on any instance: the streams of
+      // those sessions end now (within the NOTIFY's delivery), not at the
+      // next heartbeat (up to SSE_HEARTBEAT_MS later, delivering all along).
+      const affected = users === 'all' ? all() : users.flatMap((u) => [...forUser(u)]);
+      checkSessions(affected).catch((err: unknown) => app.log.warn({ err }, 'live streams: revocation check failed'));
+    });
     const events = listener;
     app.sessionCache.attach({ listening: () => events.connected, epoch: () => events.epoch });
     listener.on('connected', ({ reconnected }) => {
@@ -115,14 +124,20 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
     await listener.start();
   }
 
+  /** Ends every one of `entries` whose session is no longer live (one query). */
+  async function checkSessions(entries: Entry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const live = await app.onReadPool((pool) => findLiveSessions(pool, entries.map((e) => e.tokenHash)));
+    for (const e of entries) {
+      if (live.get(e.tokenHash.toString('hex')) !== e.userId) e.end();
+    }
+  }
+
   async function heartbeat(): Promise<void> {
     const entries = all();
     if (entries.length === 0) return;
     entries.forEach((e) => e.client.heartbeat());
-    const live = await findLiveSessions(app.pool, entries.map((e) => e.tokenHash));
-    for (const e of entries) {
-      if (live.get(e.tokenHash.toString('hex')) !== e.userId) e.end();
-    }
+    await checkSessions(entries);
     byUser.forEach((f) => f.feed.needsRetry && f.feed.poke());
   }
   const timer = setInterval(() => {
