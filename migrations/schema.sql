@@ -419,10 +419,10 @@ $$;
 COMMENT ON FUNCTION app_private.record_live_event(recipients bigint[], event_type text, message_id bigint) IS 'Records one live event (one message) for each recipient, seq from their counters in user-id order, and wakes their streams: the one-row statements'' path.';
 
 --
--- Name: search_hits(tsquery, bigint, real, bigint, integer); Type: FUNCTION; Schema: app_private; Owner: -
+-- Name: search_hits(tsquery, bigint, real, bigint, integer, integer); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
-CREATE FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer) RETURNS TABLE(id bigint, rank real)
+CREATE FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer) RETURNS TABLE(id bigint, rank real)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
@@ -433,23 +433,27 @@ begin
     return;
   end if;
   return query execute $sql$
-    select m.id, ts_rank(m.search, $1) as rank
-      from app_public.messages m
-     where m.search @@ $1
-       and app_public.is_participant(m.sender_id, m.receiver_id, $2)
-       and ($3::bigint is null or (m.user_low = least($2, $3) and m.user_high = greatest($2, $3)))
-       and ($5::bigint is null or (ts_rank(m.search, $1), m.id) < ($4, $5))
+    select w.id, ts_rank(w.search, $1) as rank
+      from (select m.id, m.search
+              from app_public.messages m
+             where m.search @@ $1
+               and app_public.is_participant(m.sender_id, m.receiver_id, $2)
+               and ($3::bigint is null or (m.user_low = least($2, $3) and m.user_high = greatest($2, $3)))
+             order by m.id desc
+             limit $7) w
+     where ($5::bigint is null or (ts_rank(w.search, $1), w.id) < ($4, $5))
      order by 2 desc, 1 desc
      limit $6
-  $sql$ using query, me, with_user, after_rank, after_id, least(greatest(max_rows, 1), 1000);
+  $sql$ using query, me, with_user, after_rank, after_id, least(greatest(max_rows, 1), 1000),
+              least(greatest(rank_window, 1), 1000000);
 end;
 $_$;
 
 --
--- Name: FUNCTION search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer); Type: COMMENT; Schema: app_private; Owner: -
+-- Name: FUNCTION search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer) IS 'The caller''s (current_user_id()) messages matching a tsquery, by ts_rank then id, after a (rank, id) cursor, optionally in one conversation: ids and ranks only. SECURITY DEFINER so that the GIN index can serve @@ (not leakproof, so under RLS only a filter); scoped by the same participant rule as the policies.';
+COMMENT ON FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer) IS 'The caller''s (current_user_id()) messages matching a tsquery, ranked among the caller''s newest rank_window matches, by ts_rank then id, after a (rank, id) cursor, optionally in one conversation: ids and ranks only. SECURITY DEFINER so that the GIN index can serve @@ (not leakproof, so under RLS only a filter); scoped by the same participant rule as the policies.';
 
 --
 -- Name: stream_horizon(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -2513,11 +2517,11 @@ GRANT ALL ON FUNCTION app_private.read_receipt_json(m app_public.messages) TO si
 REVOKE ALL ON FUNCTION app_private.record_live_event(recipients bigint[], event_type text, message_id bigint) FROM PUBLIC;
 
 --
--- Name: FUNCTION search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer); Type: ACL; Schema: app_private; Owner: -
+-- Name: FUNCTION search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer); Type: ACL; Schema: app_private; Owner: -
 --
 
-REVOKE ALL ON FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer) TO signalbox_visitor;
+REVOKE ALL ON FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer) TO signalbox_visitor;
 
 --
 -- Name: FUNCTION stream_horizon(); Type: ACL; Schema: app_private; Owner: -

@@ -180,7 +180,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await protectedScope.register(messageRoutes);
     await protectedScope.register(conversationRoutes);
     await protectedScope.register(notificationRoutes);
-    await protectedScope.register(searchRoutes);
+    await protectedScope.register(searchRoutes, { timeoutMs: config.SEARCH_TIMEOUT_MS, rankWindow: config.SEARCH_RANK_WINDOW });
     await protectedScope.register(streamRoutes, { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES });
   });
 

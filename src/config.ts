@@ -52,6 +52,10 @@ const configSchema = z.object({
   POOL_ACQUIRE_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(2000),
   /** How long a request's statement waits for a row lock before 503 DATABASE_BUSY (lock_timeout). */
   LOCK_TIMEOUT_MS: z.coerce.number().int().min(10).max(60_000).default(2000),
+  /** A search's time budget (its statements are cancelled past it: 503 DATABASE_BUSY). */
+  SEARCH_TIMEOUT_MS: z.coerce.number().int().min(1).max(60_000).default(2000),
+  /** A search ranks only the caller's newest this-many matches (older ones are not found). */
+  SEARCH_RANK_WINDOW: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   /** Database calls one user may have in flight at once; more wait their turn (and at most 32 wait). */
   USER_MAX_CONCURRENT: z.coerce.number().int().min(1).max(100).default(4),
   SESSION_TTL_HOURS: z.coerce.number().positive().max(24 * 365).default(24 * 30),

@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import t from 'tap';
 import { buildTestApp, call, send, signUp, type Session, type TestApp } from './helpers/app';
+import { adminClient } from './helpers/db';
 
 type Hit = { message: { id: number; content: string }; rank: number; snippet: { text: string; match: boolean }[] };
 
@@ -142,4 +143,39 @@ t.test('psql: the generated column follows edits; the index serves @@', async (t
   t.equal(lines[0], '1', 'found by its stem');
   t.equal(lines[1], '0', 'gone after the edit');
   t.match(out, /messages_search_idx/, 'the GIN index serves the match');
+});
+
+t.test('a search is bounded: it ranks the newest SEARCH_RANK_WINDOW matches, and stops at SEARCH_TIMEOUT_MS', async (t) => {
+  const first = await buildTestApp(t, { live: false, env: { SEARCH_RANK_WINDOW: '10' } });
+  const { app, db } = first;
+  const [alice, bob] = [await signUp(app, 'alice'), await signUp(app, 'bob')];
+  const admin = await adminClient(t, db.url);
+  // 20 old messages that rank high (the word five times), then 20 newer
+  // ones that rank low (once, in a longer text).
+  await admin.query(`insert into app_public.messages (sender_id, receiver_id, content)
+    select $1, $2, 'okapi okapi okapi okapi okapi ' || g from generate_series(1, 20) g`, [alice.id, bob.id]);
+  const { rows: [edge] } = await admin.query(`select max(id)::int as id from app_public.messages`);
+  await admin.query(`insert into app_public.messages (sender_id, receiver_id, content)
+    select $1, $2, 'an okapi among many other words in a long sentence number ' || g from generate_series(1, 20) g`, [alice.id, bob.id]);
+  const ids: number[] = [];
+  let after: string | null = null;
+  do {
+    const res = await call(app, bob, 'GET', `/search?q=okapi&limit=4${after ? `&after=${after}` : ''}`);
+    t.equal(res.statusCode, 200);
+    const body = res.json() as { results: { message: { id: number } }[]; nextCursor: string | null };
+    ids.push(...body.results.map((r) => r.message.id));
+    after = body.nextCursor;
+  } while (after);
+  t.equal(ids.length, 10, 'the pages together hold the window: 10 matches');
+  t.ok(ids.every((id) => id > edge.id), 'all of them among the newest; the older, higher-ranked ones are outside the window');
+  t.equal(new Set(ids).size, 10, 'none twice across pages');
+
+  // The time budget: a thousand-fold larger window over 20,000 matches and a 1 ms budget.
+  await admin.query(`insert into app_public.messages (sender_id, receiver_id, content)
+    select $1, $2, 'okapi herd ' || g from generate_series(1, 20000) g`, [alice.id, bob.id]);
+  const slow = await buildTestApp(t, { live: false, shareWith: first, env: { SEARCH_TIMEOUT_MS: '1', SEARCH_RANK_WINDOW: '100000' } });
+  const res = await call(slow.app, bob, 'GET', '/search?q=okapi');
+  t.equal(res.statusCode, 503, 'over its budget: 503');
+  t.equal(res.json().code, 'DATABASE_BUSY');
+  t.ok(res.headers['retry-after'], 'with Retry-After');
 });

@@ -10,7 +10,9 @@ import { messageRow } from './schemas';
  * (migration 000009), found by app_private.search_hits (000011: the index
  * cannot serve @@ under row-level security), the rows then read under RLS
  * and scoped like every other query, optionally to one conversation. Ranked by ts_rank, newest
- * first among equal ranks; keyset-paginated on (rank, id).
+ * first among equal ranks; keyset-paginated on (rank, id). Bounded (migration
+ * 000015): only the caller's newest SEARCH_RANK_WINDOW matches are ranked,
+ * and the search's statements stop after SEARCH_TIMEOUT_MS.
  *
  * Snippets come from ts_headline with the matches between \u0002 and \u0003
  * (removed from the content first, so only PostgreSQL's marks remain) and
@@ -47,13 +49,20 @@ function segments(marked: string): z.infer<typeof snippetSegment>[] {
   return out;
 }
 
+/** What one search may cost: its statements' time, and how many of the newest matches it ranks. */
+export type SearchBudget = { timeoutMs: number; rankWindow: number };
+
 export async function searchMessages(
   connection: CommonQueryMethods,
   me: number,
   input: { q: string; with?: number | undefined; limit: number; after?: SearchCursor | undefined },
+  budget: SearchBudget,
 ): Promise<{ hits: string[]; nextCursor: string | null }> {
   const other = input.with ?? null;
   const after = input.after ?? null;
+  // A search that runs past its budget is cancelled (57014: 503
+  // DATABASE_BUSY) instead of holding a connection others need.
+  await connection.query(sql.unsafe`select set_config('statement_timeout', ${`${budget.timeoutMs}ms`}, true)`);
   // The hits come from app_private.search_hits (migration 000011): under
   // row-level security `@@` could only filter the caller's rows, never use
   // the GIN index. It scopes by the caller itself; the rows are then read
@@ -64,7 +73,7 @@ export async function searchMessages(
            ts_headline('english', translate(m.content, ${START + STOP}, '  '), ${query},
                        ${`StartSel=${START}, StopSel=${STOP}, MaxWords=35, MinWords=15`}) as snippet
       from app_private.search_hits(${query}, ${other}::bigint, ${after?.rank ?? null}::real, ${after?.id ?? null}::bigint,
-                                   ${input.limit + 1}) h
+                                   ${input.limit + 1}, ${budget.rankWindow}::int) h
       join app_public.messages m on m.id = h.id
      where ${visibleTo(me)}
      order by h.rank desc, h.id desc

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { decodeCursor, searchHit, searchMessages } from '../queries/search';
+import { decodeCursor, searchHit, searchMessages, type SearchBudget } from '../queries/search';
 import { HttpError } from '../http-errors';
 import { errors, idParam, limitParam } from './inputs';
 
@@ -13,8 +13,10 @@ const searchText = z
 
 const searchResults = z.object({ results: z.array(searchHit), nextCursor: z.string().nullable() });
 
+export type SearchRouteOptions = SearchBudget;
+
 /** GET /search; behind app.authenticate. */
-const routes: FastifyPluginAsyncZod = async (app) => {
+const routes: FastifyPluginAsyncZod<SearchRouteOptions> = async (app, budget) => {
   app.get(
     '/search',
     {
@@ -27,7 +29,9 @@ const routes: FastifyPluginAsyncZod = async (app) => {
           'first among equals. `with` limits it to the conversation with that user. Each result carries a ' +
           '`snippet` as segments `{text, match}` — plain text, never markup. Earlier versions of edited ' +
           'messages are not searched. A query of stop words only ("the") finds nothing. Pass `nextCursor` as ' +
-          '`after` for the next page.',
+          '`after` for the next page. A search is bounded: it ranks the caller\'s newest ' +
+          `${budget.rankWindow} matches only (older ones are not found: narrow it with \`with\` or more words), and one ` +
+          `that takes longer than ${budget.timeoutMs} ms is cancelled with 503 DATABASE_BUSY.`,
         querystring: z
           .object({
             q: searchText,
@@ -36,14 +40,14 @@ const routes: FastifyPluginAsyncZod = async (app) => {
             after: z.string().max(64).optional(),
           })
           .strict(),
-        response: { 200: searchResults, ...errors(400, 401) },
+        response: { 200: searchResults, ...errors(400, 401, 503) },
       },
     },
     async (request, reply) => {
       const { q, with: other, limit, after } = request.query;
       const cursor = after === undefined ? undefined : decodeCursor(after);
       if (cursor === null) throw new HttpError(400, 'INVALID_CURSOR', '`after` must be a nextCursor this search returned');
-      const { hits, nextCursor } = await request.readAsCaller((tx, me) => searchMessages(tx, me, { q, with: other, limit, after: cursor }));
+      const { hits, nextCursor } = await request.readAsCaller((tx, me) => searchMessages(tx, me, { q, with: other, limit, after: cursor }, budget));
       return reply.sendJson(`{"results":[${hits.join(',')}],"nextCursor":${JSON.stringify(nextCursor)}}`);
     },
   );
