@@ -8,6 +8,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { DatabasePool } from 'slonik';
+import { redisWithLocalFallback } from './cache/rate-limit-store';
 import type { RedisCacheClient } from './cache/redis-store';
 import type { Config } from './config';
 import type { ReplicaSource } from './db/replicas';
@@ -155,12 +156,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   // Limits are opted into per route (password checks, sign-ups); nothing
   // else is limited globally. With a shared store the counters are shared by
-  // every instance, under this deployment's prefix. If Redis fails, limits
-  // are skipped (skipOnError) and the argon2 concurrency bound still holds.
+  // every instance, under this deployment's prefix; a call Redis fails is
+  // counted in this process instead (the limits never switch off).
+  let fallbackLogged = 0;
   await app.register(rateLimit, {
     global: false,
     skipOnError: true,
-    ...(options.cacheClient ? { redis: options.cacheClient.redis, nameSpace: `${prefix}:rate-limit:` } : {}),
+    ...(options.cacheClient
+      ? {
+          store: redisWithLocalFallback(options.cacheClient.redis, `${prefix}:rate-limit:`, (err) => {
+            if (Date.now() - fallbackLogged < 10_000) return;
+            fallbackLogged = Date.now();
+            app.log.warn({ err }, 'rate limits: Redis failed; counting in this process until it is back');
+          }),
+        }
+      : {}),
   });
   await app.register(passwordsPlugin, {
     failuresPerAccountAndAddress: config.LOGIN_RATE_LIMIT,

@@ -3,6 +3,7 @@ import t from 'tap';
 import { createRedisCacheClient } from '../src/cache/redis-store';
 import { loadConfig } from '../src/config';
 import { buildTestApp, call, send, signUp } from './helpers/app';
+import { tcpProxy } from './helpers/proxy';
 
 t.test('register', async (t) => {
   const { app } = await buildTestApp(t);
@@ -235,4 +236,18 @@ t.test('TRUST_PROXY: the client address and protocol come from the trusted proxy
       t.equal(elsewhere.statusCode, 429, 'untrusted: X-Forwarded-For is ignored (one address: the socket\'s)');
     }
   }
+});
+
+t.test('with Redis away the password budgets still hold, counted per instance', async (t) => {
+  const proxy = await tcpProxy(t, 6379);
+  const client = createRedisCacheClient(`redis://127.0.0.1:${proxy.port}`);
+  t.teardown(() => client.close());
+  const { app } = await buildTestApp(t, { env: { LOGIN_RATE_LIMIT: '3' }, cacheClient: client, live: false });
+  const alice = await signUp(app, 'alice');
+  await proxy.cut();
+  const login = () =>
+    app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '10.9.9.9', payload: { username: alice.username, password: 'wrong password' } });
+  const statuses: number[] = [];
+  for (let i = 0; i < 6; i++) statuses.push((await login()).statusCode);
+  t.same(statuses, [401, 401, 401, 429, 429, 429], 'three failures spend the budget while Redis is away (before: every guess was checked)');
 });
