@@ -12,6 +12,7 @@ import { redisWithLocalFallback } from './cache/rate-limit-store';
 import type { RedisCacheClient } from './cache/redis-store';
 import type { Config } from './config';
 import type { ReplicaSource } from './db/replicas';
+import { rateLimited } from './http-errors';
 import { describeService } from './openapi';
 import { deploymentIdentity } from './queries/deployment';
 import rateLimit from '@fastify/rate-limit';
@@ -186,6 +187,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // Everything below requires a valid session.
   await app.register(async (protectedScope) => {
     protectedScope.addHook('onRequest', protectedScope.authenticate);
+    // Each user's request budget (USER_RATE_LIMIT a minute), in the shared
+    // store: one user's flood is refused with 429 before it costs anyone a
+    // query. USER_MAX_CONCURRENT bounds what the admitted ones hold.
+    const perUser = protectedScope.createRateLimit({
+      max: config.USER_RATE_LIMIT,
+      timeWindow: '1 minute',
+      keyGenerator: (request) => `user:${request.userId}`,
+    });
+    protectedScope.addHook('onRequest', async (request) => {
+      const state = await perUser(request);
+      if (!state.isAllowed && state.isExceeded) {
+        throw rateLimited(`more than ${config.USER_RATE_LIMIT} requests a minute; try again in ${state.ttlInSeconds} s`, state.ttlInSeconds);
+      }
+    });
     await protectedScope.register(userRoutes);
     await protectedScope.register(messageRoutes);
     await protectedScope.register(conversationRoutes);

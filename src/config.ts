@@ -56,6 +56,8 @@ const configSchema = z.object({
   SEARCH_TIMEOUT_MS: z.coerce.number().int().min(1).max(60_000).default(2000),
   /** A search ranks only the caller's newest this-many matches (older ones are not found). */
   SEARCH_RANK_WINDOW: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  /** Requests one signed-in user may make a minute (every authenticated route); more get 429 RATE_LIMITED. */
+  USER_RATE_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(1200),
   /** Database calls one user may have in flight at once; more wait their turn (and at most 32 wait). */
   USER_MAX_CONCURRENT: z.coerce.number().int().min(1).max(100).default(4),
   SESSION_TTL_HOURS: z.coerce.number().positive().max(24 * 365).default(24 * 30),

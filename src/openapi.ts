@@ -4,8 +4,8 @@
  *
  * - the responses every route shares are listed on every route that can
  *   give them: 401 (and the cookie CSRF 403 for writes) behind
- *   authentication, 400/413/415 wherever a body is parsed, 503 wherever the
- *   database is asked;
+ *   authentication, with 429 (the per-user budget), 400/413/415 wherever a
+ *   body is parsed, 503 wherever the database is asked;
  * - every error lists the `code` values its status carries, with an example;
  * - every response has a description; 204 and 304 have no body; the live
  *   stream is text/event-stream only;
@@ -32,7 +32,7 @@ export const ERROR_CODES: Record<number, string[]> = {
   415: ['FST_ERR_CTP_INVALID_MEDIA_TYPE'],
   422: ['REPLY_CONVERSATION_MISMATCH', 'IMMUTABLE_FIELD', 'DERIVED_FIELD', 'THREAD_TOO_DEEP'],
   429: ['RATE_LIMITED', 'TOO_MANY_STREAMS'],
-  503: ['DATABASE_UNAVAILABLE', 'PASSWORD_CHECKS_BUSY'],
+  503: ['DATABASE_UNAVAILABLE', 'DATABASE_BUSY', 'PASSWORD_CHECKS_BUSY'],
 };
 
 const DESCRIPTIONS: Record<string, string> = {
@@ -49,7 +49,7 @@ const DESCRIPTIONS: Record<string, string> = {
   415: 'Unsupported Media Type: bodies are application/json',
   422: 'Unprocessable Entity: breaks a rule of the conversation (the database says which)',
   429: 'Too Many Requests: a budget is spent; Retry-After says when to try again',
-  503: 'Service Unavailable: the database cannot be reached, or password checks are saturated; Retry-After says when to try again',
+  503: 'Service Unavailable: the database cannot be reached or is busy (no connection or row lock in time), or password checks are saturated; Retry-After says when to try again',
 };
 
 const PUBLIC = new Set(['/healthz', '/auth/register', '/auth/login']);
@@ -100,7 +100,8 @@ export function describeService(document: Json): Json {
       const isPublic = PUBLIC.has(path);
       if (isPublic) operation.security = [];
       const statuses = new Set(Object.keys(responses).map(Number));
-      if (!isPublic) statuses.add(401);
+      // Behind authentication: 401, and 429 (each user's request budget).
+      if (!isPublic) [401, 429].forEach((s) => statuses.add(s));
       if (!isPublic && WRITES.has(method)) statuses.add(403);
       if (operation.requestBody) [400, 413, 415].forEach((s) => statuses.add(s));
       if (operation.parameters) statuses.add(400);

@@ -219,3 +219,15 @@ t.test('a logged-out session\'s streams end on every instance within a second, n
   const aliceClosed = await Promise.race([other.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 100))]);
   t.notOk(aliceClosed, 'alice\'s stream, another session, stays open');
 });
+
+t.test('each user has a request budget; one user\'s flood is refused before it costs anyone a query', async (t) => {
+  const { app } = await buildTestApp(t, { live: false, env: { USER_RATE_LIMIT: '5' } });
+  const [alice, bob] = [await signUp(app, 'alice'), await signUp(app, 'bob')];
+  const statuses: number[] = [];
+  for (let i = 0; i < 7; i++) statuses.push((await call(app, alice, 'GET', '/me')).statusCode);
+  t.strictSame(statuses, [200, 200, 200, 200, 200, 429, 429], 'the sixth request within a minute is refused');
+  const refused = await call(app, alice, 'GET', '/inbox/unread');
+  t.equal(refused.json().code, 'RATE_LIMITED');
+  t.ok(Number(refused.headers['retry-after']) >= 1, 'with Retry-After');
+  t.equal((await call(app, bob, 'GET', '/me')).statusCode, 200, 'another user is unaffected');
+});
