@@ -149,7 +149,7 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
   /**
    * Runs a read on a replica that may serve `me`, else on the primary; a
    * replica that fails to answer is marked down and the read repeated on
-   * the primary.
+   * the primary, and so is a read that found nothing there.
    */
   async function readAs<T>(me: number, read: (pool: DatabasePool) => Promise<T>): Promise<T> {
     return asThisUser(me, async () => {
@@ -157,6 +157,11 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
       if (replica) {
         try {
           const result = await read(replica.pool);
+          // Nothing found (a 404 to be) may only mean "not replayed yet":
+          // a user registered or a message sent a moment ago by someone
+          // else, which the caller's own floor does not cover. The
+          // primary decides.
+          if (result === null || result === undefined) return readGate.run(() => read(readPool));
           reads.served(replica);
           return result;
         } catch (error) {
