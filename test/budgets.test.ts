@@ -156,6 +156,19 @@ t.test('a client that hangs up mid-request is not a database failure', async (t)
   t.notOk(lines.some((l) => l.code === 'DATABASE_UNAVAILABLE' || /DATABASE_UNAVAILABLE/.test(l.msg)), 'and nothing called a database failure');
 });
 
+t.test('an error answer to a request with a body reaches its client over a real socket', async (t) => {
+  const { app } = await buildTestApp(t, { live: false });
+  const base = await listen(app);
+  const alice = await signUp(app, 'alice');
+  const res = await within(fetch(`${base}/messages`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${alice.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ parentMessageId: 999999999, content: 'to nothing' }),
+  }), 5000, 'the 404');
+  t.equal(res.status, 404, 'the 404 arrives (the body was read, the client still waits)');
+  t.equal(((await res.json()) as { code: string }).code, 'NOT_FOUND');
+});
+
 t.test('the database\'s "not now" is 503 DATABASE_BUSY with Retry-After, never 500', async (t) => {
   for (const [code, what] of [['57014', 'statement timeout'], ['55P03', 'lock not available'], ['40P01', 'deadlock, retries spent'], ['40001', 'serialization failure']]) {
     t.match(mapDatabaseError({ cause: { code } }), { statusCode: 503, code: 'DATABASE_BUSY' }, `${code} (${what})`);

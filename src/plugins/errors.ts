@@ -53,7 +53,9 @@ async function errorsPlugin(app: FastifyInstance): Promise<void> {
     // to answer, and nothing wrong with the server or the database (its
     // ECONNRESET once read as "database unavailable", at error level, with
     // a stack, for every aborted upload).
-    if (request.raw.destroyed || request.raw.socket?.destroyed) {
+    // The socket, not the request stream: a request whose body was read is
+    // a destroyed stream (autoDestroy) while its client still waits.
+    if (request.raw.socket?.destroyed) {
       request.log.info({ code: (error as { code?: unknown }).code }, 'client closed the connection before the answer');
       return reply.hijack();
     }
