@@ -25,6 +25,8 @@ export class HttpError extends Error {
 export const notFound = (what = 'resource') => new HttpError(404, 'NOT_FOUND', `${what} not found`);
 export const forbidden = (message: string) => new HttpError(403, 'FORBIDDEN', message);
 export const unauthorized = (message = 'authentication required') => new HttpError(401, 'UNAUTHORIZED', message);
+/** 503 DATABASE_BUSY: the database could not take this in time (the error handler adds Retry-After). */
+export const databaseBusy = (message: string) => new HttpError(503, 'DATABASE_BUSY', message);
 /** 429 with Retry-After: a budget is spent for `seconds` more. */
 export const rateLimited = (message: string, seconds: number) =>
   new HttpError(429, 'RATE_LIMITED', message, undefined, { 'Retry-After': String(Math.max(1, seconds)) });

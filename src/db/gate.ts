@@ -1,4 +1,4 @@
-import { HttpError } from '../http-errors';
+import { databaseBusy, type HttpError } from '../http-errors';
 
 /**
  * At most `max` calls at once; the rest wait in order, each at most
@@ -67,6 +67,4 @@ export class Gate {
 
 /** 503 DATABASE_BUSY: no connection of `pool` came free in time. */
 export const poolBusy = (pool: string, ms: number) => () =>
-  new HttpError(503, 'DATABASE_BUSY', `no database connection (${pool}) came free within ${ms} ms; try again shortly`, undefined, {
-    'Retry-After': '1',
-  });
+  databaseBusy(`no database connection (${pool}) came free within ${ms} ms; try again shortly`);

@@ -5,6 +5,7 @@ import {
   type DatabasePool,
   type Interceptor,
 } from 'slonik';
+import { sqlStateOf } from '../http-errors';
 import type { ReplicaSource } from './replicas';
 
 /**
@@ -82,8 +83,8 @@ function retryReporter(onRetry: NonNullable<PoolOptions['onRetry']>): Intercepto
   return {
     name: 'signalbox/retry-reporter',
     queryExecutionError: (context, query, error) => {
-      const sqlstate = (error as { code?: unknown; cause?: { code?: unknown } }).cause?.code ?? (error as { code?: unknown }).code;
-      if (context.transactionId && typeof sqlstate === 'string' && TRANSACTION_ROLLBACK.test(sqlstate)) {
+      const sqlstate = sqlStateOf(error);
+      if (context.transactionId && sqlstate && TRANSACTION_ROLLBACK.test(sqlstate)) {
         onRetry({ sqlstate, sql: query.sql });
       }
       return null;
