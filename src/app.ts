@@ -105,8 +105,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(dbPlugin, {
     pool: options.pool,
     readPool: options.readPool,
-    poolSize: config.DATABASE_POOL_SIZE,
-    readPoolSize: config.DATABASE_READ_POOL_SIZE,
     acquireTimeoutMs: config.POOL_ACQUIRE_TIMEOUT_MS,
     lockTimeoutMs: config.LOCK_TIMEOUT_MS,
     userMaxConcurrent: config.USER_MAX_CONCURRENT,

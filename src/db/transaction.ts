@@ -2,6 +2,15 @@ import { sql, type DatabasePool, type DatabaseTransactionConnection } from 'slon
 
 export type Tx = DatabaseTransactionConnection;
 
+/**
+ * What one transaction may cost. lockTimeoutMs: how long a statement waits
+ * for a row lock before 55P03 (503 DATABASE_BUSY), so a row someone holds
+ * costs the requests that need it this long, not a connection for ever
+ * (0 or absent: no limit). statementTimeoutMs: a tighter statement_timeout
+ * than the pool's, for a request with a budget of its own (a search).
+ */
+export type TxLimits = { lockTimeoutMs?: number; statementTimeoutMs?: number };
+
 /** Who a request runs as: the user, and the request role (no BYPASSRLS) it runs under. */
 export type Caller = { id: number; role: string };
 
@@ -16,17 +25,17 @@ export async function asUser<T>(
   visitorRole: string,
   userId: number,
   fn: (tx: Tx) => Promise<T>,
-  /**
-   * How long a statement may wait for a row lock (lock_timeout) before it
-   * fails with 55P03 (503 DATABASE_BUSY): a row someone holds costs the
-   * requests that need it this long, not a connection for ever. 0: no limit.
-   */
-  lockTimeoutMs = 0,
+  limits: TxLimits = {},
 ): Promise<T> {
+  // The limits ride in the same statement as the role and the caller: no
+  // round trip of their own, and gone at COMMIT.
+  const statementTimeout = limits.statementTimeoutMs
+    ? sql.fragment`, set_config('statement_timeout', ${`${limits.statementTimeoutMs}ms`}, true)`
+    : sql.fragment``;
   return pool.transaction(async (tx) => {
     await tx.query(sql.unsafe`
       select set_config('role', ${visitorRole}, true), set_config('signalbox.user_id', ${String(userId)}, true),
-             set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)
+             set_config('lock_timeout', ${`${limits.lockTimeoutMs ?? 0}ms`}, true) ${statementTimeout}
     `);
     return fn(tx);
   });

@@ -3,9 +3,9 @@ import fp from 'fastify-plugin';
 import type { DatabasePool } from 'slonik';
 import { replicaCannotServe } from '../db/errors';
 import { ReadRouter, type ReplicaSource } from '../db/replicas';
-import { asUser, type Caller, type Tx } from '../db/transaction';
+import { asUser, type Caller, type Tx, type TxLimits } from '../db/transaction';
 import { Gate, poolBusy } from '../db/gate';
-import { HttpError, rateLimited, unauthorized } from '../http-errors';
+import { databaseBusy, rateLimited, unauthorized } from '../http-errors';
 import { changeOfTransaction, type Change } from '../queries/changes';
 
 /** Runs after a writing request's transaction committed, before the answer (cache eviction, echo bookkeeping). */
@@ -44,7 +44,7 @@ declare module 'fastify' {
      * changed the caller's views), else on the primary; a read the replica
      * fails to answer is repeated on the primary. Without replicas, asCaller.
      */
-    readAsCaller<T>(fn: (tx: Tx, me: number) => Promise<T>): Promise<T>;
+    readAsCaller<T>(fn: (tx: Tx, me: number) => Promise<T>, limits?: { statementTimeoutMs?: number }): Promise<T>;
     /**
      * A read view that is one statement setting the caller itself (such as
      * app_private.conversation_page): run on the pool readAsCaller would
@@ -62,9 +62,7 @@ type DbOptions = {
   replicas?: readonly ReplicaSource[];
   replicaMaxLagMs?: number;
   replicaCheckMs?: number;
-  /** The pools' sizes: at most this many calls use each at once, the rest wait (acquireTimeoutMs). */
-  poolSize?: number;
-  readPoolSize?: number;
+  /** How long a call waits for a free connection (each pool's gate is its size) before 503. */
   acquireTimeoutMs?: number;
   /** lock_timeout of a writing request's transaction (0: none). */
   lockTimeoutMs?: number;
@@ -80,9 +78,11 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
   const readPool = options.readPool ?? options.pool;
   // One gate per pool, the size of the pool: a call that finds every
   // connection busy waits its turn here, at most acquireMs, then 503.
-  const writeGate = new Gate('primary', options.poolSize ?? 10, acquireMs, poolBusy('primary', acquireMs));
-  const readGate =
-    readPool === options.pool ? writeGate : new Gate('primary-reads', options.readPoolSize ?? 5, acquireMs, poolBusy('primary-reads', acquireMs));
+  const gateOf = (name: string, pool: DatabasePool) =>
+    // Slonik's default size, 10, when the pool was made without one.
+    new Gate(name, pool.configuration.maximumPoolSize ?? 10, acquireMs, poolBusy(name, acquireMs));
+  const writeGate = gateOf('primary', options.pool);
+  const readGate = readPool === options.pool ? writeGate : gateOf('primary-reads', readPool);
   // One gate per user with calls in flight: one user's requests hold at
   // most userMaxConcurrent connections; more wait (and queue at most 32).
   const userMax = options.userMaxConcurrent ?? 4;
@@ -91,7 +91,7 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
     let gate = userGates.get(me);
     if (!gate) {
       gate = new Gate(`user ${me}`, userMax, acquireMs, () =>
-        new HttpError(503, 'DATABASE_BUSY', `your earlier requests still hold the database; try again shortly`, undefined, { 'Retry-After': '1' }),
+        databaseBusy('your earlier requests still hold the database; try again shortly'),
         32, () => rateLimited('too many of your requests at once', 1));
       userGates.set(me, gate);
     }
@@ -129,14 +129,14 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
   app.decorateRequest('asCaller', async function <T>(this: FastifyRequest, fn: (tx: Tx, me: number) => Promise<T>) {
     const me = callerOf(this);
     if (READS.has(this.method)) {
-      return asThisUser(me, () => readGate.run(() => asUser(readPool, options.visitorRole, me, (tx) => fn(tx, me), lockMs)));
+      return asThisUser(me, () => readGate.run(() => asUser(readPool, options.visitorRole, me, (tx) => fn(tx, me), { lockTimeoutMs: lockMs })));
     }
     const { result, change } = await asThisUser(me, () =>
       writeGate.run(() =>
         asUser(options.pool, options.visitorRole, me, async (tx) => {
           const value = await fn(tx, me);
           return { result: value, change: await changeOfTransaction(tx) };
-        }, lockMs),
+        }, { lockTimeoutMs: lockMs }),
       ),
     );
     // Before the hooks and the answer: the caller's next read, and those of
@@ -172,9 +172,13 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
       return readGate.run(() => read(readPool));
     });
   }
-  app.decorateRequest('readAsCaller', async function <T>(this: FastifyRequest, fn: (tx: Tx, me: number) => Promise<T>) {
+  app.decorateRequest('readAsCaller', async function <T>(
+    this: FastifyRequest,
+    fn: (tx: Tx, me: number) => Promise<T>,
+    limits: Pick<TxLimits, 'statementTimeoutMs'> = {},
+  ) {
     const me = callerOf(this);
-    return readAs(me, (pool) => asUser(pool, options.visitorRole, me, (tx) => fn(tx, me), lockMs));
+    return readAs(me, (pool) => asUser(pool, options.visitorRole, me, (tx) => fn(tx, me), { ...limits, lockTimeoutMs: lockMs }));
   });
   app.decorateRequest('readView', async function <T>(this: FastifyRequest, fn: (connection: DatabasePool, caller: Caller) => Promise<T>) {
     const me = callerOf(this);

@@ -49,20 +49,17 @@ function segments(marked: string): z.infer<typeof snippetSegment>[] {
   return out;
 }
 
-/** What one search may cost: its statements' time, and how many of the newest matches it ranks. */
+/** What one search may cost: its statements' time (set by the caller's transaction), and how many of the newest matches it ranks. */
 export type SearchBudget = { timeoutMs: number; rankWindow: number };
 
 export async function searchMessages(
   connection: CommonQueryMethods,
   me: number,
   input: { q: string; with?: number | undefined; limit: number; after?: SearchCursor | undefined },
-  budget: SearchBudget,
+  rankWindow: number,
 ): Promise<{ hits: string[]; nextCursor: string | null }> {
   const other = input.with ?? null;
   const after = input.after ?? null;
-  // A search that runs past its budget is cancelled (57014: 503
-  // DATABASE_BUSY) instead of holding a connection others need.
-  await connection.query(sql.unsafe`select set_config('statement_timeout', ${`${budget.timeoutMs}ms`}, true)`);
   // The hits come from app_private.search_hits (migration 000011): under
   // row-level security `@@` could only filter the caller's rows, never use
   // the GIN index. It scopes by the caller itself; the rows are then read
@@ -73,7 +70,7 @@ export async function searchMessages(
            ts_headline('english', translate(m.content, ${START + STOP}, '  '), ${query},
                        ${`StartSel=${START}, StopSel=${STOP}, MaxWords=35, MinWords=15`}) as snippet
       from app_private.search_hits(${query}, ${other}::bigint, ${after?.rank ?? null}::real, ${after?.id ?? null}::bigint,
-                                   ${input.limit + 1}, ${budget.rankWindow}::int) h
+                                   ${input.limit + 1}, ${rankWindow}::int) h
       join app_public.messages m on m.id = h.id
      where ${visibleTo(me)}
      order by h.rank desc, h.id desc

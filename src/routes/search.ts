@@ -47,7 +47,12 @@ const routes: FastifyPluginAsyncZod<SearchRouteOptions> = async (app, budget) =>
       const { q, with: other, limit, after } = request.query;
       const cursor = after === undefined ? undefined : decodeCursor(after);
       if (cursor === null) throw new HttpError(400, 'INVALID_CURSOR', '`after` must be a nextCursor this search returned');
-      const { hits, nextCursor } = await request.readAsCaller((tx, me) => searchMessages(tx, me, { q, with: other, limit, after: cursor }, budget));
+      // Past its time budget the search is cancelled (57014: 503
+      // DATABASE_BUSY) instead of holding a connection others need.
+      const { hits, nextCursor } = await request.readAsCaller(
+        (tx, me) => searchMessages(tx, me, { q, with: other, limit, after: cursor }, budget.rankWindow),
+        { statementTimeoutMs: budget.timeoutMs },
+      );
       return reply.sendJson(`{"results":[${hits.join(',')}],"nextCursor":${JSON.stringify(nextCursor)}}`);
     },
   );
