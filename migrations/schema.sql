@@ -1323,6 +1323,23 @@ CREATE TABLE app_private.stream_horizons (
 COMMENT ON TABLE app_private.stream_horizons IS 'Per user, the highest stream seq the prune has removed (a live event or a read notification): a stream that resumes from a cursor below it gets `reset`, since what lay between is gone.';
 
 --
+-- Name: trusted_devices; Type: TABLE; Schema: app_private; Owner: -
+--
+
+CREATE TABLE app_private.trusted_devices (
+    token_hash bytea NOT NULL,
+    user_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_used_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: TABLE trusted_devices; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON TABLE app_private.trusted_devices IS 'Device tokens (SHA-256) issued at successful logins and sign-ups; a login presenting one for its account is trusted (README, "Limits and failure answers"). At most 20 per account; deleted with the account.';
+
+--
 -- Name: user_secrets; Type: TABLE; Schema: app_private; Owner: -
 --
 
@@ -1597,6 +1614,13 @@ ALTER TABLE ONLY app_private.stream_horizons
     ADD CONSTRAINT stream_horizons_pkey PRIMARY KEY (user_id);
 
 --
+-- Name: trusted_devices trusted_devices_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
+--
+
+ALTER TABLE ONLY app_private.trusted_devices
+    ADD CONSTRAINT trusted_devices_pkey PRIMARY KEY (token_hash, user_id);
+
+--
 -- Name: user_secrets user_secrets_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
 --
 
@@ -1754,6 +1778,12 @@ CREATE INDEX sessions_user_id_idx ON app_private.sessions USING btree (user_id);
 --
 
 COMMENT ON INDEX app_private.sessions_user_id_idx IS 'Serves the cascade when a user is deleted.';
+
+--
+-- Name: trusted_devices_user_id_last_used_at_idx; Type: INDEX; Schema: app_private; Owner: -
+--
+
+CREATE INDEX trusted_devices_user_id_last_used_at_idx ON app_private.trusted_devices USING btree (user_id, last_used_at DESC);
 
 --
 -- Name: live_events_created_at_idx; Type: INDEX; Schema: app_public; Owner: -
@@ -2207,6 +2237,13 @@ ALTER TABLE ONLY app_private.idempotency_keys
 
 ALTER TABLE ONLY app_private.sessions
     ADD CONSTRAINT sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
+
+--
+-- Name: trusted_devices trusted_devices_user_id_fkey; Type: FK CONSTRAINT; Schema: app_private; Owner: -
+--
+
+ALTER TABLE ONLY app_private.trusted_devices
+    ADD CONSTRAINT trusted_devices_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
 
 --
 -- Name: user_secrets user_secrets_user_id_fkey; Type: FK CONSTRAINT; Schema: app_private; Owner: -

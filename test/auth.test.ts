@@ -116,6 +116,91 @@ t.test('wrong passwords are limited per address + account: a guesser elsewhere c
   t.same(spread.slice(-2), [401, 429], 'one account guessed from 30 addresses is refused from the 31st');
 });
 
+// OWASP's device cookies. Before: no device token existed, and these
+// guesses (each address under every per-address limit) locked the owner out
+// of their account everywhere for a minute.
+t.test('a device that signed in before is exempt from the per-account lockout, until it guesses wrong itself', async (t) => {
+  const { app } = await buildTestApp(t, { env: { LOGIN_RATE_LIMIT: '3' }, live: false });
+  const alice = await signUp(app, 'alice');
+  const login = (ip: string, password: string, headers: Record<string, string> = {}) =>
+    app.inject({ method: 'POST', url: '/auth/login', remoteAddress: ip, headers, payload: { username: alice.username, password } });
+
+  const first = await login('10.0.0.1', 'correct horse battery');
+  t.equal(first.statusCode, 200);
+  const { deviceToken } = first.json();
+  t.match(deviceToken, /^[A-Za-z0-9_-]{43}$/, 'a login answers a device token');
+  const cookie = first.cookies.find((c) => c.name === 'signalbox_device');
+  t.match(cookie, { value: deviceToken, path: '/auth', httpOnly: true, sameSite: 'Strict' }, 'and sets it as an HttpOnly cookie for /auth');
+
+  // 16 addresses × 2 wrong passwords: under the per-address limit (3), over
+  // the per-account one (10 × 3 = 30).
+  const statuses: number[] = [];
+  for (let a = 0; a < 16; a++) for (let i = 0; i < 2; i++) statuses.push((await login(`10.4.${a}.1`, 'wrong password')).statusCode);
+  t.same(statuses.slice(-2), [429, 429], 'the distributed guess runs into the per-account lockout');
+  t.equal(statuses.filter((s) => s === 401).length, 29, 'after exactly 29 guesses (the budget counts attempts: the first login was one of the 30)');
+
+  t.equal((await login('10.99.0.1', 'correct horse battery')).statusCode, 429, 'a new device is locked out with the guessers (OWASP\'s trade-off)');
+  const trusted = await login('10.99.0.1', 'correct horse battery', { 'x-signalbox-device': deviceToken });
+  t.equal(trusted.statusCode, 200, 'the owner\'s device signs in from a fresh address (header)');
+  t.equal(trusted.json().deviceToken, deviceToken, 'and keeps its token');
+  const byCookie = await login('10.99.0.2', 'correct horse battery', { cookie: `signalbox_device=${deviceToken}` });
+  t.equal(byCookie.statusCode, 200, 'a browser presents it as the cookie');
+
+  // The device's own budget: three wrong passwords, then it is judged as a
+  // stranger, and strangers are locked out of this account.
+  for (let i = 0; i < 3; i++) t.equal((await login('10.99.0.1', 'wrong password', { 'x-signalbox-device': deviceToken })).statusCode, 401);
+  t.equal((await login('10.99.0.1', 'correct horse battery', { 'x-signalbox-device': deviceToken })).statusCode, 429, 'a device that guesses loses its trust');
+
+  const bob = await signUp(app, 'bob');
+  const other = await app.inject({
+    method: 'POST',
+    url: '/auth/login',
+    remoteAddress: '10.99.0.3',
+    headers: { 'x-signalbox-device': deviceToken },
+    payload: { username: bob.username, password: 'wrong password' },
+  });
+  t.equal(other.statusCode, 401, "another account's device token is no trust here (judged as a stranger: admitted, counted)");
+});
+
+t.test('concurrent guesses cannot overshoot the per-account budget', async (t) => {
+  // Before: the budget was checked before the guess and counted after it,
+  // so concurrent guesses all passed the check (105 of a budget of 100).
+  const { app } = await buildTestApp(t, { env: { LOGIN_RATE_LIMIT: '3', ARGON2_MAX_QUEUED: '1000' }, live: false });
+  const alice = await signUp(app, 'alice');
+  const results = await Promise.all(
+    Array.from({ length: 45 }, (_, i) =>
+      app.inject({ method: 'POST', url: '/auth/login', remoteAddress: `10.6.${i}.1`, payload: { username: alice.username, password: 'wrong password' } }),
+    ),
+  );
+  const count = (status: number) => results.filter((r) => r.statusCode === status).length;
+  t.equal(count(401), 30, 'exactly the budget (10 × 3) was checked');
+  t.equal(count(429), 15, 'the rest refused without hashing');
+});
+
+t.test('a login flood from 300 addresses leaves room for the owners\' devices', async (t) => {
+  // Before: 16,748 × 503 PASSWORD_CHECKS_BUSY and the owner's logins failed
+  // 35 times in 37. Default concurrency and queue.
+  const { app } = await buildTestApp(t, { live: false });
+  const alice = await signUp(app, 'alice');
+  const first = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: alice.username, password: 'correct horse battery' } });
+  const deviceToken = first.json().deviceToken as string;
+  const flood = Array.from({ length: 300 }, (_, i) =>
+    app.inject({ method: 'POST', url: '/auth/login', remoteAddress: `10.7.${i % 250}.${1 + Math.floor(i / 250)}`, payload: { username: `made_up_${i}`, password: 'guess' } }),
+  );
+  const owner = Array.from({ length: 20 }, (_, i) =>
+    app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      remoteAddress: `10.8.0.${i + 1}`,
+      headers: { 'x-signalbox-device': deviceToken },
+      payload: { username: alice.username, password: 'correct horse battery' },
+    }),
+  );
+  const [strangers, owners] = await Promise.all([Promise.all(flood), Promise.all(owner)]);
+  t.ok(strangers.filter((r) => r.statusCode === 503).length > 200, 'the flood is mostly turned away');
+  t.same(owners.map((r) => r.statusCode), Array(20).fill(200), 'every one of the owner\'s logins succeeds');
+});
+
 t.test('DELETE /me has a password budget: a flood is refused without hashing', async (t) => {
   const { app } = await buildTestApp(t, { env: { LOGIN_RATE_LIMIT: '3' }, live: false });
   const alice = await signUp(app, 'alice');

@@ -8,22 +8,32 @@ import { HttpError, rateLimited } from '../http-errors';
  * Every argon2 computation of the app goes through here: hashing a new
  * password, and checking one within its budgets.
  *
- * Budgets, checked before any argon2 work, in the rate-limit store (Redis
- * when CACHE_URL is set, so every instance shares them, else memory).
- * Failures are counted, not attempts, per address + account, so somebody
- * guessing from elsewhere cannot lock the owner out: the owner's address has
- * its own counter. Per window (a minute):
- * - failures per address + account: `failuresPerAccountAndAddress` (LOGIN_RATE_LIMIT)
- * - failures per address, all accounts: 3× that
- * - failures per account, all addresses: 10× that (slows a distributed guess
- *   without letting one address lock anybody out)
- * - password checks per address, failed or not: 6× that (the argon2 budget)
+ * Two kinds of attempt, as in OWASP's "Slow Down Online Guessing Attacks
+ * with Device Cookies": a trusted one presents a device token issued to
+ * this account at an earlier successful login (routes/auth.ts), any other
+ * is untrusted. Budgets, checked before any argon2 work, in the rate-limit
+ * store (Redis when CACHE_URL is set, so every instance shares them; each
+ * instance's memory while Redis is away). Per window (a minute), with
+ * `max` = LOGIN_RATE_LIMIT:
+ * - trusted: `max` failures per device token; a token past it is judged as
+ *   untrusted for the rest of the window. Nothing else: an attacker
+ *   cannot spend the owner's budget without the owner's device.
+ * - untrusted: `max` failures per address + account, 3× that per address
+ *   (all accounts), 6× that password checks per address (failed or not),
+ *   and 10× that attempts per account from all addresses. The last is the
+ *   lockout a distributed guess runs into, so it is counted when an attempt
+ *   is admitted (atomic in the store: concurrent guesses cannot overshoot
+ *   it); while it holds, only trusted devices sign in to that account.
  * Excess answers 429 RATE_LIMITED with Retry-After, without hashing.
  *
  * Concurrency: at most `maxConcurrent` computations run at once (each takes
  * a libuv thread and 19 MiB for ~30-50 ms), up to `maxQueued` more wait;
  * beyond that 503 PASSWORD_CHECKS_BUSY with Retry-After at once, instead of
- * every login of the process slowing down.
+ * every login of the process slowing down. Trusted attempts are served
+ * first: they leave the queue before untrusted ones, and untrusted work
+ * (sign-ups' hashes included) may hold only part of the slots (half,
+ * rounded down, at least one) and of the queue (half, rounded up), so a
+ * flood of strangers leaves room for the owners.
  */
 
 export type PasswordSubject = { username: string } | { userId: number };
@@ -36,7 +46,13 @@ export type Passwords = {
    * against a dummy hash so timing does not tell). Refuses with 429 when a
    * budget is spent, before any argon2 work; counts a wrong password.
    */
-  check(request: FastifyRequest, subject: PasswordSubject, passwordHash: string | null, password: string): Promise<boolean>;
+  check(
+    request: FastifyRequest,
+    subject: PasswordSubject,
+    passwordHash: string | null,
+    password: string,
+    trustedDevice?: Buffer | null,
+  ): Promise<boolean>;
   /** argon2 computations this app has run (the tests count them). */
   readonly computed: number;
 };
@@ -50,64 +66,103 @@ declare module 'fastify' {
 export type PasswordsOptions = { failuresPerAccountAndAddress: number; maxConcurrent: number; maxQueued: number };
 
 const SUBJECT = Symbol('password subject');
-type WithSubject = FastifyRequest & { [SUBJECT]?: string };
+const DEVICE = Symbol('trusted device');
+type WithSubject = FastifyRequest & { [SUBJECT]?: string; [DEVICE]?: string };
 const subjectKey = (s: PasswordSubject) => ('username' in s ? `u:${s.username}` : `id:${s.userId}`);
 
 async function passwordsPlugin(app: FastifyInstance, options: PasswordsOptions): Promise<void> {
   const max = options.failuresPerAccountAndAddress;
   const limiter = (max: number, key: (r: WithSubject) => string) =>
     app.createRateLimit({ max, timeWindow: '1 minute', keyGenerator: (r) => key(r as WithSubject) });
-  const failures = [
+  const untrustedFailures = [
     { what: 'this account from this address', check: limiter(max, (r) => `pw-fail:${r.ip}:${r[SUBJECT]}`) },
     { what: 'this address', check: limiter(3 * max, (r) => `pw-fail-ip:${r.ip}`) },
-    { what: 'this account', check: limiter(10 * max, (r) => `pw-fail-account:${r[SUBJECT]}`) },
   ];
   const checksPerAddress = limiter(6 * max, (r) => `pw-checks-ip:${r.ip}`);
+  const untrustedPerAccount = limiter(10 * max, (r) => `pw-untrusted-account:${r[SUBJECT]}`);
+  const deviceFailures = limiter(max, (r) => `pw-fail-device:${r[DEVICE]}:${r[SUBJECT]}`);
   const refuse = (what: string, seconds: number) =>
     rateLimited(`too many password attempts for ${what}; try again in ${seconds} s`, seconds);
 
-  async function admit(request: WithSubject): Promise<void> {
-    for (const { what, check } of failures) {
-      const state = await check(request, { increment: false });
-      if (!state.isAllowed && state.remaining === 0) throw refuse(what, state.ttlInSeconds);
+  type Limiter = ReturnType<typeof limiter>;
+  const spent = async (check: Limiter, request: WithSubject) => {
+    const state = await check(request, { increment: false });
+    return !state.isAllowed && state.remaining === 0 ? state.ttlInSeconds : null;
+  };
+  const take = async (check: Limiter, request: WithSubject) => {
+    const state = await check(request);
+    return !state.isAllowed && state.isExceeded ? state.ttlInSeconds : null;
+  };
+
+  /** Whether this attempt is trusted; throws 429 when an untrusted one is over a budget. */
+  async function admit(request: WithSubject): Promise<boolean> {
+    if (request[DEVICE] !== undefined && (await spent(deviceFailures, request)) === null) return true;
+    for (const { what, check } of untrustedFailures) {
+      const wait = await spent(check, request);
+      if (wait !== null) throw refuse(what, wait);
     }
-    const state = await checksPerAddress(request);
-    if (!state.isAllowed && state.isExceeded) throw refuse('this address', state.ttlInSeconds);
+    let wait = await take(checksPerAddress, request);
+    if (wait !== null) throw refuse('this address', wait);
+    wait = await take(untrustedPerAccount, request);
+    if (wait !== null) throw refuse('this account from unrecognised devices', wait);
+    return false;
   }
 
-  // The concurrency bound: a slot, or a place in the queue, or 503.
+  // The concurrency bound: a slot, or a place in its kind's queue, or 503.
+  const untrustedSlots = Math.max(1, Math.floor(options.maxConcurrent / 2));
+  const untrustedQueue = Math.ceil(options.maxQueued / 2);
   let running = 0;
+  let untrustedRunning = 0;
   let computed = 0;
-  const waiting: (() => void)[] = [];
-  async function bounded<T>(work: () => Promise<T>): Promise<T> {
-    if (running >= options.maxConcurrent) {
-      if (waiting.length >= options.maxQueued) {
-        throw new HttpError(503, 'PASSWORD_CHECKS_BUSY', 'too many password checks at once; try again shortly', undefined, {
-          'Retry-After': '1',
-        });
-      }
-      await new Promise<void>((resolve) => waiting.push(resolve));
+  const waiting = { trusted: [] as (() => void)[], untrusted: [] as (() => void)[] };
+  const busy = () =>
+    new HttpError(503, 'PASSWORD_CHECKS_BUSY', 'too many password checks at once; try again shortly', undefined, { 'Retry-After': '1' });
+
+  function claim(trusted: boolean): void {
+    running++;
+    if (!trusted) untrustedRunning++;
+  }
+
+  /** Hands free slots to waiters, trusted ones first; a waiter wakes holding its slot. */
+  function dispatch(): void {
+    while (running < options.maxConcurrent) {
+      const trusted = waiting.trusted.length > 0;
+      if (!trusted && (untrustedRunning >= untrustedSlots || waiting.untrusted.length === 0)) return;
+      claim(trusted);
+      (trusted ? waiting.trusted : waiting.untrusted).shift()!();
+    }
+  }
+
+  async function bounded<T>(trusted: boolean, work: () => Promise<T>): Promise<T> {
+    if (running < options.maxConcurrent && (trusted || untrustedRunning < untrustedSlots)) {
+      claim(trusted);
     } else {
-      running++;
+      const queue = trusted ? waiting.trusted : waiting.untrusted;
+      if (queue.length >= (trusted ? options.maxQueued : untrustedQueue)) throw busy();
+      await new Promise<void>((resolve) => queue.push(resolve));
     }
     try {
       computed++;
       return await work();
     } finally {
-      // Hand the slot to the next waiter, or free it.
-      const next = waiting.shift();
-      if (next) next();
-      else running--;
+      running--;
+      if (!trusted) untrustedRunning--;
+      dispatch();
     }
   }
 
   app.decorate('passwords', {
-    hash: (password) => bounded(() => argon2Hash(password)),
-    async check(request, subject, passwordHash, password) {
-      (request as WithSubject)[SUBJECT] = subjectKey(subject);
-      await admit(request);
-      const ok = await bounded(() => argon2Verify(passwordHash, password));
-      if (!ok) for (const { check } of failures) await check(request);
+    hash: (password) => bounded(false, () => argon2Hash(password)),
+    async check(request, subject, passwordHash, password, trustedDevice) {
+      const r = request as WithSubject;
+      r[SUBJECT] = subjectKey(subject);
+      if (trustedDevice) r[DEVICE] = trustedDevice.toString('hex');
+      const trusted = await admit(r);
+      const ok = await bounded(trusted, () => argon2Verify(passwordHash, password));
+      if (!ok) {
+        if (trusted) await deviceFailures(r);
+        else for (const { check } of untrustedFailures) await check(r);
+      }
       return ok;
     },
     get computed() {

@@ -22,20 +22,52 @@ export async function createUser(
   `);
 }
 
-const credentialRow = userRow.extend({ passwordHash: z.string() });
+const credentialRow = userRow.extend({ passwordHash: z.string(), trustedDevice: z.boolean() });
 const passwordRow = z.object({ passwordHash: z.string() });
 const sessionRow = z.object({ userId: z.number(), expiresAt: z.string() });
 
-/** The user and password hash for a login, or null for an unknown username. */
+/**
+ * The user and password hash for a login, or null for an unknown username;
+ * `trustedDevice`: whether the device token the client presented (its
+ * SHA-256, or null) was issued to this account.
+ */
 export async function findCredentials(
   connection: CommonQueryMethods,
   username: string,
+  deviceHash: Buffer | null,
 ): Promise<z.infer<typeof credentialRow> | null> {
   return connection.maybeOne(sql.type(credentialRow)`
-    select ${userColumns}, s.password_hash as "passwordHash"
+    select ${userColumns}, s.password_hash as "passwordHash",
+           exists (select from app_private.trusted_devices d
+                    where d.token_hash = ${deviceHash ? sql.binary(deviceHash) : null} and d.user_id = u.id) as "trustedDevice"
       from app_public.users u
       join app_private.user_secrets s on s.user_id = u.id
      where u.username = ${username}
+  `);
+}
+
+/** How many trusted devices an account keeps; the least recently used go first. */
+export const TRUSTED_DEVICES_PER_ACCOUNT = 20;
+
+/**
+ * Trusts a device for an account after a successful login or sign-up (a
+ * token already trusted is touched); the account keeps its
+ * newest TRUSTED_DEVICES_PER_ACCOUNT devices (the delete's snapshot does not
+ * see the row inserted beside it, so it keeps one fewer of the others).
+ */
+export async function trustDevice(connection: CommonQueryMethods, userId: number, deviceHash: Buffer): Promise<void> {
+  await connection.query(sql.unsafe`
+    with trusted as (
+      insert into app_private.trusted_devices (token_hash, user_id)
+      values (${sql.binary(deviceHash)}, ${userId})
+      on conflict (token_hash, user_id) do update set last_used_at = now()
+    )
+    delete from app_private.trusted_devices
+     where user_id = ${userId}
+       and token_hash <> ${sql.binary(deviceHash)}
+       and token_hash not in (select token_hash from app_private.trusted_devices
+                               where user_id = ${userId} and token_hash <> ${sql.binary(deviceHash)}
+                               order by last_used_at desc limit ${TRUSTED_DEVICES_PER_ACCOUNT - 1})
   `);
 }
 

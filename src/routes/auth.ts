@@ -2,32 +2,51 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type {} from '@fastify/rate-limit';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { hashToken, newToken } from '../auth/tokens';
+import { hashToken, isWellFormedToken, newToken } from '../auth/tokens';
 import { rateLimited, unauthorized } from '../http-errors';
 import { SESSION_COOKIE } from '../plugins/auth';
 import { userRow } from '../queries/schemas';
-import { createSession, createUser, deleteSession, findCredentials } from '../queries/users';
+import { createSession, createUser, deleteSession, findCredentials, trustDevice } from '../queries/users';
 import { displayName, errors, password, username } from './inputs';
 
-const session = z.object({ user: userRow, token: z.string() });
+/** The device token's cookie (browsers) and header (API clients): OWASP's device cookie. */
+export const DEVICE_COOKIE = 'signalbox_device';
+export const DEVICE_HEADER = 'X-Signalbox-Device';
+const DEVICE_TTL_SECONDS = 365 * 24 * 3600;
+
+const session = z.object({
+  user: userRow,
+  token: z.string(),
+  deviceToken: z.string().describe(`This device's token for the account (also the ${DEVICE_COOKIE} cookie): present it at later logins as the ${DEVICE_HEADER} header`),
+});
+
+/** The well-formed device token the client presented, or null. */
+function presentedDevice(request: FastifyRequest): string | null {
+  const header = request.headers[DEVICE_HEADER.toLowerCase()];
+  const token = typeof header === 'string' ? header.trim() : request.cookies[DEVICE_COOKIE];
+  return token && isWellFormedToken(token) ? token : null;
+}
 
 export type AuthRouteOptions = { sessionTtlHours: number; registerRateLimit: number };
 
 const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => {
-  /** Issues a session: the token in the body (API clients) and an HttpOnly cookie (the web UI). */
-  async function startSession(userId: number, secure: boolean, reply: FastifyReply): Promise<string> {
+  /**
+   * Issues a session: the token in the body (API clients) and an HttpOnly
+   * cookie (the web UI); and trusts the device for the account (the device
+   * token it presented, or a new one), so that its later logins are not
+   * judged as a stranger's (plugins/passwords.ts).
+   */
+  async function startSession(userId: number, request: FastifyRequest, reply: FastifyReply) {
     const token = newToken();
+    const deviceToken = presentedDevice(request) ?? newToken();
     await createSession(app.pool, { userId, tokenHash: hashToken(token), ttlHours: options.sessionTtlHours });
+    await trustDevice(app.pool, userId, hashToken(deviceToken));
     // A new account must not look missing to its own first reads on a replica.
     app.reads.wrote([userId]);
-    reply.setCookie(SESSION_COOKIE, token, {
-      httpOnly: true,
-      sameSite: 'strict',
-      secure,
-      path: '/',
-      maxAge: options.sessionTtlHours * 3600,
-    });
-    return token;
+    const cookie = { httpOnly: true, sameSite: 'strict', secure: request.protocol === 'https' } as const;
+    reply.setCookie(SESSION_COOKIE, token, { ...cookie, path: '/', maxAge: options.sessionTtlHours * 3600 });
+    reply.setCookie(DEVICE_COOKIE, deviceToken, { ...cookie, path: '/auth', maxAge: DEVICE_TTL_SECONDS });
+    return { token, deviceToken };
   }
 
   // Every budget is checked before any password is hashed or verified:
@@ -65,8 +84,7 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
         displayName: request.body.displayName ?? null,
         passwordHash,
       });
-      const token = await startSession(user.id, request.protocol === 'https', reply);
-      return reply.code(201).send({ user, token });
+      return reply.code(201).send({ user, ...(await startSession(user.id, request, reply)) });
     },
   );
 
@@ -76,19 +94,23 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
       schema: {
         tags: ['accounts'],
         summary: 'Sign in',
+        description:
+          `A client that signed in to this account before presents the device token it was given (the ${DEVICE_COOKIE} cookie, ` +
+          `or the ${DEVICE_HEADER} header): its attempts are exempt from the per-account lockout and served first (README, "Limits and failure answers").`,
         security: [],
         body: z.object({ username, password: z.string().min(1).max(256) }).strict(),
         response: { 200: session, ...errors(400, 401, 429, 503) },
       },
     },
     async (request, reply) => {
-      const found = await findCredentials(app.pool, request.body.username);
       const { username, password } = request.body;
-      const ok = await app.passwords.check(request, { username }, found?.passwordHash ?? null, password);
+      const device = presentedDevice(request);
+      const found = await findCredentials(app.pool, username, device ? hashToken(device) : null);
+      const trusted = found?.trustedDevice && device ? hashToken(device) : null;
+      const ok = await app.passwords.check(request, { username }, found?.passwordHash ?? null, password, trusted);
       if (!found || !ok) throw unauthorized('wrong username or password');
-      const { passwordHash: _hash, ...user } = found;
-      const token = await startSession(user.id, request.protocol === 'https', reply);
-      return reply.code(200).send({ user, token });
+      const { passwordHash: _hash, trustedDevice: _trusted, ...user } = found;
+      return reply.code(200).send({ user, ...(await startSession(user.id, request, reply)) });
     },
   );
 
