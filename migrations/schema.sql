@@ -41,6 +41,22 @@ CREATE SCHEMA app_public;
 COMMENT ON SCHEMA app_public IS 'What API requests may read, under row-level security: users, messages, notifications, message history.';
 
 --
+-- Name: announcing_instance(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.announcing_instance() RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+  select nullif(current_setting('signalbox.instance', true), '')
+$$;
+
+--
+-- Name: FUNCTION announcing_instance(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.announcing_instance() IS 'The id of the signalbox instance whose transaction this is (the transaction-local setting signalbox.instance), or null (psql, a job): the announcing triggers put it in their NOTIFY payloads.';
+
+--
 -- Name: api_time(timestamp with time zone); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -484,17 +500,18 @@ CREATE FUNCTION app_private.tg_messages__announce_change() RETURNS trigger
 declare
   announced bigint;
   touched text;
+  instance text := app_private.announcing_instance();
 begin
   -- One NOTIFY per conversation touched; identical payloads in a transaction
   -- are folded by PostgreSQL. The transition table is read alone: no join.
   if tg_op = 'DELETE' then
     select count(pg_notify('signalbox_conversations',
-                           json_build_object('users', json_build_array(user_low, user_high))::text)),
+                           json_build_object('users', json_build_array(user_low, user_high), 'instance', instance)::text)),
            string_agg(user_low || ',' || user_high, ',')
       from (select distinct user_low, user_high from old_messages) pairs into announced, touched;
   else
     select count(pg_notify('signalbox_conversations',
-                           json_build_object('users', json_build_array(user_low, user_high))::text)),
+                           json_build_object('users', json_build_array(user_low, user_high), 'instance', instance)::text)),
            string_agg(user_low || ',' || user_high, ',')
       from (select distinct user_low, user_high from new_messages) pairs into announced, touched;
   end if;
@@ -509,7 +526,7 @@ $$;
 -- Name: FUNCTION tg_messages__announce_change(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_messages__announce_change() IS 'pg_notify(''signalbox_conversations'', {users: [low, high]}) once per conversation a statement changed, and the same users appended to the transaction-local setting signalbox.touched (the writer''s own eviction).';
+COMMENT ON FUNCTION app_private.tg_messages__announce_change() IS 'pg_notify(''signalbox_conversations'', {users: [low, high], instance}) once per conversation a statement changed, and the same users appended to the transaction-local setting signalbox.touched (the writer''s own eviction).';
 
 --
 -- Name: tg_messages__announce_live_insert(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -1032,8 +1049,9 @@ begin
     return null;
   end if;
   perform pg_notify('signalbox_sessions',
-                    case when cardinality(users) > 200 then '{"all":true}'
-                         else json_build_object('users', users)::text end);
+                    case when cardinality(users) > 200
+                         then json_build_object('all', true, 'instance', app_private.announcing_instance())
+                         else json_build_object('users', users, 'instance', app_private.announcing_instance()) end::text);
   perform set_config('signalbox.revoked',
                      concat_ws(',', nullif(current_setting('signalbox.revoked', true), ''),
                                case when cardinality(users) > 200 then 'all' else array_to_string(users, ',') end),
@@ -1046,7 +1064,7 @@ $$;
 -- Name: FUNCTION tg_sessions__announce_revocation(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_sessions__announce_revocation() IS 'pg_notify(''signalbox_sessions'', {users: [...]}) (or {all: true} above 200 users) for sessions a statement deleted or changed, so every instance drops them from its session cache; the same users appended to the transaction-local signalbox.revoked (the writer''s own instance).';
+COMMENT ON FUNCTION app_private.tg_sessions__announce_revocation() IS 'pg_notify(''signalbox_sessions'', {users: [...], instance}) (or {all: true, instance} above 200 users) for sessions a statement deleted or changed, so every instance drops them from its session cache; the same users appended to the transaction-local signalbox.revoked (the writer''s own instance).';
 
 --
 -- Name: tg_users__announce_deletion(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -1057,7 +1075,8 @@ CREATE FUNCTION app_private.tg_users__announce_deletion() RETURNS trigger
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 begin
-  perform pg_notify('signalbox_users', json_build_object('deletedUserId', old.id)::text);
+  perform pg_notify('signalbox_users',
+                    json_build_object('deletedUserId', old.id, 'instance', app_private.announcing_instance())::text);
   perform set_config('signalbox.touched',
                      concat_ws(',', nullif(current_setting('signalbox.touched', true), ''), old.id::text), true);
   return null;
@@ -1068,7 +1087,7 @@ $$;
 -- Name: FUNCTION tg_users__announce_deletion(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_users__announce_deletion() IS 'pg_notify(''signalbox_users'', {deletedUserId}) so caches and live streams drop the user at once; also appends the id to signalbox.touched.';
+COMMENT ON FUNCTION app_private.tg_users__announce_deletion() IS 'pg_notify(''signalbox_users'', {deletedUserId, instance}) so caches and live streams drop the user at once; also appends the id to signalbox.touched.';
 
 --
 -- Name: tg_users__audit_deletion(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -2465,6 +2484,12 @@ GRANT USAGE ON SCHEMA app_private TO signalbox_visitor;
 --
 
 GRANT USAGE ON SCHEMA app_public TO signalbox_visitor;
+
+--
+-- Name: FUNCTION announcing_instance(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.announcing_instance() FROM PUBLIC;
 
 --
 -- Name: FUNCTION api_time(t timestamp with time zone); Type: ACL; Schema: app_private; Owner: -

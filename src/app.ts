@@ -108,6 +108,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     acquireTimeoutMs: config.POOL_ACQUIRE_TIMEOUT_MS,
     lockTimeoutMs: config.LOCK_TIMEOUT_MS,
     userMaxConcurrent: config.USER_MAX_CONCURRENT,
+    instanceId: config.INSTANCE_ID,
     visitorRole: config.DATABASE_VISITOR,
     replicas: options.replicas ?? [],
     replicaMaxLagMs: config.REPLICA_MAX_LAG_MS,
@@ -151,6 +152,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(livePlugin, {
     listenerUrl: options.listenerUrl,
     heartbeatMs: config.SSE_HEARTBEAT_MS,
+    listenProbeMs: config.LISTEN_PROBE_MS,
     maxStreamsPerUser: config.SSE_MAX_STREAMS_PER_USER,
   });
   // Limits are opted into per route (password checks, sign-ups); nothing

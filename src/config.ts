@@ -60,6 +60,12 @@ const configSchema = z.object({
   USER_RATE_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(1200),
   /** Database calls one user may have in flight at once; more wait their turn (and at most 32 wait). */
   USER_MAX_CONCURRENT: z.coerce.number().int().min(1).max(100).default(4),
+  /**
+   * This instance's id in the announcements of its writes (NOTIFY payloads),
+   * so that it skips exactly its own echoes; unique per process. Default:
+   * host, pid and 8 random hex digits.
+   */
+  INSTANCE_ID: z.string().regex(/^[\x21-\x7e]{1,100}$/).optional(),
   SESSION_TTL_HOURS: z.coerce.number().positive().max(24 * 365).default(24 * 30),
   /**
    * How long an instance may keep a looked-up session in memory (0: look
@@ -111,6 +117,12 @@ const configSchema = z.object({
     .transform((v): boolean | string => (v === undefined || v === 'false' ? false : v === 'true' ? true : v)),
   REGISTER_RATE_LIMIT: z.coerce.number().int().positive().default(20),
   SSE_HEARTBEAT_MS: z.coerce.number().int().min(100).default(15_000),
+  /**
+   * How often the LISTEN connection answers a probe (select 1); one still
+   * unanswered at the next probe declares it down and replaces it, so a
+   * silently dead connection is noticed within twice this (0: no probes).
+   */
+  LISTEN_PROBE_MS: z.coerce.number().int().min(0).max(600_000).default(2000),
   /** A stream client that lets this much pile up unread is dropped. */
   SSE_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   /** Open live streams per user on one instance; one more is refused with 429. */

@@ -97,7 +97,7 @@ t.test('wrong passwords are limited per address + account: a guesser elsewhere c
     app.inject({ method: 'POST', url: '/auth/login', remoteAddress: ip, payload: { username, password } });
   const statuses: number[] = [];
   for (let i = 0; i < 4; i++) statuses.push((await login(alice.username, '10.0.0.1')).statusCode);
-  t.same(statuses, [401, 401, 401, 429], 'the fourth wrong password for one account from one address is refused');
+  t.strictSame(statuses, [401, 401, 401, 429], 'the fourth wrong password for one account from one address is refused');
   const refused = await login(alice.username, '10.0.0.1');
   t.equal(refused.json().code, 'RATE_LIMITED');
   t.match(refused.headers['retry-after'], /^[0-9]+$/, 'with Retry-After');
@@ -107,13 +107,13 @@ t.test('wrong passwords are limited per address + account: a guesser elsewhere c
   // Per address, all accounts: 3× the limit.
   const fromOne: number[] = [];
   for (let i = 0; i < 10; i++) fromOne.push((await login(`nobody_${i}`, '10.9.9.9')).statusCode);
-  t.same(fromOne, [...Array(9).fill(401), 429], 'one address guessing across accounts is refused after 9 failures');
+  t.strictSame(fromOne, [...Array(9).fill(401), 429], 'one address guessing across accounts is refused after 9 failures');
 
   // Per account, all addresses: 10× the limit, for a distributed guess.
   const bob = await signUp(app, 'bob');
   const spread: number[] = [];
   for (let i = 0; i < 31; i++) spread.push((await login(bob.username, `10.3.${i}.1`)).statusCode);
-  t.same(spread.slice(-2), [401, 429], 'one account guessed from 30 addresses is refused from the 31st');
+  t.strictSame(spread.slice(-2), [401, 429], 'one account guessed from 30 addresses is refused from the 31st');
 });
 
 // OWASP's device cookies. Before: no device token existed, and these
@@ -136,7 +136,7 @@ t.test('a device that signed in before is exempt from the per-account lockout, u
   // the per-account one (10 × 3 = 30).
   const statuses: number[] = [];
   for (let a = 0; a < 16; a++) for (let i = 0; i < 2; i++) statuses.push((await login(`10.4.${a}.1`, 'wrong password')).statusCode);
-  t.same(statuses.slice(-2), [429, 429], 'the distributed guess runs into the per-account lockout');
+  t.strictSame(statuses.slice(-2), [429, 429], 'the distributed guess runs into the per-account lockout');
   t.equal(statuses.filter((s) => s === 401).length, 29, 'after exactly 29 guesses (the budget counts attempts: the first login was one of the 30)');
 
   t.equal((await login('10.99.0.1', 'correct horse battery')).statusCode, 429, 'a new device is locked out with the guessers (OWASP\'s trade-off)');
@@ -198,7 +198,7 @@ t.test('a login flood from 300 addresses leaves room for the owners\' devices', 
   );
   const [strangers, owners] = await Promise.all([Promise.all(flood), Promise.all(owner)]);
   t.ok(strangers.filter((r) => r.statusCode === 503).length > 200, 'the flood is mostly turned away');
-  t.same(owners.map((r) => r.statusCode), Array(20).fill(200), 'every one of the owner\'s logins succeeds');
+  t.strictSame(owners.map((r) => r.statusCode), Array(20).fill(200), 'every one of the owner\'s logins succeeds');
 });
 
 t.test('DELETE /me has a password budget: a flood is refused without hashing', async (t) => {
@@ -207,7 +207,7 @@ t.test('DELETE /me has a password budget: a flood is refused without hashing', a
   const before = app.passwords.computed;
   const statuses: number[] = [];
   for (let i = 0; i < 20; i++) statuses.push((await call(app, alice, 'DELETE', '/me', { password: `guess ${i}` })).statusCode);
-  t.same(statuses.slice(0, 4), [403, 403, 403, 429], 'three wrong passwords, then 429');
+  t.strictSame(statuses.slice(0, 4), [403, 403, 403, 429], 'three wrong passwords, then 429');
   t.ok(statuses.slice(3).every((s) => s === 429), 'and the rest of the flood too');
   t.equal(app.passwords.computed - before, 3, 'only the three admitted checks ran argon2');
   t.equal((await call(app, alice, 'GET', '/me')).statusCode, 200, 'the account is still there');
@@ -238,7 +238,7 @@ t.test('with Redis the budgets are shared by every instance', async (t) => {
   const login = (app: typeof one.app) =>
     app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '10.8.8.8', payload: { username: alice.username, password: 'wrong password' } });
   const statuses = [(await login(one.app)).statusCode, (await login(two.app)).statusCode, (await login(one.app)).statusCode, (await login(two.app)).statusCode];
-  t.same(statuses, [401, 401, 401, 429], 'three failures across two instances spend one budget');
+  t.strictSame(statuses, [401, 401, 401, 429], 'three failures across two instances spend one budget');
 });
 
 t.test('sign-ups are rate-limited per address', async (t) => {
@@ -247,7 +247,7 @@ t.test('sign-ups are rate-limited per address', async (t) => {
     app.inject({ method: 'POST', url: '/auth/register', remoteAddress: ip, payload: { username, password: 'long enough pw' } });
   const statuses = [];
   for (const name of ['reg_a', 'reg_b', 'reg_c']) statuses.push((await attempt(name, '10.1.1.1')).statusCode);
-  t.same(statuses, [201, 201, 429], 'the third sign-up from one address within a minute is refused');
+  t.strictSame(statuses, [201, 201, 429], 'the third sign-up from one address within a minute is refused');
   t.equal((await attempt('reg_d', '10.1.1.2')).statusCode, 201, 'another address may still sign up');
   t.equal((await attempt('reg_c', '10.1.1.3')).statusCode, 201, 'the refused sign-up wrote nothing');
 });
@@ -284,7 +284,7 @@ t.test('DELETE /me', async (t) => {
             (select count(*) from app_private.deleted_accounts where former_user_id = $1 and self_service)::int as audit`,
     [alice.id],
   );
-  t.same(rows[0], { messages: 0, notifications: 0, history: 0, sessions: 0, audit: 1 }, 'nothing of the account is left, one self-service audit row');
+  t.strictSame(rows[0], { messages: 0, notifications: 0, history: 0, sessions: 0, audit: 1 }, 'nothing of the account is left, one self-service audit row');
 });
 
 t.test('GET /users/:username', async (t) => {
@@ -293,7 +293,7 @@ t.test('GET /users/:username', async (t) => {
   const bob = await signUp(app, 'bob');
   const res = await call(app, bob, 'GET', `/users/${alice.username.toUpperCase()}`);
   t.equal(res.statusCode, 200);
-  t.same(Object.keys(res.json()).sort(), ['createdAt', 'displayName', 'id', 'username'], 'no private fields');
+  t.strictSame(Object.keys(res.json()).sort(), ['createdAt', 'displayName', 'id', 'username'], 'no private fields');
   t.equal((await call(app, bob, 'GET', '/users/nobody_at_all')).statusCode, 404);
   t.equal((await call(app, bob, 'GET', '/users/x')).statusCode, 400, 'an impossible username is a 400');
   t.equal((await call(app, null, 'GET', `/users/${alice.username}`)).statusCode, 401);
@@ -334,5 +334,5 @@ t.test('with Redis away the password budgets still hold, counted per instance', 
     app.inject({ method: 'POST', url: '/auth/login', remoteAddress: '10.9.9.9', payload: { username: alice.username, password: 'wrong password' } });
   const statuses: number[] = [];
   for (let i = 0; i < 6; i++) statuses.push((await login()).statusCode);
-  t.same(statuses, [401, 401, 401, 429, 429, 429], 'three failures spend the budget while Redis is away (before: every guess was checked)');
+  t.strictSame(statuses, [401, 401, 401, 429, 429, 429], 'three failures spend the budget while Redis is away (before: every guess was checked)');
 });

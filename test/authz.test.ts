@@ -48,7 +48,7 @@ t.test('authorization matrix', async (t) => {
     t.notOk(res.body.includes(SECRET), `${url}: no content of others`);
     const body = res.json();
     const items = body.conversations ?? body.messages ?? body.notifications;
-    t.same(items, [], `${url}: empty for the stranger`);
+    t.strictSame(items, [], `${url}: empty for the stranger`);
     if ('unreadCount' in body) t.equal(body.unreadCount, 0, `${url}: no one else's counts`);
     t.equal((await call(app, null, 'GET', url)).statusCode, 401, `${url} without a token`);
   }

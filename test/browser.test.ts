@@ -100,7 +100,7 @@ t.test('two people use the web client', { skip: missing ? `needs Chromium at ${C
   a.page.on('request', (r) => { if (/\/messages\/\d+\/thread/.test(r.url())) threadRequests.push(r.url()); });
   await a.page.reload();
   await a.page.getByText('Third level').waitFor();
-  t.same(threadRequests, [], 'opening a conversation fetches no thread one by one');
+  t.strictSame(threadRequests, [], 'opening a conversation fetches no thread one by one');
   const depth = await a.page.locator('article', { hasText: 'Third level' }).evaluate((el) => {
     let n = 0;
     for (let p: Element | null = el; p; p = p.parentElement) if (p.classList.contains('replies')) n++;
@@ -186,5 +186,5 @@ t.test('two people use the web client', { skip: missing ? `needs Chromium at ${C
   await b.page.reload();
   await b.page.getByRole('heading', { name: 'Conversations' }).waitFor();
   t.equal(await b.page.getByText('alice_ui').count(), 0, 'B\'s conversation with A is gone');
-  t.same(pageErrors, [], 'no script errors on any page');
+  t.strictSame(pageErrors, [], 'no script errors on any page');
 });

@@ -110,7 +110,7 @@ t.test('two deployments on one Redis never see each other\'s entries', async (t)
   const other = await call(b.app, b1, 'GET', '/conversations');
   t.equal(other.headers['x-cache'], 'MISS', 'deployment B misses');
   t.notOk(other.body.includes('secret'), 'and shows nothing of A');
-  t.same(other.json().conversations, []);
+  t.strictSame(other.json().conversations, []);
 });
 
 t.test('@fastify/caching\'s store is the views\' store; its ETag shortcut never answers before authentication', async (t) => {

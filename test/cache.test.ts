@@ -27,7 +27,7 @@ t.test('HIT, MISS, headers and ETag', async (t) => {
     const hit = await call(app, alice, 'GET', url);
     t.equal(hit.headers['x-cache'], 'HIT', `${url}: second GET is a HIT`);
     t.equal(hit.body, miss.body, 'with the same body');
-    t.same(recorder.business(), [], 'a HIT runs no view query');
+    t.strictSame(recorder.business(), [], 'a HIT runs no view query');
     const notModified = await call(app, alice, 'GET', url, undefined, { 'if-none-match': String(miss.headers.etag) });
     t.equal(notModified.statusCode, 304, 'a matching If-None-Match gets 304');
     t.equal(notModified.body, '');
@@ -47,7 +47,7 @@ t.test('one user never gets another user\'s entry', async (t) => {
   // Same URL, different caller: carol's conversation with bob is empty.
   const c = await call(app, carol, 'GET', `/conversations/${bob.id}/messages`);
   t.equal(c.headers['x-cache'], 'MISS', 'the same URL for another user is a MISS');
-  t.same(c.json().messages, []);
+  t.strictSame(c.json().messages, []);
   t.notOk(c.body.includes('private'));
   // An ETag from alice's entry does not unlock anything for carol.
   const probe = await call(app, carol, 'GET', `/conversations/${bob.id}/messages`, undefined, { 'if-none-match': String(a.headers.etag) });
@@ -105,7 +105,7 @@ t.test('writes evict both participants\' views before the reply', async (t) => {
   t.equal((await call(app, alice, 'DELETE', '/me', { password: 'correct horse battery' })).statusCode, 204);
   const after = await call(app, bob, 'GET', '/conversations');
   t.equal(after.headers['x-cache'], 'MISS', 'after account deletion: the partner\'s list is a MISS');
-  t.same(after.json().conversations, [], 'and the conversation with the deleted user is gone');
+  t.strictSame(after.json().conversations, [], 'and the conversation with the deleted user is gone');
   t.equal((await call(app, bob, 'GET', `/conversations/${alice.id}/messages`)).statusCode, 404, 'the deleted user\'s conversation is a 404');
 });
 

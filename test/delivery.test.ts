@@ -67,8 +67,8 @@ for (const order of ['reply first', 'plain first'] as const) {
     await stream.waitFor(2, 3000);
     await sleep(300);
     const got = notices(stream);
-    t.same(got.map((n) => n.messageId).sort(), sent.map((m) => m.id).sort(), 'both notifications arrived, once each');
-    t.same(got.map((n) => n.messageId), await storedMessageIds(watcher, receiver.id), 'in the cursor order the database has');
+    t.strictSame(got.map((n) => n.messageId).sort(), sent.map((m) => m.id).sort(), 'both notifications arrived, once each');
+    t.strictSame(got.map((n) => n.messageId), await storedMessageIds(watcher, receiver.id), 'in the cursor order the database has');
 
     const resumed = await openStream(`${url}/notifications/stream`, {
       authorization: `Bearer ${receiver.token}`,
@@ -77,7 +77,7 @@ for (const order of ['reply first', 'plain first'] as const) {
     t.teardown(() => resumed.close());
     await resumed.waitFor(1, 3000);
     await sleep(200);
-    t.same(notices(resumed).map((n) => n.messageId), [got[1]!.messageId], 'a reconnect after the first event brings the rest');
+    t.strictSame(notices(resumed).map((n) => n.messageId), [got[1]!.messageId], 'a reconnect after the first event brings the rest');
   });
 }
 
@@ -121,9 +121,9 @@ t.test('8 concurrent senders on two instances: three streams each get every noti
   await s2.waitFor(total, 10_000);
   await s3.waitFor(total - s3Before.length, 10_000);
   await sleep(300);
-  t.same(notices(s1).map((n) => n.messageId), stored, 'stream on instance 1: every notification once, in cursor order');
-  t.same(notices(s2).map((n) => n.messageId), stored, 'stream on instance 2: the same');
-  t.same([...s3Before, ...notices(s3)].map((n) => n.messageId), stored, 'the stream that resumed: nothing lost or repeated');
+  t.strictSame(notices(s1).map((n) => n.messageId), stored, 'stream on instance 1: every notification once, in cursor order');
+  t.strictSame(notices(s2).map((n) => n.messageId), stored, 'stream on instance 2: the same');
+  t.strictSame([...s3Before, ...notices(s3)].map((n) => n.messageId), stored, 'the stream that resumed: nothing lost or repeated');
   const seqs = notices(s1).map((n) => n.seq);
   t.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!), 'cursors strictly increase');
 });
@@ -145,7 +145,7 @@ t.test('a 10,000-row INSERT … SELECT from psql while streaming: every notifica
   await live;
   await stream.waitFor(10_020, 20_000);
   await sleep(300);
-  t.same(notices(stream).map((n) => n.messageId), await storedMessageIds(dba, receiver.id), 'all 10,020, once, in order');
+  t.strictSame(notices(stream).map((n) => n.messageId), await storedMessageIds(dba, receiver.id), 'all 10,020, once, in order');
 });
 
 t.test('a legacy numeric Last-Event-ID resumes after that notification', async (t) => {
@@ -163,7 +163,7 @@ t.test('a legacy numeric Last-Event-ID resumes after that notification', async (
   t.teardown(() => stream.close());
   await stream.waitFor(1, 2000);
   await sleep(200);
-  t.same(notices(stream).map((n) => n.messageId), [second.id], 'the notification after it, nothing before');
+  t.strictSame(notices(stream).map((n) => n.messageId), [second.id], 'the notification after it, nothing before');
 
   const unknown = await openStream(`${url}/notifications/stream`, { authorization: `Bearer ${bob.token}`, 'last-event-id': '999999' });
   t.teardown(() => unknown.close());
@@ -171,7 +171,7 @@ t.test('a legacy numeric Last-Event-ID resumes after that notification', async (
   t.equal(unknown.events[0]!.event, 'reset', 'an id that names nothing gets a reset event, not silence');
   const third = await send(one.app, alice, { receiverId: bob.id, content: 'three' });
   await unknown.waitFor(2, 2000);
-  t.same(notices(unknown).map((n) => n.messageId), [third.id], 'and then live notifications');
+  t.strictSame(notices(unknown).map((n) => n.messageId), [third.id], 'and then live notifications');
 });
 
 t.test('streams per user are capped: one more is a 429 with the error shape and Retry-After', async (t) => {

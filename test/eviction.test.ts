@@ -75,7 +75,7 @@ t.test('a write through any route: its writer sees it at once, the other partici
   await warm();
   t.equal((await call(one.app, bob, 'DELETE', '/me', { password: 'correct horse battery' })).statusCode, 204);
   t.ok(await aliceSees((v) => v.conversations.length === 0), 'DELETE /me: the partner on the other instance loses the conversation within a second');
-  t.same((await view(one.app, alice)).conversations, [], 'and on the deleting instance at once');
+  t.strictSame((await view(one.app, alice)).conversations, [], 'and on the deleting instance at once');
 });
 
 t.test('a read-only request pays nothing for it; a write reads the change once', async (t) => {

@@ -97,7 +97,7 @@ t.test('hostile input', async (t) => {
     t.match(body, { statusCode: c.status, error: String, message: String, code: String }, `${c.why}: the error shape`);
     if (c.code) t.equal(body.code, c.code, `${c.why}: code ${c.code}`);
   }
-  t.same(await snapshot(), before, 'nothing was written by any hostile request');
+  t.strictSame(await snapshot(), before, 'nothing was written by any hostile request');
 
   // SQL in content is just text: stored verbatim, nothing executed.
   const injection = "'); delete from app_public.users; --";

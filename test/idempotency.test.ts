@@ -22,7 +22,7 @@ t.test('the same key and request: 201 once, then 200 with the same message, noth
   const again = await call(one.app, alice, 'POST', '/messages', { receiverId: bob.id, content: '  hello ' }, key);
   t.equal(again.statusCode, 200, 'a retry answers 200');
   t.equal(again.headers['idempotent-replayed'], 'true');
-  t.same(again.json(), first.json(), 'with the original message');
+  t.strictSame(again.json(), first.json(), 'with the original message');
   t.equal(await count(t, one, alice.id), 1, 'and writes nothing');
 
   const other = await call(one.app, alice, 'POST', '/messages', { receiverId: bob.id, content: 'something else' }, key);
@@ -48,7 +48,7 @@ t.test('concurrent sends with one key: exactly one message', async (t) => {
     Array.from({ length: 6 }, () => call(one.app, alice, 'POST', '/messages', { receiverId: bob.id, content: 'once' }, { 'idempotency-key': 'race' })),
   );
   const statuses = results.map((r) => r.statusCode).sort();
-  t.same(statuses, [200, 200, 200, 200, 200, 201], 'one 201, the rest replay it');
+  t.strictSame(statuses, [200, 200, 200, 200, 200, 201], 'one 201, the rest replay it');
   t.equal(new Set(results.map((r) => r.json().id)).size, 1, 'all with the same message');
   t.equal(await count(t, one, alice.id), 1);
 });

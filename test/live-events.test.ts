@@ -45,7 +45,7 @@ t.test('created, edited and read, from the API, on two instances; the messages a
   const m = await send(one.app, alice, { receiverId: bob.id, content: 'hello bob' });
   const created = await eventually(bobStream, 'message.created', (b) => b.messages[0]?.id === m.id);
   t.ok(created, 'bob (instance 2) gets message.created');
-  t.same(created?.messages[0], (await call(two.app, bob, 'GET', `/messages/${m.id}`)).json(), 'its message equals GET /messages/:id');
+  t.strictSame(created?.messages[0], (await call(two.app, bob, 'GET', `/messages/${m.id}`)).json(), 'its message equals GET /messages/:id');
   t.equal(created?.count, 1);
   t.ok(await eventually(aliceStream, 'message.created', (b) => b.messages[0]?.id === m.id), 'alice (the sender, instance 1) too');
   t.ok(await eventually(bobStream, 'notification', () => true), 'and bob still gets his notification');
@@ -53,18 +53,18 @@ t.test('created, edited and read, from the API, on two instances; the messages a
   t.equal((await call(one.app, alice, 'PATCH', `/messages/${m.id}`, { content: 'hello bob, edited' })).statusCode, 200);
   const edited = await eventually(bobStream, 'message.edited', (b) => b.messages[0]?.id === m.id);
   t.match(edited?.messages[0], { content: 'hello bob, edited', edited: true, editedAt: String }, 'message.edited carries the new content and edit time');
-  t.same(edited?.messages[0], (await call(two.app, bob, 'GET', `/messages/${m.id}`)).json());
+  t.strictSame(edited?.messages[0], (await call(two.app, bob, 'GET', `/messages/${m.id}`)).json());
   t.ok(await eventually(aliceStream, 'message.edited', (b) => b.messages[0]?.id === m.id), 'both participants get it');
 
   t.equal((await call(two.app, bob, 'POST', `/messages/${m.id}/read`)).statusCode, 204);
   const read = await eventually(aliceStream, 'message.read', (b) => b.messages[0]?.id === m.id);
   t.ok(read, 'the sender gets a read receipt');
   t.equal(read?.messages[0]?.readAt, (await call(one.app, alice, 'GET', `/messages/${m.id}`)).json().readAt, 'with the read time');
-  t.same(of(bobStream, 'message.read'), [], 'the reader gets no receipt of their own read');
+  t.strictSame(of(bobStream, 'message.read'), [], 'the reader gets no receipt of their own read');
 
   // Every event id is the recipient's seq: strictly increasing, no gaps.
   const seqs = bobStream.events.map((e) => Number(e.id!.slice(1)));
-  t.same(seqs, seqs.map((_, i) => seqs[0]! + i), `bob's stream: seq ${seqs.join(', ')}`);
+  t.strictSame(seqs, seqs.map((_, i) => seqs[0]! + i), `bob's stream: seq ${seqs.join(', ')}`);
 });
 
 t.test('from psql: inserts, edits and reads are announced; a bulk statement is one event per recipient and type', async (t) => {
@@ -88,7 +88,7 @@ t.test('from psql: inserts, edits and reads are announced; a bulk statement is o
 
   psql(`update app_public.messages set content = 'edited in psql' where content in ('bulk 1', 'bulk 2')`);
   const edits = await eventually(bobStream, 'message.edited', (b) => b.count === 2);
-  t.same(edits?.messages.map((m) => m.content), ['edited in psql', 'edited in psql'], 'an edit from psql: both messages in one event');
+  t.strictSame(edits?.messages.map((m) => m.content), ['edited in psql', 'edited in psql'], 'an edit from psql: both messages in one event');
 
   psql(`update app_public.messages set read = true where receiver_id = ${bob.id}`);
   await new Promise((r) => setTimeout(r, 300));
@@ -104,7 +104,7 @@ t.test('?types= filters; Last-Event-ID replays missed events of every type', asy
   const m = await send(one.app, alice, { receiverId: bob.id, content: 'first' });
   t.ok(await eventually(all, 'message.created', () => true));
   t.ok(await eventually(onlyNotes, 'notification', () => true));
-  t.same([...new Set(onlyNotes.events.map((e) => e.event))], ['notification'], '?types=notification: notifications only');
+  t.strictSame([...new Set(onlyNotes.events.map((e) => e.event))], ['notification'], '?types=notification: notifications only');
 
   const lastId = all.events.at(-1)!.id!;
   all.close();
@@ -116,7 +116,7 @@ t.test('?types= filters; Last-Event-ID replays missed events of every type', asy
   t.teardown(() => resumed.close());
   const missed = await eventually(resumed, 'message.edited', (b) => b.messages[0]?.id === m.id);
   t.equal(missed?.messages[0]?.content, 'first, edited while away', 'the edit made while away is replayed');
-  t.same(of(back, 'message.edited'), [], 'a fresh stream (no Last-Event-ID) starts with the next event');
+  t.strictSame(of(back, 'message.edited'), [], 'a fresh stream (no Last-Event-ID) starts with the next event');
 
   for (const bad of ['types=bogus', 'types=', 'types=notification,,', 'other=1']) {
     const res = await fetch(`${url1}/notifications/stream?${bad}`, { headers: { authorization: `Bearer ${bob.token}` } });

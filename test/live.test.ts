@@ -57,7 +57,7 @@ t.test('a rolled-back insert never produces an event', async (t) => {
   // here anything the rollback could have sent would have come first.
   const real = await send(one.app, alice, { receiverId: bob.id, content: 'committed' });
   await stream.waitFor(1, 5000);
-  t.same(parse(stream).map((e) => e.messageId), [real.id], 'only the committed message arrives');
+  t.strictSame(parse(stream).map((e) => e.messageId), [real.id], 'only the committed message arrives');
 });
 
 t.test('the LISTEN connection is killed while messages are sent: every notification arrives once, in order', async (t) => {
@@ -78,7 +78,7 @@ t.test('the LISTEN connection is killed while messages are sent: every notificat
   for (let i = 0; i < 3; i++) sent.push((await send(one.app, alice, { receiverId: bob.id, content: `after ${i}` })).id);
   await stream.waitFor(18, 8000);
   const events = parse(stream);
-  t.same(events.map((e) => e.messageId), sent, 'every message exactly once, in sending order');
+  t.strictSame(events.map((e) => e.messageId), sent, 'every message exactly once, in sending order');
   t.ok(events.every((e, i) => i === 0 || e.seq > events[i - 1]!.seq), 'cursors strictly increase');
   const health = (await two.app.inject({ method: 'GET', url: '/healthz' })).json();
   t.equal(health.events, 'listening', 'the listener is back');
@@ -93,7 +93,7 @@ t.test('Last-Event-ID replays exactly what was missed', async (t) => {
   const a = await send(one.app, alice, { receiverId: bob.id, content: 'a' });
   const b = await send(one.app, alice, { receiverId: bob.id, content: 'b' });
   await first.waitFor(2, 2000);
-  t.same(parse(first).map((e) => e.messageId), [a.id, b.id], 'a new stream starts with the next notification');
+  t.strictSame(parse(first).map((e) => e.messageId), [a.id, b.id], 'a new stream starts with the next notification');
   first.close();
   await first.closed;
   const lastSeen = parse(first)[1]!.eventId!;
@@ -107,7 +107,7 @@ t.test('Last-Event-ID replays exactly what was missed', async (t) => {
   // A last message as a sentinel: a repeat of an earlier one would arrive before it.
   const sentinel = await send(one.app, alice, { receiverId: bob.id, content: 'g' });
   await second.waitFor(5, 5000);
-  t.same(parse(second).map((e) => e.messageId), [...missed, live.id, sentinel.id], 'the missed ones, then live ones: nothing missing, nothing twice');
+  t.strictSame(parse(second).map((e) => e.messageId), [...missed, live.id, sentinel.id], 'the missed ones, then live ones: nothing missing, nothing twice');
   t.notOk(parse(second).some((e) => e.messageId === early.id));
 
   const bad = await openStream(`${url2}/notifications/stream`, { authorization: `Bearer ${bob.token}`, 'last-event-id': 'abc' });

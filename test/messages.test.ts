@@ -48,7 +48,7 @@ t.test('edit and history', async (t) => {
   const m = await send(app, alice, { receiverId: bob.id, content: 'v1' });
 
   const empty = await call(app, bob, 'GET', `/messages/${m.id}/history`);
-  t.same(empty.json(), { messageId: m.id, versions: [] }, 'an unedited message has no earlier versions');
+  t.strictSame(empty.json(), { messageId: m.id, versions: [] }, 'an unedited message has no earlier versions');
 
   const e1 = await call(app, alice, 'PATCH', `/messages/${m.id}`, { content: 'v2' });
   t.equal(e1.statusCode, 200);
@@ -59,7 +59,7 @@ t.test('edit and history', async (t) => {
   const h = await call(app, bob, 'GET', `/messages/${m.id}/history`);
   t.equal(h.statusCode, 200);
   const versions = h.json().versions as { oldContent: string; editedAt: string; editedBy: number }[];
-  t.same(versions.map((v) => v.oldContent), ['v2', 'v1'], 'every earlier version, newest first');
+  t.strictSame(versions.map((v) => v.oldContent), ['v2', 'v1'], 'every earlier version, newest first');
   t.ok(versions.every((v) => v.editedBy === alice.id), 'with the editor');
   t.ok(versions[0]!.editedAt >= versions[1]!.editedAt, 'and the time of each edit');
 
@@ -106,9 +106,9 @@ t.test('thread', async (t) => {
   type Node = { id: number; depth: number; content: string; replies: Node[] };
   const tree = res.json().root as Node;
   t.equal(tree.id, root.id, 'the root is the top of the thread containing the message');
-  t.same(tree.replies.map((n) => n.id), [r1.id, r2.id], 'replies in sending order');
-  t.same(tree.replies[0]!.replies.map((n) => n.id), [r11.id]);
-  t.same(tree.replies[0]!.replies[0]!.replies.map((n) => [n.id, n.depth]), [[r111.id, 3]], 'nested with depth');
+  t.strictSame(tree.replies.map((n) => n.id), [r1.id, r2.id], 'replies in sending order');
+  t.strictSame(tree.replies[0]!.replies.map((n) => n.id), [r11.id]);
+  t.strictSame(tree.replies[0]!.replies[0]!.replies.map((n) => [n.id, n.depth]), [[r111.id, 3]], 'nested with depth');
   const flat: number[] = [];
   const walk = (n: Node) => { flat.push(n.id); n.replies.forEach(walk); };
   walk(tree);
@@ -132,16 +132,16 @@ t.test('unread inbox', async (t) => {
   t.equal(page1.statusCode, 200);
   const body = page1.json();
   t.equal(body.unreadCount, 4, 'unread messages received by the caller only');
-  t.same(body.messages.map((m: { id: number }) => m.id), [ids[4], ids[3]], 'newest first');
-  t.same(Object.keys(body.messages[0]).sort(), ['id', 'parentMessageId', 'preview', 'senderId', 'senderUsername', 'sentAt'], 'only the view\'s columns');
+  t.strictSame(body.messages.map((m: { id: number }) => m.id), [ids[4], ids[3]], 'newest first');
+  t.strictSame(Object.keys(body.messages[0]).sort(), ['id', 'parentMessageId', 'preview', 'senderId', 'senderUsername', 'sentAt'], 'only the view\'s columns');
   t.equal(body.messages[0].preview.length, 200, 'preview is the first 200 characters');
   t.equal(body.messages[0].senderUsername, alice.username);
   t.equal(body.nextCursor, ids[3]);
   const page2 = (await call(app, bob, 'GET', `/inbox/unread?limit=2&before=${body.nextCursor}`)).json();
-  t.same(page2.messages.map((m: { id: number }) => m.id), [ids[2], ids[1]]);
+  t.strictSame(page2.messages.map((m: { id: number }) => m.id), [ids[2], ids[1]]);
   t.equal(page2.nextCursor, null, 'null at the end');
   const empty = (await call(app, alice, 'GET', `/inbox/unread?before=1`)).json();
-  t.same(empty, { messages: [], unreadCount: 1, nextCursor: null }, 'an empty page still carries the count');
+  t.strictSame(empty, { messages: [], unreadCount: 1, nextCursor: null }, 'an empty page still carries the count');
 });
 
 t.test('conversations', async (t) => {
@@ -156,12 +156,12 @@ t.test('conversations', async (t) => {
   await send(app, bob, { receiverId: carol.id, content: 'b->c private' });
 
   const list = (await call(app, alice, 'GET', '/conversations')).json();
-  t.same(list.conversations.map((c: { user: { id: number } }) => c.user.id), [carol.id, bob.id], 'one entry per partner, most recent first');
+  t.strictSame(list.conversations.map((c: { user: { id: number } }) => c.user.id), [carol.id, bob.id], 'one entry per partner, most recent first');
   t.match(list.conversations[0], { user: { username: carol.username }, lastMessage: { id: last.id, content: 'c->a 2' }, unreadCount: 2 });
   t.equal(list.conversations[1].unreadCount, 1);
 
   const msgs = (await call(app, alice, 'GET', `/conversations/${bob.id}/messages`)).json();
-  t.same(msgs.messages.map((m: { content: string }) => m.content), ['b->a', 'a->b 1'], 'only the messages between the two, newest first');
+  t.strictSame(msgs.messages.map((m: { content: string }) => m.content), ['b->a', 'a->b 1'], 'only the messages between the two, newest first');
   const paged = (await call(app, alice, 'GET', `/conversations/${carol.id}/messages?limit=1`)).json();
   t.equal(paged.messages.length, 1);
   t.equal(paged.nextCursor, last.id);
@@ -189,7 +189,7 @@ t.test('notifications', async (t) => {
   t.equal((await call(app, alice, 'POST', `/notifications/${first}/read`)).statusCode, 404, 'someone else\'s notification is a 404');
   t.equal((await call(app, bob, 'POST', `/notifications/${first}/read`)).statusCode, 204);
   const unread = (await call(app, bob, 'GET', '/notifications?unread=true')).json();
-  t.same(unread.notifications.map((n: { messageId: number }) => n.messageId), [m2.id], '?unread=true filters');
+  t.strictSame(unread.notifications.map((n: { messageId: number }) => n.messageId), [m2.id], '?unread=true filters');
   t.equal(unread.unreadCount, 1);
   const alices = (await call(app, alice, 'GET', '/notifications')).json();
   t.match(alices.notifications, [{ kind: 'reply' }], 'a reply notifies with kind reply');

@@ -23,16 +23,16 @@ t.test('the document is valid and says what the service does', async (t) => {
   const { app } = await buildTestApp(t, { live: false });
   const doc = await documentOf(app);
   await t.resolves(SwaggerParser.validate(structuredClone(doc) as never), 'a valid OpenAPI document');
-  t.same(doc.paths['/healthz']!.get!.security, [], '/healthz is public (no lock)');
-  t.same(doc.paths['/auth/login']!.post!.security, [], 'so is login');
+  t.strictSame(doc.paths['/healthz']!.get!.security, [], '/healthz is public (no lock)');
+  t.strictSame(doc.paths['/auth/login']!.post!.security, [], 'so is login');
   t.ok(doc.components.securitySchemes.cookie, 'cookie authentication is a security scheme');
   const stream = doc.paths['/notifications/stream']!.get!.responses['200']!;
-  t.same(Object.keys(stream.content ?? {}), ['text/event-stream'], 'the stream is text/event-stream');
-  t.same(doc.paths['/conversations']!.get!.responses['304'], { description: doc.paths['/conversations']!.get!.responses['304']!.description }, '304 has no body');
+  t.strictSame(Object.keys(stream.content ?? {}), ['text/event-stream'], 'the stream is text/event-stream');
+  t.strictSame(doc.paths['/conversations']!.get!.responses['304'], { description: doc.paths['/conversations']!.get!.responses['304']!.description }, '304 has no body');
   t.notOk(doc.paths['/messages/{id}/read']!.post!.responses['204']!.content, '204 has no body');
   const send = doc.paths['/messages']!.post!.responses;
   for (const status of ['400', '401', '403', '413', '415', '503']) t.ok(send[status], `POST /messages documents ${status}`);
-  t.same(send['403']!.content!['application/json']!.schema!.properties!.code!.enum!.includes('CSRF'), true, 'the CSRF 403 is listed');
+  t.strictSame(send['403']!.content!['application/json']!.schema!.properties!.code!.enum!.includes('CSRF'), true, 'the CSRF 403 is listed');
   for (const [path, operations] of Object.entries(doc.paths)) {
     for (const [method, operation] of Object.entries(operations)) {
       for (const [status, response] of Object.entries(operation.responses)) {

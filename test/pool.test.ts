@@ -25,7 +25,7 @@ t.test('a pool whose connections vanished mid-query serves again once the server
   await new Promise((r) => setTimeout(r, 300));
   await proxy.cut();
   const errors = await Promise.all(slow);
-  t.same(errors.map((e) => e?.constructor.name), ['BackendTerminatedUnexpectedlyError', 'BackendTerminatedUnexpectedlyError'], 'both queries lost their backend');
+  t.strictSame(errors.map((e) => e?.constructor.name), ['BackendTerminatedUnexpectedlyError', 'BackendTerminatedUnexpectedlyError'], 'both queries lost their backend');
 
   await proxy.restore();
   // Slonik 47 alone keeps both connections "pending destroy" for good: this

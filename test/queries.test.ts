@@ -128,15 +128,15 @@ t.test('a 5,000-reply thread page by page: every node once, one query per page, 
   } while (after !== undefined && pages < 100);
   t.equal(pages, Math.ceil(5001 / 300), 'ceil(5001 / 300) pages');
   t.equal(recorder.business().length, pages, 'one query per page');
-  t.same(seen, expected.map((r) => Number(r.id)), 'every node exactly once, in (depth, id) order');
+  t.strictSame(seen, expected.map((r) => Number(r.id)), 'every node exactly once, in (depth, id) order');
 
   const { rows: [other] } = await admin.query(
     `insert into app_public.messages (sender_id, receiver_id, content) values (${alice.id}, ${bob.id}, 'elsewhere') returning id`,
   );
   const foreign = await as(alice.id, (tx) => getThreadPage(tx, alice.id, leaf, { limit: 10, after: Number(other.id) }));
-  t.same(foreign, { outcome: 'bad-cursor' }, 'a cursor from another thread is refused');
+  t.strictSame(foreign, { outcome: 'bad-cursor' }, 'a cursor from another thread is refused');
   const carol = await user('carol');
-  t.same(await as(carol.id, (tx) => getThreadPage(tx, carol.id, leaf, { limit: 10 })), { outcome: 'not-found' }, 'a stranger sees nothing');
+  t.strictSame(await as(carol.id, (tx) => getThreadPage(tx, carol.id, leaf, { limit: 10 })), { outcome: 'not-found' }, 'a stranger sees nothing');
 });
 
 t.test('a 1000-deep chain comes back whole; the schema refuses depth 1001', async (t) => {
@@ -226,14 +226,14 @@ t.test('conversations and notifications', async (t) => {
   // One statement on the pool, which sets the caller itself.
   const bobCaller = { id: bob.id, role: db.visitorRole };
   const page = JSON.parse((await getConversationPage(pool, bobCaller, alice.id, { limit: 2 }))!) as { messages: { id: number }[]; nextCursor: number | null };
-  t.same(page.messages.map((m) => m.id), [ids[2], ids[1]]);
+  t.strictSame(page.messages.map((m) => m.id), [ids[2], ids[1]]);
   t.equal(page.nextCursor, ids[1]);
   const rest = JSON.parse((await getConversationPage(pool, bobCaller, alice.id, { limit: 2, before: ids[1] }))!) as typeof page;
-  t.same(rest.messages.map((m) => m.id), [ids[0]], 'the page before the cursor');
+  t.strictSame(rest.messages.map((m) => m.id), [ids[0]], 'the page before the cursor');
   t.equal(rest.nextCursor, null, 'is the last: no cursor');
   t.equal(await getConversationPage(pool, bobCaller, 99999999, { limit: 2 }), null, 'unknown partner');
   const carol = await user('carol');
-  t.same(JSON.parse((await getConversationPage(pool, { id: carol.id, role: db.visitorRole }, alice.id, { limit: 50 }))!), { messages: [], nextCursor: null }, 'a stranger has no conversation with alice');
+  t.strictSame(JSON.parse((await getConversationPage(pool, { id: carol.id, role: db.visitorRole }, alice.id, { limit: 50 }))!), { messages: [], nextCursor: null }, 'a stranger has no conversation with alice');
   t.equal(
     (await admin.query(`select app_private.conversation_page($1, $2, $3, null, 5), current_user`, [db.visitorRole, bob.id, alice.id])).rows[0].current_user,
     db.visitorRole,
@@ -247,12 +247,12 @@ t.test('conversations and notifications', async (t) => {
   const oldest = notes.notifications[2]!;
   // bob's seq: per send a message.created event, then the notification; the mark-read sent alice receipts.
   const events = await as(bob.id, (tx) => streamEventsAfter(tx, bob.id, 0, 50));
-  t.same(events.map((e) => e.seq), events.map((_, i) => i + 1), 'one seq per user for every event: 1, 2, 3, … with no gap');
+  t.strictSame(events.map((e) => e.seq), events.map((_, i) => i + 1), 'one seq per user for every event: 1, 2, 3, … with no gap');
   const notifications = events.filter((e) => e.type === 'notification').map((e) => JSON.parse(e.data!) as { messageId: number; seq: number });
-  t.same(notifications.map((n) => n.messageId), ids, 'the notifications, oldest first');
+  t.strictSame(notifications.map((n) => n.messageId), ids, 'the notifications, oldest first');
   const after = await as(bob.id, (tx) => streamEventsAfter(tx, bob.id, notifications[0]!.seq, 10));
-  t.same(after.filter((e) => e.type === 'notification').map((e) => (JSON.parse(e.data!) as { messageId: number }).messageId), [ids[1], ids[2]], 'catch-up after a seq');
-  t.same(events.map((e) => e.type).filter((type) => type !== 'notification'), ['message.created', 'message.created', 'message.created'], 'and a message.created per send');
+  t.strictSame(after.filter((e) => e.type === 'notification').map((e) => (JSON.parse(e.data!) as { messageId: number }).messageId), [ids[1], ids[2]], 'catch-up after a seq');
+  t.strictSame(events.map((e) => e.type).filter((type) => type !== 'notification'), ['message.created', 'message.created', 'message.created'], 'and a message.created per send');
   t.equal(oldest.messageId, ids[0]);
   t.equal(await as(alice.id, (tx) => markNotificationRead(tx, alice.id, notes.notifications[0]!.id)), false, 'not alice\'s');
 });
@@ -268,13 +268,13 @@ t.test('sessions and account deletion', async (t) => {
   await createSession(pool, { userId: bob.id, tokenHash: expired, ttlHours: 1 });
   await admin.query(`update app_private.sessions set created_at = now() - interval '2 hours', expires_at = now() - interval '1 second' where user_id = $1`, [bob.id]);
   const live = await findLiveSessions(pool, [hash, expired, hash, Buffer.alloc(32, 9)]);
-  t.same([...live], [[hash.toString('hex'), alice.id]], 'one statement answers which sessions are live, and whose');
+  t.strictSame([...live], [[hash.toString('hex'), alice.id]], 'one statement answers which sessions are live, and whose');
   await as(bob.id, (tx) => sendMessage(tx, bob.id, { receiverId: alice.id, content: 'hi' }));
   const refused = await as(bob.id, (tx) => deleteAccount(tx, alice.id));
   t.equal(refused, false, 'RLS: nobody deletes someone else\'s account');
   const done = await as(alice.id, async (tx) => ({ deleted: await deleteAccount(tx, alice.id), change: await changeOfTransaction(tx) }));
   t.equal(done.deleted, true, 'deleted');
-  t.same(
+  t.strictSame(
     [...done.change!.users].sort((a, b) => a - b),
     [alice.id, bob.id].sort((a, b) => a - b),
     'the triggers recorded whose views changed: the user and every partner',

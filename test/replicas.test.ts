@@ -193,7 +193,7 @@ t.test('passed floors fold into one global floor that a returning replica must r
   b.lsn = '0/6000';
   await router.check();
   const names = new Set([0, 1, 2, 3].map(() => router.replicaFor(1)?.name));
-  t.same([...names].sort(), ['a', 'b'], 'caught up: both take reads in turn');
+  t.strictSame([...names].sort(), ['a', 'b'], 'caught up: both take reads in turn');
   await router.stop();
 });
 
@@ -202,6 +202,6 @@ t.test('without replicas it does nothing', async (t) => {
   await router.start();
   router.wrote([1]);
   t.equal(router.replicaFor(1), null, 'the primary');
-  t.same(router.report(), [], 'nothing to report');
+  t.strictSame(router.report(), [], 'nothing to report');
   await router.stop();
 });

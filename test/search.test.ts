@@ -24,26 +24,26 @@ t.test('a stranger never finds another conversation\'s words; with= keeps to one
   const ca = await send(app, carol, { receiverId: alice.id, content: 'aubergines from the market' });
   await send(app, bob, { receiverId: carol.id, content: 'nothing about vegetables' });
 
-  t.same(ids((await search(app, alice, 'q=aubergine')).hits).sort(), [ab.id, ca.id].sort(), 'alice: both of her conversations (stemmed: aubergines)');
-  t.same(ids((await search(app, bob, 'q=aubergine')).hits), [ab.id], 'bob: only his');
-  t.same(ids((await search(app, carol, 'q=recipe')).hits), [], 'carol never finds alice and bob\'s words');
-  t.same(ids((await search(app, alice, `q=aubergine&with=${carol.id}`)).hits), [ca.id], 'with= one conversation');
-  t.same(ids((await search(app, bob, `q=aubergine&with=${carol.id}`)).hits), [], 'with= someone else\'s conversation: nothing');
+  t.strictSame(ids((await search(app, alice, 'q=aubergine')).hits).sort(), [ab.id, ca.id].sort(), 'alice: both of her conversations (stemmed: aubergines)');
+  t.strictSame(ids((await search(app, bob, 'q=aubergine')).hits), [ab.id], 'bob: only his');
+  t.strictSame(ids((await search(app, carol, 'q=recipe')).hits), [], 'carol never finds alice and bob\'s words');
+  t.strictSame(ids((await search(app, alice, `q=aubergine&with=${carol.id}`)).hits), [ca.id], 'with= one conversation');
+  t.strictSame(ids((await search(app, bob, `q=aubergine&with=${carol.id}`)).hits), [], 'with= someone else\'s conversation: nothing');
 });
 
 t.test('edits re-index; earlier versions are not searchable by either participant', async (t) => {
   const { app } = await buildTestApp(t, { live: false });
   const [alice, bob, carol] = [await signUp(app, 'alice'), await signUp(app, 'bob'), await signUp(app, 'carol')];
   const m = await send(app, alice, { receiverId: bob.id, content: 'meet at the lighthouse' });
-  t.same(ids((await search(app, carol, 'q=lighthouse')).hits), [], 'a stranger does not find it');
+  t.strictSame(ids((await search(app, carol, 'q=lighthouse')).hits), [], 'a stranger does not find it');
   t.equal((await call(app, alice, 'PATCH', `/messages/${m.id}`, { content: 'meet at the harbour' })).statusCode, 200);
   for (const who of [alice, bob]) {
-    t.same(ids((await search(app, who, 'q=lighthouse')).hits), [], `${who === alice ? 'sender' : 'receiver'}: the old word is gone`);
-    t.same(ids((await search(app, who, 'q=harbour')).hits), [m.id], 'the new word is found');
+    t.strictSame(ids((await search(app, who, 'q=lighthouse')).hits), [], `${who === alice ? 'sender' : 'receiver'}: the old word is gone`);
+    t.strictSame(ids((await search(app, who, 'q=harbour')).hits), [m.id], 'the new word is found');
   }
   t.equal((await call(app, bob, 'GET', `/messages/${m.id}/history`)).json().versions[0].oldContent, 'meet at the lighthouse', 'while the history still shows it');
-  t.same(ids((await search(app, carol, 'q=lighthouse')).hits), [], 'and a stranger finds neither the old words (history)…');
-  t.same(ids((await search(app, carol, 'q=harbour')).hits), [], '…nor the new ones');
+  t.strictSame(ids((await search(app, carol, 'q=lighthouse')).hits), [], 'and a stranger finds neither the old words (history)…');
+  t.strictSame(ids((await search(app, carol, 'q=harbour')).hits), [], '…nor the new ones');
 });
 
 t.test('ranking on a fixed corpus; websearch syntax', async (t) => {
@@ -54,14 +54,14 @@ t.test('ranking on a fixed corpus; websearch syntax', async (t) => {
   const twice = await send(app, bob, { receiverId: alice.id, content: 'my kayak is a good kayak' });
   const none = await send(app, bob, { receiverId: alice.id, content: 'kayaking lessons' });
   const ranked = (await search(app, alice, 'q=kayak')).hits;
-  t.same(ids(ranked), [thrice.id, twice.id, none.id, once.id], 'more occurrences in a shorter text rank higher (ts_rank)');
+  t.strictSame(ids(ranked), [thrice.id, twice.id, none.id, once.id], 'more occurrences in a shorter text rank higher (ts_rank)');
   t.ok(ranked.every((h, i) => i === 0 || ranked[i - 1]!.rank >= h.rank), 'ranks descend');
-  t.same(ids((await search(app, alice, `q=${encodeURIComponent('"kayak trip"')}`)).hits), [once.id], 'a "phrase"');
-  t.same(ids((await search(app, alice, `q=${encodeURIComponent('kayak -hiking')}`)).hits).sort(), [thrice.id, twice.id, none.id].sort(), '-excluded');
-  t.same(ids((await search(app, alice, `q=${encodeURIComponent('june or lessons')}`)).hits).sort(), [once.id, none.id].sort(), 'or');
+  t.strictSame(ids((await search(app, alice, `q=${encodeURIComponent('"kayak trip"')}`)).hits), [once.id], 'a "phrase"');
+  t.strictSame(ids((await search(app, alice, `q=${encodeURIComponent('kayak -hiking')}`)).hits).sort(), [thrice.id, twice.id, none.id].sort(), '-excluded');
+  t.strictSame(ids((await search(app, alice, `q=${encodeURIComponent('june or lessons')}`)).hits).sort(), [once.id, none.id].sort(), 'or');
   const stop = await search(app, alice, 'q=the');
   t.equal(stop.status, 200);
-  t.same(stop.hits, [], 'stop words only: nothing, not an error');
+  t.strictSame(stop.hits, [], 'stop words only: nothing, not an error');
   const ops = await search(app, alice, `q=${encodeURIComponent("!!! & | :* ') or 1=1 --")}`);
   t.equal(ops.status, 200, 'tsquery operators and SQL fragments are just text');
 });
@@ -73,7 +73,7 @@ t.test('snippets are text segments: markup in a message stays text', async (t) =
   await send(app, alice, { receiverId: bob.id, content: evil });
   const [hit] = (await search(app, bob, 'q=pineapple')).hits;
   t.ok(hit, 'found');
-  t.same(hit!.snippet.filter((s) => s.match).map((s) => s.text), ['pineapple'], 'only the matching word is marked');
+  t.strictSame(hit!.snippet.filter((s) => s.match).map((s) => s.text), ['pineapple'], 'only the matching word is marked');
   t.notOk(hit!.snippet.some((s) => s.match && s.text.includes('fake')), 'control characters in the content cannot fake a mark');
   t.equal(hit!.message.content, evil, 'the message itself comes back intact');
   for (const s of hit!.snippet) t.notOk(/[\u0002\u0003]/.test(s.text), 'no mark characters leak into the text');
@@ -98,7 +98,7 @@ t.test('pagination is complete: every hit once, in rank order', async (t) => {
     pages++;
   } while (after && pages < 20);
   t.equal(pages, 5, '23 hits in pages of 5');
-  t.same(ids(seen).sort((a, b) => a - b), [...sent].sort((a, b) => a - b), 'every hit exactly once');
+  t.strictSame(ids(seen).sort((a, b) => a - b), [...sent].sort((a, b) => a - b), 'every hit exactly once');
   t.ok(seen.every((h, i) => i === 0 || seen[i - 1]!.rank > h.rank || (seen[i - 1]!.rank === h.rank && seen[i - 1]!.message.id > h.message.id)), 'in (rank, id) order across pages');
 });
 

@@ -10,6 +10,7 @@ import { SessionCache } from '../src/auth/session-cache';
 import { buildTestApp, call, signUp, type Session, type TestApp } from './helpers/app';
 import { queryRecorder } from './helpers/count';
 import { adminClient } from './helpers/db';
+import { tcpProxy } from './helpers/proxy';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -101,6 +102,42 @@ t.test('while the LISTEN connection is down the cache is not used, and entries f
   for (let i = 0; i < 200 && !app.live.listening(); i++) await sleep(25);
   t.ok(app.live.listening(), 'reconnected');
   t.equal((await call(app, alice, 'GET', '/me')).statusCode, 401, 'the entry from before the outage is not trusted');
+});
+
+t.test('a LISTEN connection that goes silent without closing is noticed within two probes and replaced', async (t) => {
+  // Before: nothing probed the connection; a half-open one reported
+  // "listening" for ever and the session cache trusted revocations it never
+  // received (a logged-out token kept working on that instance).
+  const one = await buildTestApp(t);
+  const target = new URL(one.db.url);
+  const proxy = await tcpProxy(t, Number(target.port || 5432), target.hostname || '127.0.0.1');
+  const viaProxy = new URL(one.db.url);
+  viaProxy.hostname = '127.0.0.1';
+  viaProxy.port = String(proxy.port);
+  const two = await buildTestApp(t, { shareWith: one, listenerUrl: viaProxy.toString(), env: { LISTEN_PROBE_MS: '200' } });
+  const alice = await signUp(one.app, 'alice');
+  const bob = await signUp(one.app, 'bob');
+  t.equal((await call(two.app, alice, 'GET', '/me')).statusCode, 200, 'alice\'s session is cached on instance 2');
+  const page = async () => (await call(two.app, bob, 'GET', `/conversations/${alice.id}/messages`)).json().messages.length as number;
+  t.equal(await page(), 0, 'and bob\'s empty conversation with her');
+  t.ok(two.app.live.listening(), 'instance 2 listens, through the proxy');
+
+  proxy.stall();
+  // Both announcements are lost on the silent connection.
+  t.equal((await call(one.app, alice, 'POST', '/messages', { receiverId: bob.id, content: 'lost announcement' })).statusCode, 201);
+  t.equal((await call(one.app, alice, 'POST', '/auth/logout')).statusCode, 204);
+  const started = Date.now();
+  for (let i = 0; i < 200 && two.app.live.listening(); i++) await sleep(25);
+  t.notOk(two.app.live.listening(), `declared down after ${Date.now() - started} ms (probes every 200 ms)`);
+  t.equal((await call(two.app, alice, 'GET', '/me')).statusCode, 401, 'the revoked session is looked up, and refused');
+
+  for (let i = 0; i < 200 && !two.app.live.listening(); i++) await sleep(25);
+  t.ok(two.app.live.listening(), 'a new connection replaced it');
+  t.equal(await page(), 1, 'the view cached before is gone: the message is there');
+  const carol = await signUp(one.app, 'carol');
+  t.equal((await call(two.app, carol, 'GET', '/me')).statusCode, 200);
+  t.equal((await call(one.app, carol, 'POST', '/auth/logout')).statusCode, 204);
+  t.equal(await refusedSoon(two.app, carol), 401, 'and revocations arrive on it');
 });
 
 t.test('SessionCache: a lookup that overlapped a revocation is not stored; expiry bounds an entry', async (t) => {

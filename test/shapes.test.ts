@@ -44,7 +44,7 @@ t.test('every view answers the same document with and without CHECK_SHAPES', asy
     t.equal(a.statusCode, 200, url);
     t.equal(b.statusCode, 200, url);
     t.match(b.headers['content-type'], /^application\/json/, `${url}: JSON`);
-    t.same(b.json(), a.json(), `${url}: the same document`);
+    t.strictSame(b.json(), a.json(), `${url}: the same document`);
   }
   const thread = (await call(plain.app, alice, 'GET', `/messages/${root.id}/thread`)).json();
   t.ok(threadRow.safeParse(thread.root).success, 'the root node matches the schema');
@@ -52,7 +52,7 @@ t.test('every view answers the same document with and without CHECK_SHAPES', asy
   // A node built in SQL equals the same message decoded in Node (GET /messages/:id).
   for (const node of [thread.root, thread.root.replies[0]]) {
     const { replies: _replies, depth: _depth, ...message } = node;
-    t.same(message, (await call(plain.app, alice, 'GET', `/messages/${node.id}`)).json(), `node ${node.id} as SQL JSON = as decoded row`);
+    t.strictSame(message, (await call(plain.app, alice, 'GET', `/messages/${node.id}`)).json(), `node ${node.id} as SQL JSON = as decoded row`);
   }
   t.equal(thread.root.replies[0].replies[0].content, 'reply 1.1', 'nested under its parent');
   t.equal(thread.root.content, 'root "quoted" \\ </script> \u0001 ünï', 'content escaped as JSON, intact');

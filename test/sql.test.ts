@@ -59,5 +59,5 @@ t.test('psql checks', async (t) => {
     `select count(*)::int as n from pg_locks where pid = pg_backend_pid() and mode = 'AccessShareLock' and relation is not null`);
   t.ok(held.n >= tables.length, 'the reader held its locks on every table throughout, and was never blocked');
   await reader.query('commit');
-  t.same(await fingerprint(db.url), before, 'every table is byte-for-byte as it was: the scripts touched only their own rows');
+  t.strictSame(await fingerprint(db.url), before, 'every table is byte-for-byte as it was: the scripts touched only their own rows');
 });

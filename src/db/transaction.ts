@@ -3,13 +3,16 @@ import { sql, type DatabasePool, type DatabaseTransactionConnection } from 'slon
 export type Tx = DatabaseTransactionConnection;
 
 /**
- * What one transaction may cost. lockTimeoutMs: how long a statement waits
+ * What one transaction may cost, and who runs it. instance: this API
+ * instance's id, which the announcing triggers put in their NOTIFY payloads
+ * (migration 000017) so that an instance recognises exactly its own
+ * announcements. lockTimeoutMs: how long a statement waits
  * for a row lock before 55P03 (503 DATABASE_BUSY), so a row someone holds
  * costs the requests that need it this long, not a connection for ever
  * (0 or absent: no limit). statementTimeoutMs: a tighter statement_timeout
  * than the pool's, for a request with a budget of its own (a search).
  */
-export type TxLimits = { lockTimeoutMs?: number; statementTimeoutMs?: number };
+export type TxSettings = { instance?: string; lockTimeoutMs?: number; statementTimeoutMs?: number };
 
 /** Who a request runs as: the user, and the request role (no BYPASSRLS) it runs under. */
 export type Caller = { id: number; role: string };
@@ -25,17 +28,18 @@ export async function asUser<T>(
   visitorRole: string,
   userId: number,
   fn: (tx: Tx) => Promise<T>,
-  limits: TxLimits = {},
+  settings: TxSettings = {},
 ): Promise<T> {
-  // The limits ride in the same statement as the role and the caller: no
+  // The settings ride in the same statement as the role and the caller: no
   // round trip of their own, and gone at COMMIT.
-  const statementTimeout = limits.statementTimeoutMs
-    ? sql.fragment`, set_config('statement_timeout', ${`${limits.statementTimeoutMs}ms`}, true)`
+  const statementTimeout = settings.statementTimeoutMs
+    ? sql.fragment`, set_config('statement_timeout', ${`${settings.statementTimeoutMs}ms`}, true)`
     : sql.fragment``;
+  const instance = settings.instance ? sql.fragment`, set_config('signalbox.instance', ${settings.instance}, true)` : sql.fragment``;
   return pool.transaction(async (tx) => {
     await tx.query(sql.unsafe`
       select set_config('role', ${visitorRole}, true), set_config('signalbox.user_id', ${String(userId)}, true),
-             set_config('lock_timeout', ${`${limits.lockTimeoutMs ?? 0}ms`}, true) ${statementTimeout}
+             set_config('lock_timeout', ${`${settings.lockTimeoutMs ?? 0}ms`}, true) ${statementTimeout} ${instance}
     `);
     return fn(tx);
   });

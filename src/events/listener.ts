@@ -12,6 +12,17 @@ import { z } from 'zod';
  * reconnects with capped exponential backoff and emits `connected` with
  * `{ reconnected: true }`: NOTIFYs sent while it was away are lost, so
  * consumers catch up from the tables then.
+ *
+ * A connection can also die without a word: a NAT or firewall forgets it, a
+ * network partition, a proxy that stops forwarding. Nothing arrives, and
+ * nothing says so (TCP keep-alive takes minutes to notice, if it is on at
+ * all). So every `probeMs` the listener asks its own connection `select 1`;
+ * a probe still unanswered at the next tick declares the connection down
+ * (at most 2 × probeMs after it died): `connected` turns false at once (the
+ * session cache stops trusting revocations it may have missed), the socket
+ * is destroyed, and a new connection replaces it, whose `connected`
+ * `{ reconnected: true }` makes the consumers catch up and move the view
+ * cache's generation.
  */
 
 export const CHANNELS = {
@@ -21,17 +32,20 @@ export const CHANNELS = {
   sessions: 'signalbox_sessions',
 } as const;
 
+// `instance`: the API instance whose transaction announced it (migration
+// 000017), null for psql and jobs.
+const instance = z.string().nullish().transform((v) => v ?? null);
 // {userId}: wake that user's streams; they read what is new from the table.
 const notificationEvent = z.object({ userId: z.number().int() });
-const conversationEvent = z.object({ users: z.array(z.number().int()) });
+const conversationEvent = z.object({ users: z.array(z.number().int()), instance });
 const userEvent = z.object({ deletedUserId: z.number().int() });
 // Sessions of these users were deleted or changed (migration 000007).
 const sessionEvent = z.union([z.object({ users: z.array(z.number().int()) }), z.object({ all: z.literal(true) })]);
 
 export type ListenerEvents = {
   notification: [z.infer<typeof notificationEvent>];
-  /** `backendPid`: the backend that sent it (a writer of this process, or not). */
-  conversation: [z.infer<typeof conversationEvent> & { backendPid: number }];
+  /** `instance`: the API instance that wrote it (null: psql, a job). */
+  conversation: [z.infer<typeof conversationEvent>];
   userDeleted: [{ userId: number }];
   sessionsRevoked: [{ users: number[] | 'all' }];
   connected: [{ reconnected: boolean }];
@@ -42,7 +56,25 @@ export type ListenerOptions = {
   log?: { warn: (obj: object, msg: string) => void; info: (obj: object, msg: string) => void };
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** How often the connection is probed (0: never); an unanswered probe declares it down at the next one. */
+  probeMs?: number;
 };
+
+/**
+ * Ends a connection: end() says goodbye and waits for the server's answer,
+ * which a dead connection never gives, so after a second its socket goes.
+ */
+async function close(client: pg.Client): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const ended = client.end().then(
+    () => true,
+    () => false,
+  );
+  const waited = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 1000)));
+  const clean = await Promise.race([ended, waited]);
+  clearTimeout(timer);
+  if (!clean) (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
 
 export class DatabaseListener extends EventEmitter<ListenerEvents> {
   private client: pg.Client | null = null;
@@ -51,6 +83,8 @@ export class DatabaseListener extends EventEmitter<ListenerEvents> {
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private connections = 0;
+  private probeTimer: NodeJS.Timeout | null = null;
+  private probeInFlight = false;
 
   constructor(private readonly options: ListenerOptions) {
     super();
@@ -73,9 +107,10 @@ export class DatabaseListener extends EventEmitter<ListenerEvents> {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.stopProbing();
     const client = this.client;
     this.client = null;
-    if (client) await client.end().catch(() => {});
+    if (client) await close(client);
   }
 
   private async connect(): Promise<void> {
@@ -84,7 +119,7 @@ export class DatabaseListener extends EventEmitter<ListenerEvents> {
       application_name: 'signalbox-listener',
       keepAlive: true,
     });
-    client.on('notification', (message) => this.dispatch(message.channel, message.payload, message.processId));
+    client.on('notification', (message) => this.dispatch(message.channel, message.payload));
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client, undefined));
     try {
@@ -101,6 +136,7 @@ export class DatabaseListener extends EventEmitter<ListenerEvents> {
     }
     this.client = client;
     this.connections++;
+    this.startProbing(client);
     const reconnected = this.everConnected;
     this.everConnected = true;
     this.attempt = 0;
@@ -108,11 +144,38 @@ export class DatabaseListener extends EventEmitter<ListenerEvents> {
     this.emit('connected', { reconnected });
   }
 
+  private startProbing(client: pg.Client): void {
+    const every = this.options.probeMs ?? 2000;
+    if (every <= 0) return;
+    this.probeInFlight = false;
+    this.probeTimer = setInterval(() => {
+      if (this.client !== client) return;
+      if (this.probeInFlight) {
+        this.lost(client, new Error(`the LISTEN connection did not answer a probe within ${every} ms`));
+        return;
+      }
+      this.probeInFlight = true;
+      client.query('select 1').then(
+        () => {
+          if (this.client === client) this.probeInFlight = false;
+        },
+        () => {}, // a failed query: the connection's 'error' or 'end' says the rest
+      );
+    }, every);
+    this.probeTimer.unref();
+  }
+
+  private stopProbing(): void {
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    this.probeTimer = null;
+  }
+
   private lost(client: pg.Client, error: Error | undefined): void {
     if (this.client !== client) return; // an old client's late event
     this.client = null;
+    this.stopProbing();
     client.removeAllListeners('notification');
-    client.end().catch(() => {});
+    void close(client);
     if (this.stopped) return;
     this.options.log?.warn({ err: error }, 'LISTEN connection lost; reconnecting');
     this.scheduleReconnect();
@@ -134,7 +197,7 @@ export class DatabaseListener extends EventEmitter<ListenerEvents> {
     this.retryTimer.unref();
   }
 
-  private dispatch(channel: string, payload: string | undefined, backendPid: number): void {
+  private dispatch(channel: string, payload: string | undefined): void {
     let data: unknown;
     try {
       data = JSON.parse(payload ?? '');
@@ -146,7 +209,7 @@ export class DatabaseListener extends EventEmitter<ListenerEvents> {
       if (parsed.success) this.emit('notification', parsed.data);
     } else if (channel === CHANNELS.conversations) {
       const parsed = conversationEvent.safeParse(data);
-      if (parsed.success) this.emit('conversation', { ...parsed.data, backendPid });
+      if (parsed.success) this.emit('conversation', parsed.data);
     } else if (channel === CHANNELS.users) {
       const parsed = userEvent.safeParse(data);
       if (parsed.success) this.emit('userDeleted', { userId: parsed.data.deletedUserId });

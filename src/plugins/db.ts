@@ -1,14 +1,16 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { DatabasePool } from 'slonik';
 import { replicaCannotServe } from '../db/errors';
 import { ReadRouter, type ReplicaSource } from '../db/replicas';
-import { asUser, type Caller, type Tx, type TxLimits } from '../db/transaction';
+import { asUser, type Caller, type Tx, type TxSettings } from '../db/transaction';
 import { Gate, poolBusy } from '../db/gate';
 import { databaseBusy, rateLimited, unauthorized } from '../http-errors';
 import { changeOfTransaction, type Change } from '../queries/changes';
 
-/** Runs after a writing request's transaction committed, before the answer (cache eviction, echo bookkeeping). */
+/** Runs after a writing request's transaction committed, before the answer (cache eviction, revoked sessions). */
 export type CommitHook = (change: Change) => Promise<void>;
 
 declare module 'fastify' {
@@ -21,6 +23,8 @@ declare module 'fastify' {
     /** The pools' and the users' budgets, for /healthz. */
     gates(): { name: string; size: number; inUse: number; waiting: number }[];
     visitorRole: string;
+    /** This instance's id: its writes' announcements carry it, and it skips exactly those (plugins/live.ts). */
+    instanceId: string;
     /** Registers a hook for every committed write of a request (see asCaller). */
     onCommittedWrite(hook: CommitHook): void;
     /** Chooses the replica or the primary for each read view (src/db/replicas.ts). */
@@ -68,6 +72,8 @@ type DbOptions = {
   lockTimeoutMs?: number;
   /** Database calls one user may have in flight at once (the rest wait their turn). */
   userMaxConcurrent?: number;
+  /** This instance's id, in every announcement its writes make (default: host, pid, random). */
+  instanceId?: string;
 };
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -102,6 +108,8 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
     }
   };
   const lockMs = options.lockTimeoutMs ?? 0;
+  const instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  app.decorate('instanceId', instanceId);
   app.decorate('pool', options.pool);
   app.decorate('readPool', readPool);
   app.decorate('onReadPool', <T>(fn: (pool: DatabasePool) => Promise<T>) => readGate.run(() => fn(readPool)));
@@ -136,7 +144,7 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
         asUser(options.pool, options.visitorRole, me, async (tx) => {
           const value = await fn(tx, me);
           return { result: value, change: await changeOfTransaction(tx) };
-        }, { lockTimeoutMs: lockMs }),
+        }, { lockTimeoutMs: lockMs, instance: instanceId }),
       ),
     );
     // Before the hooks and the answer: the caller's next read, and those of
@@ -175,7 +183,7 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
   app.decorateRequest('readAsCaller', async function <T>(
     this: FastifyRequest,
     fn: (tx: Tx, me: number) => Promise<T>,
-    limits: Pick<TxLimits, 'statementTimeoutMs'> = {},
+    limits: Pick<TxSettings, 'statementTimeoutMs'> = {},
   ) {
     const me = callerOf(this);
     return readAs(me, (pool) => asUser(pool, options.visitorRole, me, (tx) => fn(tx, me), { ...limits, lockTimeoutMs: lockMs }));

@@ -49,6 +49,8 @@ export type LiveOptions = {
   listenerUrl?: string | undefined;
   heartbeatMs: number;
   maxStreamsPerUser: number;
+  /** How often the LISTEN connection is probed; unanswered at the next probe, it is replaced. */
+  listenProbeMs?: number;
 };
 
 async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<void> {
@@ -69,33 +71,16 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
     return f;
   };
 
-  // Writes of this process, by backend pid, for a few seconds: the NOTIFY
-  // each one sends comes back here too, and its users were already evicted
-  // (plugins/db.ts). A pid names one live backend at a time, so another
-  // instance's event is never mistaken for ours while the entry lives.
-  const ownWrites = new Map<number, { users: Set<number>; until: number }>();
-  const ECHO_MS = 5000;
-  const recordOwnWrite = async ({ users, backendPid }: { users: number[]; backendPid: number }) => {
-    const now = Date.now();
-    const entry = ownWrites.get(backendPid);
-    const known = entry && entry.until > now ? entry.users : new Set<number>();
-    users.forEach((u) => known.add(u));
-    ownWrites.set(backendPid, { users: known, until: now + ECHO_MS });
-    if (ownWrites.size > 1000) for (const [pid, e] of ownWrites) if (e.until <= now) ownWrites.delete(pid);
-  };
-  const isOwnEcho = (backendPid: number, users: readonly number[]) => {
-    const entry = ownWrites.get(backendPid);
-    return entry !== undefined && entry.until > Date.now() && users.every((u) => entry.users.has(u));
-  };
-
   let listener: DatabaseListener | null = null;
   if (options.listenerUrl) {
-    listener = new DatabaseListener({ connectionString: options.listenerUrl, log: app.log });
-    app.onCommittedWrite(recordOwnWrite);
+    listener = new DatabaseListener({ connectionString: options.listenerUrl, log: app.log, probeMs: options.listenProbeMs });
     listener.on('notification', ({ userId }) => byUser.get(userId)?.feed.poke());
-    listener.on('conversation', ({ users, backendPid }) => {
-      // The echo of this process's own write was evicted before its answer.
-      if (isOwnEcho(backendPid, users)) return;
+    listener.on('conversation', ({ users, instance }) => {
+      // This instance's own write: its users were evicted and marked before
+      // its answer (plugins/db.ts). Recognised by the instance id the
+      // triggers copied from the transaction's settings, never by backend
+      // pid: behind PgBouncer instances share backends.
+      if (instance === app.instanceId) return;
       // Another instance's write: these users read from the primary until a
       // replica has replayed it, and their cached views go.
       app.reads.wrote(users);

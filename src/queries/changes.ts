@@ -1,30 +1,29 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 
-const changeRow = z.object({ touched: z.string().nullable(), revoked: z.string().nullable(), pid: z.number() });
+const changeRow = z.object({ touched: z.string().nullable(), revoked: z.string().nullable() });
 
 /**
  * What a writing transaction changed, as its triggers recorded it:
  * `users` whose views changed (signalbox.touched), users whose sessions
  * were deleted or changed (signalbox.revoked; 'all' above 200 of them).
  */
-export type Change = { users: number[]; revokedSessions: number[] | 'all'; backendPid: number };
+export type Change = { users: number[]; revokedSessions: number[] | 'all' };
 
 const idList = (list: string | null): number[] => (list ? [...new Set(list.split(',').map(Number))] : []);
 
 /**
  * The users whose views or sessions this transaction changed, recorded by
- * the announcing triggers in transaction-local settings, and the backend's
- * pid (its NOTIFYs carry it); null when the triggers recorded nothing.
+ * the announcing triggers in transaction-local settings; null when the
+ * triggers recorded nothing.
  * Read at the end of a writing transaction, before COMMIT ends the settings.
  */
 export async function changeOfTransaction(connection: CommonQueryMethods): Promise<Change | null> {
   const row = await connection.one(sql.type(changeRow)`
     select nullif(current_setting('signalbox.touched', true), '') as touched,
-           nullif(current_setting('signalbox.revoked', true), '') as revoked,
-           pg_backend_pid() as pid
+           nullif(current_setting('signalbox.revoked', true), '') as revoked
   `);
   if (row.touched === null && row.revoked === null) return null;
   const revokedSessions = row.revoked?.split(',').includes('all') ? 'all' : idList(row.revoked);
-  return { users: idList(row.touched), revokedSessions, backendPid: row.pid };
+  return { users: idList(row.touched), revokedSessions };
 }

@@ -32,6 +32,8 @@ export async function buildTestApp(
     cacheClient?: RedisCacheClient | undefined;
     /** Start the LISTEN connection (live streams, cross-instance eviction). Default true. */
     live?: boolean;
+    /** Where the LISTEN connection goes (default: the test database; e.g. through a tcpProxy). */
+    listenerUrl?: string;
     /** Share another app's database instead of creating one (a second instance). */
     shareWith?: TestApp;
   } = {},
@@ -46,7 +48,7 @@ export async function buildTestApp(
     pool,
     logger: process.env.SIGNALBOX_TEST_LOG ? { level: process.env.SIGNALBOX_TEST_LOG } : false,
     cacheClient: options.cacheClient,
-    ...(options.live === false ? {} : { listenerUrl: db.url }),
+    ...(options.live === false ? {} : { listenerUrl: options.listenerUrl ?? db.url }),
   });
   t.teardown(() => app.close());
   return { app, pool, db, config };
