@@ -95,7 +95,7 @@ async function pruneUnderLoad(): Promise<RetentionBench['prune']> {
     await admin.query(`insert into app_private.sessions (token_hash, user_id, created_at, expires_at)
       select sha256(g::text::bytea), $1, now() - interval '40 days', now() - interval '10 days' from generate_series(1, 100000) g`, [carol!.id]);
     const { rows: [m] } = await admin.query<{ id: string }>(`select min(id) as id from app_public.messages`);
-    await admin.query(`insert into app_private.idempotency_keys (sender_id, key, request_hash, message_id, created_at)
+    await admin.query(`insert into app_public.idempotency_keys (sender_id, key, request_hash, message_id, created_at)
       select $1, 'k' || g, '\\x00', $2, now() - interval '2 days' from generate_series(1, 100000) g`, [carol!.id, m!.id]);
     await admin.query('vacuum analyze');
     const seeded = { liveEvents: 300_000, sessions: 100_000, notifications: 100_000, idempotencyKeys: 100_000 };

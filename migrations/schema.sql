@@ -57,64 +57,6 @@ $$;
 COMMENT ON FUNCTION app_private.announcing_instance() IS 'The id of the signalbox instance whose transaction this is (the transaction-local setting signalbox.instance), or null (psql, a job): the announcing triggers put it in their NOTIFY payloads.';
 
 --
--- Name: api_time(timestamp with time zone); Type: FUNCTION; Schema: app_private; Owner: -
---
-
-CREATE FUNCTION app_private.api_time(t timestamp with time zone) RETURNS text
-    LANGUAGE sql STABLE
-    AS $$
-  select to_char(t at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-$$;
-
---
--- Name: FUNCTION api_time(t timestamp with time zone); Type: COMMENT; Schema: app_private; Owner: -
---
-
-COMMENT ON FUNCTION app_private.api_time(t timestamp with time zone) IS 'A timestamp in the API''s format: ISO 8601, UTC, milliseconds, "Z".';
-
---
--- Name: conversation_page(text, bigint, bigint, bigint, integer); Type: FUNCTION; Schema: app_private; Owner: -
---
-
-CREATE FUNCTION app_private.conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer) RETURNS text
-    LANGUAGE plpgsql
-    AS $$
-declare
-  ids bigint[];
-  messages text[];
-begin
-  perform set_config('role', visitor, true),
-          set_config('signalbox.user_id', caller::text, true),
-          set_config('enable_bitmapscan', 'off', true);
-  if not exists (select 1 from app_public.users where id = partner) then
-    return null;
-  end if;
-  -- A range of messages_conversation_idx's own key in that key's order
-  -- (migration 000008): the index walked backwards from the cursor, one row
-  -- past the page to know whether another page follows.
-  select array_agg(p.id order by p.id desc), array_agg(p.message order by p.id desc)
-    into ids, messages
-    from (
-      select m.id, app_private.message_json(m)::text as message
-        from app_public.messages m
-       where (m.user_low, m.user_high, m.id) > (least(caller, partner), greatest(caller, partner), 0)
-         and (m.user_low, m.user_high, m.id) < (least(caller, partner), greatest(caller, partner),
-                                                coalesce(before, 9223372036854775807))
-       order by m.user_low desc, m.user_high desc, m.id desc
-       limit page_size + 1
-    ) p;
-  return '{"messages":[' || coalesce(array_to_string(messages[1:page_size], ','), '') || '],"nextCursor":'
-         || case when cardinality(ids) > page_size then ids[page_size]::text else 'null' end || '}';
-end;
-$$;
-
---
--- Name: FUNCTION conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer); Type: COMMENT; Schema: app_private; Owner: -
---
-
-COMMENT ON FUNCTION app_private.conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer) IS 'GET /conversations/:userId/messages in one statement: sets the request role and the caller (transaction-locally) and answers the page as the API''s JSON text ({messages, nextCursor}); null when the partner does not exist. Row-level security applies as in every view.';
-
---
 -- Name: live_events_sql(text, text); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -152,125 +94,6 @@ $_$;
 --
 
 COMMENT ON FUNCTION app_private.live_events_sql(event_type text, items_sql text) IS 'The statement the live-event triggers EXECUTE: one event per recipient of the items (user_id, message_id), seq from the recipient''s counter in user-id order, the first 100 message ids and the count, streams woken.';
-
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
-
---
--- Name: messages; Type: TABLE; Schema: app_public; Owner: -
---
-
-CREATE TABLE app_public.messages (
-    id bigint NOT NULL,
-    sender_id bigint NOT NULL,
-    receiver_id bigint NOT NULL,
-    parent_message_id bigint,
-    content text NOT NULL,
-    sent_at timestamp with time zone DEFAULT now() NOT NULL,
-    edited boolean DEFAULT false NOT NULL,
-    edited_at timestamp with time zone,
-    read boolean DEFAULT false NOT NULL,
-    read_at timestamp with time zone,
-    thread_root_id bigint NOT NULL,
-    depth integer DEFAULT 0 NOT NULL,
-    reply_count integer DEFAULT 0 NOT NULL,
-    user_low bigint GENERATED ALWAYS AS (LEAST(sender_id, receiver_id)) STORED NOT NULL,
-    user_high bigint GENERATED ALWAYS AS (GREATEST(sender_id, receiver_id)) STORED NOT NULL,
-    search tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, content)) STORED,
-    CONSTRAINT messages_content_length CHECK (((char_length(btrim(content)) >= 1) AND (char_length(btrim(content)) <= 10000))),
-    CONSTRAINT messages_depth_limit CHECK (((depth >= 0) AND (depth <= 1000))),
-    CONSTRAINT messages_edited_has_time CHECK ((edited = (edited_at IS NOT NULL))),
-    CONSTRAINT messages_read_has_time CHECK ((read = (read_at IS NOT NULL))),
-    CONSTRAINT messages_reply_count_non_negative CHECK ((reply_count >= 0))
-);
-
---
--- Name: TABLE messages; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON TABLE app_public.messages IS 'A message from sender to receiver, optionally a reply to a parent in the same conversation.';
-
---
--- Name: COLUMN messages.parent_message_id; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.parent_message_id IS 'The message this one replies to; must be in the same conversation.';
-
---
--- Name: COLUMN messages.sent_at; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.sent_at IS 'When it was sent (the seed''s "timestamp"); immutable.';
-
---
--- Name: COLUMN messages.edited; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.edited IS 'Set by the history trigger when the content changes.';
-
---
--- Name: COLUMN messages.read; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.read IS 'Set by the receiver; read_at is stamped by a trigger.';
-
---
--- Name: COLUMN messages.thread_root_id; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.thread_root_id IS 'The top message of the thread (itself for a top-level message); set by a trigger.';
-
---
--- Name: COLUMN messages.depth; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.depth IS 'Distance from the thread root (0 for the root); at most 1000, set by a trigger.';
-
---
--- Name: COLUMN messages.reply_count; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.reply_count IS 'Number of direct replies; maintained by a trigger.';
-
---
--- Name: COLUMN messages.user_low; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.user_low IS 'Conversation key, lower participant id.';
-
---
--- Name: COLUMN messages.user_high; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.user_high IS 'Conversation key, higher participant id.';
-
---
--- Name: COLUMN messages.search; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.messages.search IS 'Full-text vector of content (english), kept by PostgreSQL on insert and edit; GET /search matches it with websearch_to_tsquery.';
-
---
--- Name: message_json(app_public.messages); Type: FUNCTION; Schema: app_private; Owner: -
---
-
-CREATE FUNCTION app_private.message_json(m app_public.messages) RETURNS json
-    LANGUAGE sql STABLE
-    AS $$
-  select json_build_object(
-    'id', m.id, 'senderId', m.sender_id, 'receiverId', m.receiver_id, 'parentMessageId', m.parent_message_id,
-    'content', m.content, 'sentAt', app_private.api_time(m.sent_at),
-    'edited', m.edited, 'editedAt', app_private.api_time(m.edited_at),
-    'read', m.read, 'readAt', app_private.api_time(m.read_at),
-    'replyCount', m.reply_count)
-$$;
-
---
--- Name: FUNCTION message_json(m app_public.messages); Type: COMMENT; Schema: app_private; Owner: -
---
-
-COMMENT ON FUNCTION app_private.message_json(m app_public.messages) IS 'A message in the API''s JSON shape: live events, and the pages the API builds in SQL (src/queries/messages.ts). Inlined (no SET clause).';
 
 --
 -- Name: prune(interval, interval, interval, integer, interval, bigint); Type: PROCEDURE; Schema: app_private; Owner: -
@@ -346,7 +169,7 @@ begin
   -- user's stream horizon.
   select * into spec from (values
     ('sessions',         'app_private.sessions',         'id',               'expires_at', 'true',                false),
-    ('idempotency_keys', 'app_private.idempotency_keys', 'sender_id, key',   'created_at', 'true',                false),
+    ('idempotency_keys', 'app_public.idempotency_keys',  'sender_id, key',   'created_at', 'true',                false),
     ('live_events',      'app_public.live_events',       'user_id, seq',     'created_at', 'true',                true),
     -- Read ones only: an unread notification stays until it is read.
     ('notifications',    'app_public.notifications',     'id',               'created_at', 'read_at is not null', true),
@@ -387,22 +210,6 @@ $_$;
 COMMENT ON FUNCTION app_private.prune_batch(target text, cutoff timestamp with time zone, batch_size integer) IS 'Deletes at most batch_size rows of one kind older than cutoff (oldest first, skipping rows another transaction holds) and returns how many; live events and notifications move their users'' stream horizons.';
 
 --
--- Name: read_receipt_json(app_public.messages); Type: FUNCTION; Schema: app_private; Owner: -
---
-
-CREATE FUNCTION app_private.read_receipt_json(m app_public.messages) RETURNS json
-    LANGUAGE sql STABLE
-    AS $$
-  select json_build_object('id', m.id, 'receiverId', m.receiver_id, 'readAt', app_private.api_time(m.read_at))
-$$;
-
---
--- Name: FUNCTION read_receipt_json(m app_public.messages); Type: COMMENT; Schema: app_private; Owner: -
---
-
-COMMENT ON FUNCTION app_private.read_receipt_json(m app_public.messages) IS 'The item of a message.read event: which message, who read it, when.';
-
---
 -- Name: record_live_event(bigint[], text, bigint); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -433,61 +240,6 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.record_live_event(recipients bigint[], event_type text, message_id bigint) IS 'Records one live event (one message) for each recipient, seq from their counters in user-id order, and wakes their streams: the one-row statements'' path.';
-
---
--- Name: search_hits(tsquery, bigint, real, bigint, integer, integer); Type: FUNCTION; Schema: app_private; Owner: -
---
-
-CREATE FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer) RETURNS TABLE(id bigint, rank real)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $_$
-declare
-  me bigint := app_public.current_user_id();
-begin
-  if me is null then
-    return;
-  end if;
-  return query execute $sql$
-    select w.id, ts_rank(w.search, $1) as rank
-      from (select m.id, m.search
-              from app_public.messages m
-             where m.search @@ $1
-               and app_public.is_participant(m.sender_id, m.receiver_id, $2)
-               and ($3::bigint is null or (m.user_low = least($2, $3) and m.user_high = greatest($2, $3)))
-             order by m.id desc
-             limit $7) w
-     where ($5::bigint is null or (ts_rank(w.search, $1), w.id) < ($4, $5))
-     order by 2 desc, 1 desc
-     limit $6
-  $sql$ using query, me, with_user, after_rank, after_id, least(greatest(max_rows, 1), 1000),
-              least(greatest(rank_window, 1), 1000000);
-end;
-$_$;
-
---
--- Name: FUNCTION search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer); Type: COMMENT; Schema: app_private; Owner: -
---
-
-COMMENT ON FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer) IS 'The caller''s (current_user_id()) messages matching a tsquery, ranked among the caller''s newest rank_window matches, by ts_rank then id, after a (rank, id) cursor, optionally in one conversation: ids and ranks only. SECURITY DEFINER so that the GIN index can serve @@ (not leakproof, so under RLS only a filter); scoped by the same participant rule as the policies.';
-
---
--- Name: stream_horizon(); Type: FUNCTION; Schema: app_private; Owner: -
---
-
-CREATE FUNCTION app_private.stream_horizon() RETURNS bigint
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-  select coalesce((select pruned_through from app_private.stream_horizons
-                    where user_id = app_public.current_user_id()), 0)
-$$;
-
---
--- Name: FUNCTION stream_horizon(); Type: COMMENT; Schema: app_private; Owner: -
---
-
-COMMENT ON FUNCTION app_private.stream_horizon() IS 'The caller''s stream horizon (0 when nothing was pruned): a stream resuming from a cursor below it gets `reset`.';
 
 --
 -- Name: tg_messages__announce_change(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -1133,6 +885,81 @@ $$;
 COMMENT ON FUNCTION app_private.tg_users__forget_delivery_state() IS 'Deletes a deleted user''s live events, delivery counter and stream horizon (tables without a foreign key to users, for the lock order).';
 
 --
+-- Name: api_time(timestamp with time zone); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.api_time(t timestamp with time zone) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  select to_char(t at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+$$;
+
+--
+-- Name: FUNCTION api_time(t timestamp with time zone); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.api_time(t timestamp with time zone) IS 'A timestamp in the API''s format: ISO 8601, UTC, milliseconds, "Z".';
+
+--
+-- Name: caller_password_hash(); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.caller_password_hash() RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select password_hash from app_private.user_secrets where user_id = app_public.current_user_id()
+$$;
+
+--
+-- Name: FUNCTION caller_password_hash(); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.caller_password_hash() IS 'The signed-in caller''s own password hash (DELETE /me checks the password); null without a caller.';
+
+--
+-- Name: conversation_page(text, bigint, bigint, bigint, integer); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+declare
+  ids bigint[];
+  messages text[];
+begin
+  perform set_config('role', visitor, true),
+          set_config('signalbox.user_id', caller::text, true),
+          set_config('enable_bitmapscan', 'off', true);
+  if not exists (select 1 from app_public.users where id = partner) then
+    return null;
+  end if;
+  -- A range of messages_conversation_idx's own key in that key's order
+  -- (migration 000008): the index walked backwards from the cursor, one row
+  -- past the page to know whether another page follows.
+  select array_agg(p.id order by p.id desc), array_agg(p.message order by p.id desc)
+    into ids, messages
+    from (
+      select m.id, app_public.message_json(m)::text as message
+        from app_public.messages m
+       where (m.user_low, m.user_high, m.id) > (least(caller, partner), greatest(caller, partner), 0)
+         and (m.user_low, m.user_high, m.id) < (least(caller, partner), greatest(caller, partner),
+                                                coalesce(before, 9223372036854775807))
+       order by m.user_low desc, m.user_high desc, m.id desc
+       limit page_size + 1
+    ) p;
+  return '{"messages":[' || coalesce(array_to_string(messages[1:page_size], ','), '') || '],"nextCursor":'
+         || case when cardinality(ids) > page_size then ids[page_size]::text else 'null' end || '}';
+end;
+$$;
+
+--
+-- Name: FUNCTION conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer) IS 'GET /conversations/:userId/messages in one statement: sets the request role and the caller (transaction-locally) and answers the page as the API''s JSON text ({messages, nextCursor}); null when the partner does not exist. Row-level security applies as in every view.';
+
+--
 -- Name: current_user_id(); Type: FUNCTION; Schema: app_public; Owner: -
 --
 
@@ -1147,6 +974,23 @@ $$;
 --
 
 COMMENT ON FUNCTION app_public.current_user_id() IS 'The signalbox user the current transaction acts for (set with set_config(''signalbox.user_id'', …, true)); NULL for a DBA in psql.';
+
+--
+-- Name: end_session(bytea); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.end_session(token_hash bytea) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  delete from app_private.sessions s where s.token_hash = end_session.token_hash
+$$;
+
+--
+-- Name: FUNCTION end_session(token_hash bytea); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.end_session(token_hash bytea) IS 'Logout: deletes the session with this token (SHA-256); its revocation is announced by the sessions trigger.';
 
 --
 -- Name: is_participant(bigint, bigint, bigint); Type: FUNCTION; Schema: app_public; Owner: -
@@ -1165,6 +1009,164 @@ $$;
 COMMENT ON FUNCTION app_public.is_participant(sender_id bigint, receiver_id bigint, who bigint) IS 'Whether `who` takes part in a message from sender_id to receiver_id: the visibility rule of messages (and so of their history and notifications), used by the policies and the queries alike.';
 
 --
+-- Name: live_sessions(bytea[]); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.live_sessions(token_hashes bytea[]) RETURNS TABLE(token_hash bytea, user_id bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select s.token_hash, s.user_id from app_private.sessions s
+   where s.token_hash = any (token_hashes) and s.expires_at > now()
+$$;
+
+--
+-- Name: FUNCTION live_sessions(token_hashes bytea[]); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.live_sessions(token_hashes bytea[]) IS 'Which of these sessions (SHA-256 of their tokens) are live, and whose: the live streams re-check theirs with it on every heartbeat.';
+
+--
+-- Name: login_credentials(text, bytea); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.login_credentials(username text, device_hash bytea) RETURNS TABLE(id bigint, username text, display_name text, created_at timestamp with time zone, password_hash text, trusted_device boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select u.id, u.username, u.display_name, u.created_at, s.password_hash,
+         exists (select from app_private.trusted_devices d where d.token_hash = device_hash and d.user_id = u.id)
+    from app_public.users u
+    join app_private.user_secrets s on s.user_id = u.id
+   where u.username = login_credentials.username
+$$;
+
+--
+-- Name: FUNCTION login_credentials(username text, device_hash bytea); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.login_credentials(username text, device_hash bytea) IS 'Login: the user with this username, their password hash (the service verifies it with argon2) and whether the device token (SHA-256) was issued to them; no row for an unknown username.';
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: messages; Type: TABLE; Schema: app_public; Owner: -
+--
+
+CREATE TABLE app_public.messages (
+    id bigint NOT NULL,
+    sender_id bigint NOT NULL,
+    receiver_id bigint NOT NULL,
+    parent_message_id bigint,
+    content text NOT NULL,
+    sent_at timestamp with time zone DEFAULT now() NOT NULL,
+    edited boolean DEFAULT false NOT NULL,
+    edited_at timestamp with time zone,
+    read boolean DEFAULT false NOT NULL,
+    read_at timestamp with time zone,
+    thread_root_id bigint NOT NULL,
+    depth integer DEFAULT 0 NOT NULL,
+    reply_count integer DEFAULT 0 NOT NULL,
+    user_low bigint GENERATED ALWAYS AS (LEAST(sender_id, receiver_id)) STORED NOT NULL,
+    user_high bigint GENERATED ALWAYS AS (GREATEST(sender_id, receiver_id)) STORED NOT NULL,
+    search tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, content)) STORED,
+    CONSTRAINT messages_content_length CHECK (((char_length(btrim(content)) >= 1) AND (char_length(btrim(content)) <= 10000))),
+    CONSTRAINT messages_depth_limit CHECK (((depth >= 0) AND (depth <= 1000))),
+    CONSTRAINT messages_edited_has_time CHECK ((edited = (edited_at IS NOT NULL))),
+    CONSTRAINT messages_read_has_time CHECK ((read = (read_at IS NOT NULL))),
+    CONSTRAINT messages_reply_count_non_negative CHECK ((reply_count >= 0))
+);
+
+--
+-- Name: TABLE messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TABLE app_public.messages IS 'A message from sender to receiver, optionally a reply to a parent in the same conversation.';
+
+--
+-- Name: COLUMN messages.parent_message_id; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.parent_message_id IS 'The message this one replies to; must be in the same conversation.';
+
+--
+-- Name: COLUMN messages.sent_at; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.sent_at IS 'When it was sent (the seed''s "timestamp"); immutable.';
+
+--
+-- Name: COLUMN messages.edited; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.edited IS 'Set by the history trigger when the content changes.';
+
+--
+-- Name: COLUMN messages.read; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.read IS 'Set by the receiver; read_at is stamped by a trigger.';
+
+--
+-- Name: COLUMN messages.thread_root_id; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.thread_root_id IS 'The top message of the thread (itself for a top-level message); set by a trigger.';
+
+--
+-- Name: COLUMN messages.depth; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.depth IS 'Distance from the thread root (0 for the root); at most 1000, set by a trigger.';
+
+--
+-- Name: COLUMN messages.reply_count; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.reply_count IS 'Number of direct replies; maintained by a trigger.';
+
+--
+-- Name: COLUMN messages.user_low; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.user_low IS 'Conversation key, lower participant id.';
+
+--
+-- Name: COLUMN messages.user_high; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.user_high IS 'Conversation key, higher participant id.';
+
+--
+-- Name: COLUMN messages.search; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.search IS 'Full-text vector of content (english), kept by PostgreSQL on insert and edit; GET /search matches it with websearch_to_tsquery.';
+
+--
+-- Name: message_json(app_public.messages); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.message_json(m app_public.messages) RETURNS json
+    LANGUAGE sql STABLE
+    AS $$
+  select json_build_object(
+    'id', m.id, 'senderId', m.sender_id, 'receiverId', m.receiver_id, 'parentMessageId', m.parent_message_id,
+    'content', m.content, 'sentAt', app_public.api_time(m.sent_at),
+    'edited', m.edited, 'editedAt', app_public.api_time(m.edited_at),
+    'read', m.read, 'readAt', app_public.api_time(m.read_at),
+    'replyCount', m.reply_count)
+$$;
+
+--
+-- Name: FUNCTION message_json(m app_public.messages); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.message_json(m app_public.messages) IS 'A message in the API''s JSON shape: live events, and the pages the API builds in SQL (src/queries/messages.ts). Inlined (no SET clause).';
+
+--
 -- Name: other_participant(bigint, bigint, bigint); Type: FUNCTION; Schema: app_public; Owner: -
 --
 
@@ -1179,6 +1181,179 @@ $$;
 --
 
 COMMENT ON FUNCTION app_public.other_participant(sender_id bigint, receiver_id bigint, who bigint) IS 'The participant of a conversation who is not `who`: a reply''s default receiver, a conversation''s partner.';
+
+--
+-- Name: read_receipt_json(app_public.messages); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.read_receipt_json(m app_public.messages) RETURNS json
+    LANGUAGE sql STABLE
+    AS $$
+  select json_build_object('id', m.id, 'receiverId', m.receiver_id, 'readAt', app_public.api_time(m.read_at))
+$$;
+
+--
+-- Name: FUNCTION read_receipt_json(m app_public.messages); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.read_receipt_json(m app_public.messages) IS 'The item of a message.read event: which message, who read it, when.';
+
+--
+-- Name: users; Type: TABLE; Schema: app_public; Owner: -
+--
+
+CREATE TABLE app_public.users (
+    id bigint NOT NULL,
+    username text NOT NULL,
+    display_name text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT users_display_name_length CHECK (((char_length(display_name) >= 1) AND (char_length(display_name) <= 100))),
+    CONSTRAINT users_username_format CHECK ((username ~ '^[a-z0-9_]{3,32}$'::text))
+);
+
+--
+-- Name: TABLE users; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TABLE app_public.users IS 'A signalbox account. Deleting a row deletes everything that belongs to it.';
+
+--
+-- Name: COLUMN users.username; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.users.username IS 'Unique handle, 3-32 of [a-z0-9_], stored lower-case (case-insensitive).';
+
+--
+-- Name: COLUMN users.display_name; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.users.display_name IS 'Optional name shown instead of the username.';
+
+--
+-- Name: register_user(text, text, text); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.register_user(username text, display_name text, password_hash text) RETURNS app_public.users
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  created app_public.users;
+begin
+  insert into app_public.users (username, display_name) values (username, display_name) returning * into created;
+  insert into app_private.user_secrets (user_id, password_hash) values (created.id, password_hash);
+  return created;
+end;
+$$;
+
+--
+-- Name: FUNCTION register_user(username text, display_name text, password_hash text); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.register_user(username text, display_name text, password_hash text) IS 'Sign-up: a user and their password hash (argon2id, computed by the service) in one call; 23505 on users_username_key when the name is taken.';
+
+--
+-- Name: search_hits(tsquery, bigint, real, bigint, integer, integer); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer) RETURNS TABLE(id bigint, rank real)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+declare
+  me bigint := app_public.current_user_id();
+begin
+  if me is null then
+    return;
+  end if;
+  return query execute $sql$
+    select w.id, ts_rank(w.search, $1) as rank
+      from (select m.id, m.search
+              from app_public.messages m
+             where m.search @@ $1
+               and app_public.is_participant(m.sender_id, m.receiver_id, $2)
+               and ($3::bigint is null or (m.user_low = least($2, $3) and m.user_high = greatest($2, $3)))
+             order by m.id desc
+             limit $7) w
+     where ($5::bigint is null or (ts_rank(w.search, $1), w.id) < ($4, $5))
+     order by 2 desc, 1 desc
+     limit $6
+  $sql$ using query, me, with_user, after_rank, after_id, least(greatest(max_rows, 1), 1000),
+              least(greatest(rank_window, 1), 1000000);
+end;
+$_$;
+
+--
+-- Name: FUNCTION search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer) IS 'The caller''s (current_user_id()) messages matching a tsquery, ranked among the caller''s newest rank_window matches, by ts_rank then id, after a (rank, id) cursor, optionally in one conversation: ids and ranks only. SECURITY DEFINER so that the GIN index can serve @@ (not leakproof, so under RLS only a filter); scoped by the same participant rule as the policies.';
+
+--
+-- Name: session_user_id(bytea); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.session_user_id(token_hash bytea) RETURNS TABLE(user_id bigint, expires_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select s.user_id, s.expires_at from app_private.sessions s
+   where s.token_hash = session_user_id.token_hash and s.expires_at > now()
+$$;
+
+--
+-- Name: FUNCTION session_user_id(token_hash bytea); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.session_user_id(token_hash bytea) IS 'The user and expiry of a live session (SHA-256 of its token); no row when it is unknown, expired or revoked.';
+
+--
+-- Name: start_session(bigint, bytea, integer, bytea); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.start_session(user_id bigint, token_hash bytea, ttl_hours integer, device_hash bytea) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  insert into app_private.sessions (token_hash, user_id, expires_at)
+  values (token_hash, user_id, now() + make_interval(hours => ttl_hours));
+  -- The device is trusted for this account (touched if it was); the
+  -- account keeps its 20 most recently used devices.
+  insert into app_private.trusted_devices as d (token_hash, user_id)
+  values (device_hash, user_id)
+  on conflict on constraint trusted_devices_pkey do update set last_used_at = now();
+  delete from app_private.trusted_devices d
+   where d.user_id = start_session.user_id
+     and d.token_hash not in (select t.token_hash from app_private.trusted_devices t
+                               where t.user_id = start_session.user_id
+                               order by t.last_used_at desc limit 20);
+end;
+$$;
+
+--
+-- Name: FUNCTION start_session(user_id bigint, token_hash bytea, ttl_hours integer, device_hash bytea); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.start_session(user_id bigint, token_hash bytea, ttl_hours integer, device_hash bytea) IS 'After the service has checked a password (or created the account): a session (SHA-256 of its token) valid for ttl_hours, and the device (SHA-256 of its token) trusted for the account, which keeps its 20 most recently used devices.';
+
+--
+-- Name: stream_horizon(); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.stream_horizon() RETURNS bigint
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select coalesce((select pruned_through from app_private.stream_horizons
+                    where user_id = app_public.current_user_id()), 0)
+$$;
+
+--
+-- Name: FUNCTION stream_horizon(); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.stream_horizon() IS 'The caller''s stream horizon (0 when nothing was pruned): a stream resuming from a cursor below it gets `reset`.';
 
 --
 -- Name: deleted_accounts; Type: TABLE; Schema: app_private; Owner: -
@@ -1231,31 +1406,6 @@ COMMENT ON TABLE app_private.delivery_counters IS 'Per user, the last stream seq
 --
 
 COMMENT ON COLUMN app_private.delivery_counters.last_seq IS 'The highest seq handed out to this user; the next notification gets last_seq + 1.';
-
---
--- Name: idempotency_keys; Type: TABLE; Schema: app_private; Owner: -
---
-
-CREATE TABLE app_private.idempotency_keys (
-    sender_id bigint NOT NULL,
-    key text NOT NULL,
-    request_hash bytea NOT NULL,
-    message_id bigint NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT idempotency_keys_key_format CHECK ((key ~ '^[\x21-\x7e]{1,255}$'::text))
-);
-
---
--- Name: TABLE idempotency_keys; Type: COMMENT; Schema: app_private; Owner: -
---
-
-COMMENT ON TABLE app_private.idempotency_keys IS 'Idempotency-Key of POST /messages: the message a sender''s key produced, claimed in the same statement as the message. Older than 24 h, a key may be claimed again.';
-
---
--- Name: COLUMN idempotency_keys.request_hash; Type: COMMENT; Schema: app_private; Owner: -
---
-
-COMMENT ON COLUMN app_private.idempotency_keys.request_hash IS 'SHA-256 of the validated request; the same key with another request is refused (409).';
 
 --
 -- Name: prune_runs; Type: TABLE; Schema: app_private; Owner: -
@@ -1373,6 +1523,31 @@ CREATE TABLE app_private.user_secrets (
 --
 
 COMMENT ON TABLE app_private.user_secrets IS 'Password hashes (argon2id, hashed in Node), one row per user.';
+
+--
+-- Name: idempotency_keys; Type: TABLE; Schema: app_public; Owner: -
+--
+
+CREATE TABLE app_public.idempotency_keys (
+    sender_id bigint NOT NULL,
+    key text NOT NULL,
+    request_hash bytea NOT NULL,
+    message_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT idempotency_keys_key_format CHECK ((key ~ '^[\x21-\x7e]{1,255}$'::text))
+);
+
+--
+-- Name: TABLE idempotency_keys; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TABLE app_public.idempotency_keys IS 'Idempotency-Key of POST /messages: the message a sender''s key produced, claimed in the same statement as the message. Older than 24 h, a key may be claimed again.';
+
+--
+-- Name: COLUMN idempotency_keys.request_hash; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.idempotency_keys.request_hash IS 'SHA-256 of the validated request; the same key with another request is refused (409).';
 
 --
 -- Name: live_events; Type: TABLE; Schema: app_public; Owner: -
@@ -1534,37 +1709,6 @@ ALTER TABLE app_public.notifications ALTER COLUMN id ADD GENERATED ALWAYS AS IDE
 );
 
 --
--- Name: users; Type: TABLE; Schema: app_public; Owner: -
---
-
-CREATE TABLE app_public.users (
-    id bigint NOT NULL,
-    username text NOT NULL,
-    display_name text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT users_display_name_length CHECK (((char_length(display_name) >= 1) AND (char_length(display_name) <= 100))),
-    CONSTRAINT users_username_format CHECK ((username ~ '^[a-z0-9_]{3,32}$'::text))
-);
-
---
--- Name: TABLE users; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON TABLE app_public.users IS 'A signalbox account. Deleting a row deletes everything that belongs to it.';
-
---
--- Name: COLUMN users.username; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.users.username IS 'Unique handle, 3-32 of [a-z0-9_], stored lower-case (case-insensitive).';
-
---
--- Name: COLUMN users.display_name; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON COLUMN app_public.users.display_name IS 'Optional name shown instead of the username.';
-
---
 -- Name: users_id_seq; Type: SEQUENCE; Schema: app_public; Owner: -
 --
 
@@ -1590,13 +1734,6 @@ ALTER TABLE ONLY app_private.deleted_accounts
 
 ALTER TABLE ONLY app_private.delivery_counters
     ADD CONSTRAINT delivery_counters_pkey PRIMARY KEY (user_id);
-
---
--- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
---
-
-ALTER TABLE ONLY app_private.idempotency_keys
-    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (sender_id, key);
 
 --
 -- Name: prune_runs prune_runs_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
@@ -1645,6 +1782,13 @@ ALTER TABLE ONLY app_private.trusted_devices
 
 ALTER TABLE ONLY app_private.user_secrets
     ADD CONSTRAINT user_secrets_pkey PRIMARY KEY (user_id);
+
+--
+-- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_pkey PRIMARY KEY (sender_id, key);
 
 --
 -- Name: live_events live_events_pkey; Type: CONSTRAINT; Schema: app_public; Owner: -
@@ -1739,30 +1883,6 @@ CREATE INDEX deleted_accounts_deleted_at_idx ON app_private.deleted_accounts USI
 COMMENT ON INDEX app_private.deleted_accounts_deleted_at_idx IS 'The prune''s deletion audit rows past their retention.';
 
 --
--- Name: idempotency_keys_created_at_idx; Type: INDEX; Schema: app_private; Owner: -
---
-
-CREATE INDEX idempotency_keys_created_at_idx ON app_private.idempotency_keys USING btree (created_at);
-
---
--- Name: INDEX idempotency_keys_created_at_idx; Type: COMMENT; Schema: app_private; Owner: -
---
-
-COMMENT ON INDEX app_private.idempotency_keys_created_at_idx IS 'The prune''s idempotency keys past their retention, oldest first.';
-
---
--- Name: idempotency_keys_message_id_idx; Type: INDEX; Schema: app_private; Owner: -
---
-
-CREATE INDEX idempotency_keys_message_id_idx ON app_private.idempotency_keys USING btree (message_id);
-
---
--- Name: INDEX idempotency_keys_message_id_idx; Type: COMMENT; Schema: app_private; Owner: -
---
-
-COMMENT ON INDEX app_private.idempotency_keys_message_id_idx IS 'Serves the cascade from messages.';
-
---
 -- Name: prune_runs_started_at_idx; Type: INDEX; Schema: app_private; Owner: -
 --
 
@@ -1803,6 +1923,30 @@ COMMENT ON INDEX app_private.sessions_user_id_idx IS 'Serves the cascade when a 
 --
 
 CREATE INDEX trusted_devices_user_id_last_used_at_idx ON app_private.trusted_devices USING btree (user_id, last_used_at DESC);
+
+--
+-- Name: idempotency_keys_created_at_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX idempotency_keys_created_at_idx ON app_public.idempotency_keys USING btree (created_at);
+
+--
+-- Name: INDEX idempotency_keys_created_at_idx; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON INDEX app_public.idempotency_keys_created_at_idx IS 'The prune''s idempotency keys past their retention, oldest first.';
+
+--
+-- Name: idempotency_keys_message_id_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX idempotency_keys_message_id_idx ON app_public.idempotency_keys USING btree (message_id);
+
+--
+-- Name: INDEX idempotency_keys_message_id_idx; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON INDEX app_public.idempotency_keys_message_id_idx IS 'Serves the cascade from messages.';
 
 --
 -- Name: live_events_created_at_idx; Type: INDEX; Schema: app_public; Owner: -
@@ -2237,20 +2381,6 @@ CREATE TRIGGER _900_announce_update AFTER UPDATE ON app_public.messages REFERENC
 COMMENT ON TRIGGER _900_announce_update ON app_public.messages IS 'Announces changed conversations (cache eviction on every instance).';
 
 --
--- Name: idempotency_keys idempotency_keys_message_id_fkey; Type: FK CONSTRAINT; Schema: app_private; Owner: -
---
-
-ALTER TABLE ONLY app_private.idempotency_keys
-    ADD CONSTRAINT idempotency_keys_message_id_fkey FOREIGN KEY (message_id) REFERENCES app_public.messages(id) ON DELETE CASCADE;
-
---
--- Name: idempotency_keys idempotency_keys_sender_id_fkey; Type: FK CONSTRAINT; Schema: app_private; Owner: -
---
-
-ALTER TABLE ONLY app_private.idempotency_keys
-    ADD CONSTRAINT idempotency_keys_sender_id_fkey FOREIGN KEY (sender_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
-
---
 -- Name: sessions sessions_user_id_fkey; Type: FK CONSTRAINT; Schema: app_private; Owner: -
 --
 
@@ -2270,6 +2400,20 @@ ALTER TABLE ONLY app_private.trusted_devices
 
 ALTER TABLE ONLY app_private.user_secrets
     ADD CONSTRAINT user_secrets_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
+
+--
+-- Name: idempotency_keys idempotency_keys_message_id_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_message_id_fkey FOREIGN KEY (message_id) REFERENCES app_public.messages(id) ON DELETE CASCADE;
+
+--
+-- Name: idempotency_keys idempotency_keys_sender_id_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.idempotency_keys
+    ADD CONSTRAINT idempotency_keys_sender_id_fkey FOREIGN KEY (sender_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
 
 --
 -- Name: message_history message_history_edited_by_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
@@ -2328,24 +2472,6 @@ ALTER TABLE ONLY app_public.notifications
     ADD CONSTRAINT notifications_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
 
 --
--- Name: idempotency_keys; Type: ROW SECURITY; Schema: app_private; Owner: -
---
-
-ALTER TABLE app_private.idempotency_keys ENABLE ROW LEVEL SECURITY;
-
---
--- Name: idempotency_keys own; Type: POLICY; Schema: app_private; Owner: -
---
-
-CREATE POLICY own ON app_private.idempotency_keys USING ((sender_id = app_public.current_user_id())) WITH CHECK ((sender_id = app_public.current_user_id()));
-
---
--- Name: POLICY own ON idempotency_keys; Type: COMMENT; Schema: app_private; Owner: -
---
-
-COMMENT ON POLICY own ON app_private.idempotency_keys IS 'A sender sees and claims only their own keys.';
-
---
 -- Name: users delete_self; Type: POLICY; Schema: app_public; Owner: -
 --
 
@@ -2356,6 +2482,12 @@ CREATE POLICY delete_self ON app_public.users FOR DELETE USING ((id = app_public
 --
 
 COMMENT ON POLICY delete_self ON app_public.users IS 'Only the account holder may delete the account.';
+
+--
+-- Name: idempotency_keys; Type: ROW SECURITY; Schema: app_public; Owner: -
+--
+
+ALTER TABLE app_public.idempotency_keys ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: messages insert_as_sender; Type: POLICY; Schema: app_public; Owner: -
@@ -2394,6 +2526,18 @@ ALTER TABLE app_public.messages ENABLE ROW LEVEL SECURITY;
 ALTER TABLE app_public.notifications ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: idempotency_keys own; Type: POLICY; Schema: app_public; Owner: -
+--
+
+CREATE POLICY own ON app_public.idempotency_keys USING ((sender_id = app_public.current_user_id())) WITH CHECK ((sender_id = app_public.current_user_id()));
+
+--
+-- Name: POLICY own ON idempotency_keys; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON POLICY own ON app_public.idempotency_keys IS 'A sender sees and claims only their own keys.';
+
+--
 -- Name: live_events own; Type: POLICY; Schema: app_public; Owner: -
 --
 
@@ -2418,18 +2562,6 @@ CREATE POLICY own ON app_public.notifications USING ((user_id = app_public.curre
 COMMENT ON POLICY own ON app_public.notifications IS 'A user sees and marks only their own notifications.';
 
 --
--- Name: users select_all; Type: POLICY; Schema: app_public; Owner: -
---
-
-CREATE POLICY select_all ON app_public.users FOR SELECT USING (true);
-
---
--- Name: POLICY select_all ON users; Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON POLICY select_all ON app_public.users IS 'Usernames and display names are public to signed-in users.';
-
---
 -- Name: messages select_participant; Type: POLICY; Schema: app_public; Owner: -
 --
 
@@ -2440,6 +2572,18 @@ CREATE POLICY select_participant ON app_public.messages FOR SELECT USING (app_pu
 --
 
 COMMENT ON POLICY select_participant ON app_public.messages IS 'A user sees only messages they sent or received.';
+
+--
+-- Name: users select_signed_in; Type: POLICY; Schema: app_public; Owner: -
+--
+
+CREATE POLICY select_signed_in ON app_public.users FOR SELECT USING ((app_public.current_user_id() IS NOT NULL));
+
+--
+-- Name: POLICY select_signed_in ON users; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON POLICY select_signed_in ON app_public.users IS 'Signed-in callers see every user (usernames and display names: GET /users/:username, the other side of a conversation); without a caller, nobody.';
 
 --
 -- Name: messages update_participant; Type: POLICY; Schema: app_public; Owner: -
@@ -2474,12 +2618,6 @@ CREATE POLICY visible_message ON app_public.message_history FOR SELECT USING ((E
 COMMENT ON POLICY visible_message ON app_public.message_history IS 'History is visible exactly when its message is (the subquery runs under the messages policy).';
 
 --
--- Name: SCHEMA app_private; Type: ACL; Schema: -; Owner: -
---
-
-GRANT USAGE ON SCHEMA app_private TO signalbox_visitor;
-
---
 -- Name: SCHEMA app_public; Type: ACL; Schema: -; Owner: -
 --
 
@@ -2492,66 +2630,10 @@ GRANT USAGE ON SCHEMA app_public TO signalbox_visitor;
 REVOKE ALL ON FUNCTION app_private.announcing_instance() FROM PUBLIC;
 
 --
--- Name: FUNCTION api_time(t timestamp with time zone); Type: ACL; Schema: app_private; Owner: -
---
-
-REVOKE ALL ON FUNCTION app_private.api_time(t timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION app_private.api_time(t timestamp with time zone) TO signalbox_visitor;
-
---
--- Name: FUNCTION conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer); Type: ACL; Schema: app_private; Owner: -
---
-
-REVOKE ALL ON FUNCTION app_private.conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer) FROM PUBLIC;
-
---
 -- Name: FUNCTION live_events_sql(event_type text, items_sql text); Type: ACL; Schema: app_private; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app_private.live_events_sql(event_type text, items_sql text) FROM PUBLIC;
-
---
--- Name: TABLE messages; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT SELECT ON TABLE app_public.messages TO signalbox_visitor;
-
---
--- Name: COLUMN messages.sender_id; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT INSERT(sender_id) ON TABLE app_public.messages TO signalbox_visitor;
-
---
--- Name: COLUMN messages.receiver_id; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT INSERT(receiver_id) ON TABLE app_public.messages TO signalbox_visitor;
-
---
--- Name: COLUMN messages.parent_message_id; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT INSERT(parent_message_id) ON TABLE app_public.messages TO signalbox_visitor;
-
---
--- Name: COLUMN messages.content; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT INSERT(content),UPDATE(content) ON TABLE app_public.messages TO signalbox_visitor;
-
---
--- Name: COLUMN messages.read; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT UPDATE(read) ON TABLE app_public.messages TO signalbox_visitor;
-
---
--- Name: FUNCTION message_json(m app_public.messages); Type: ACL; Schema: app_private; Owner: -
---
-
-REVOKE ALL ON FUNCTION app_private.message_json(m app_public.messages) FROM PUBLIC;
-GRANT ALL ON FUNCTION app_private.message_json(m app_public.messages) TO signalbox_visitor;
 
 --
 -- Name: PROCEDURE prune(IN live_events_retention interval, IN notifications_retention interval, IN audit_retention interval, IN batch_size integer, IN idempotency_retention interval, INOUT run_id bigint); Type: ACL; Schema: app_private; Owner: -
@@ -2566,31 +2648,10 @@ REVOKE ALL ON PROCEDURE app_private.prune(IN live_events_retention interval, IN 
 REVOKE ALL ON FUNCTION app_private.prune_batch(target text, cutoff timestamp with time zone, batch_size integer) FROM PUBLIC;
 
 --
--- Name: FUNCTION read_receipt_json(m app_public.messages); Type: ACL; Schema: app_private; Owner: -
---
-
-REVOKE ALL ON FUNCTION app_private.read_receipt_json(m app_public.messages) FROM PUBLIC;
-GRANT ALL ON FUNCTION app_private.read_receipt_json(m app_public.messages) TO signalbox_visitor;
-
---
 -- Name: FUNCTION record_live_event(recipients bigint[], event_type text, message_id bigint); Type: ACL; Schema: app_private; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app_private.record_live_event(recipients bigint[], event_type text, message_id bigint) FROM PUBLIC;
-
---
--- Name: FUNCTION search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer); Type: ACL; Schema: app_private; Owner: -
---
-
-REVOKE ALL ON FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION app_private.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer) TO signalbox_visitor;
-
---
--- Name: FUNCTION stream_horizon(); Type: ACL; Schema: app_private; Owner: -
---
-
-REVOKE ALL ON FUNCTION app_private.stream_horizon() FROM PUBLIC;
-GRANT ALL ON FUNCTION app_private.stream_horizon() TO signalbox_visitor;
 
 --
 -- Name: FUNCTION tg_messages__announce_change(); Type: ACL; Schema: app_private; Owner: -
@@ -2701,11 +2762,39 @@ REVOKE ALL ON FUNCTION app_private.tg_users__audit_deletion() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app_private.tg_users__forget_delivery_state() FROM PUBLIC;
 
 --
+-- Name: FUNCTION api_time(t timestamp with time zone); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.api_time(t timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.api_time(t timestamp with time zone) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION caller_password_hash(); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.caller_password_hash() FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.caller_password_hash() TO signalbox_visitor;
+
+--
+-- Name: FUNCTION conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer) TO signalbox_visitor;
+
+--
 -- Name: FUNCTION current_user_id(); Type: ACL; Schema: app_public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app_public.current_user_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION app_public.current_user_id() TO signalbox_visitor;
+
+--
+-- Name: FUNCTION end_session(token_hash bytea); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.end_session(token_hash bytea) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.end_session(token_hash bytea) TO signalbox_visitor;
 
 --
 -- Name: FUNCTION is_participant(sender_id bigint, receiver_id bigint, who bigint); Type: ACL; Schema: app_public; Owner: -
@@ -2715,6 +2804,63 @@ REVOKE ALL ON FUNCTION app_public.is_participant(sender_id bigint, receiver_id b
 GRANT ALL ON FUNCTION app_public.is_participant(sender_id bigint, receiver_id bigint, who bigint) TO signalbox_visitor;
 
 --
+-- Name: FUNCTION live_sessions(token_hashes bytea[]); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.live_sessions(token_hashes bytea[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.live_sessions(token_hashes bytea[]) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION login_credentials(username text, device_hash bytea); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.login_credentials(username text, device_hash bytea) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.login_credentials(username text, device_hash bytea) TO signalbox_visitor;
+
+--
+-- Name: TABLE messages; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT SELECT ON TABLE app_public.messages TO signalbox_visitor;
+
+--
+-- Name: COLUMN messages.sender_id; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(sender_id) ON TABLE app_public.messages TO signalbox_visitor;
+
+--
+-- Name: COLUMN messages.receiver_id; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(receiver_id) ON TABLE app_public.messages TO signalbox_visitor;
+
+--
+-- Name: COLUMN messages.parent_message_id; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(parent_message_id) ON TABLE app_public.messages TO signalbox_visitor;
+
+--
+-- Name: COLUMN messages.content; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(content),UPDATE(content) ON TABLE app_public.messages TO signalbox_visitor;
+
+--
+-- Name: COLUMN messages.read; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT UPDATE(read) ON TABLE app_public.messages TO signalbox_visitor;
+
+--
+-- Name: FUNCTION message_json(m app_public.messages); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.message_json(m app_public.messages) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.message_json(m app_public.messages) TO signalbox_visitor;
+
+--
 -- Name: FUNCTION other_participant(sender_id bigint, receiver_id bigint, who bigint); Type: ACL; Schema: app_public; Owner: -
 --
 
@@ -2722,10 +2868,58 @@ REVOKE ALL ON FUNCTION app_public.other_participant(sender_id bigint, receiver_i
 GRANT ALL ON FUNCTION app_public.other_participant(sender_id bigint, receiver_id bigint, who bigint) TO signalbox_visitor;
 
 --
--- Name: TABLE idempotency_keys; Type: ACL; Schema: app_private; Owner: -
+-- Name: FUNCTION read_receipt_json(m app_public.messages); Type: ACL; Schema: app_public; Owner: -
 --
 
-GRANT SELECT,INSERT,UPDATE ON TABLE app_private.idempotency_keys TO signalbox_visitor;
+REVOKE ALL ON FUNCTION app_public.read_receipt_json(m app_public.messages) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.read_receipt_json(m app_public.messages) TO signalbox_visitor;
+
+--
+-- Name: TABLE users; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT SELECT,DELETE ON TABLE app_public.users TO signalbox_visitor;
+
+--
+-- Name: FUNCTION register_user(username text, display_name text, password_hash text); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.register_user(username text, display_name text, password_hash text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.register_user(username text, display_name text, password_hash text) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION session_user_id(token_hash bytea); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.session_user_id(token_hash bytea) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.session_user_id(token_hash bytea) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION start_session(user_id bigint, token_hash bytea, ttl_hours integer, device_hash bytea); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.start_session(user_id bigint, token_hash bytea, ttl_hours integer, device_hash bytea) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.start_session(user_id bigint, token_hash bytea, ttl_hours integer, device_hash bytea) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION stream_horizon(); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.stream_horizon() FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.stream_horizon() TO signalbox_visitor;
+
+--
+-- Name: TABLE idempotency_keys; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT SELECT,INSERT,UPDATE ON TABLE app_public.idempotency_keys TO signalbox_visitor;
 
 --
 -- Name: TABLE live_events; Type: ACL; Schema: app_public; Owner: -
@@ -2750,12 +2944,6 @@ GRANT SELECT ON TABLE app_public.notifications TO signalbox_visitor;
 --
 
 GRANT UPDATE(read_at) ON TABLE app_public.notifications TO signalbox_visitor;
-
---
--- Name: TABLE users; Type: ACL; Schema: app_public; Owner: -
---
-
-GRANT SELECT,DELETE ON TABLE app_public.users TO signalbox_visitor;
 
 --
 -- Name: DEFAULT PRIVILEGES FOR FUNCTIONS; Type: DEFAULT ACL; Schema: -; Owner: -

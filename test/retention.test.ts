@@ -26,7 +26,7 @@ async function seed(admin: pg.Client) {
   await admin.query(`insert into app_private.sessions (token_hash, user_id, created_at, expires_at) values
     ('\\x01', $1, now() - interval '2 days', now() - interval '1 second'),
     ('\\x02', $1, now() - interval '2 days', now() + interval '1 day')`, [alice]);
-  await admin.query(`insert into app_private.idempotency_keys (sender_id, key, request_hash, message_id, created_at) values
+  await admin.query(`insert into app_public.idempotency_keys (sender_id, key, request_hash, message_id, created_at) values
     ($1, 'old', '\\x00', $2, now() - interval '25 hours'), ($1, 'new', '\\x00', $3, now() - interval '23 hours')`, [alice, m1, m2]);
   // Notifications: m1 read long ago (goes), m2 unread and old (stays),
   // m3 read recently (stays), m4 unread (stays).
@@ -51,7 +51,7 @@ t.test('the prune deletes what is past its retention and nothing else, and audit
   t.match(run, { sessions: 1, idempotencyKeys: 1, liveEvents: events.old, notifications: 1, deletedAccounts: 1 }, 'the counts of what went');
   const left = async (q: string, p: unknown[] = []) => (await admin.query(q, p)).rows.map((r) => Object.values(r)[0]);
   t.strictSame(await left(`select encode(token_hash, 'hex') from app_private.sessions order by 1`), ['02'], 'the live session stays');
-  t.strictSame(await left(`select key from app_private.idempotency_keys`), ['new'], 'a key younger than 24 h stays');
+  t.strictSame(await left(`select key from app_public.idempotency_keys`), ['new'], 'a key younger than 24 h stays');
   t.strictSame(await left(`select message_id::int from app_public.notifications order by 1`), [m2, m3, m4],
     'the old unread, the recent read and the unread notifications stay');
   t.equal(await left(`select count(*)::int from app_public.live_events where $1 = any(message_ids)`, [m1]).then((r) => r[0]), 0, 'old live events go');

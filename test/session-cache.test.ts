@@ -26,7 +26,7 @@ async function refusedSoon(app: TestApp['app'], who: Session): Promise<number> {
 }
 
 const lookups = (recorder: ReturnType<typeof queryRecorder>) =>
-  recorder.queries.filter((q) => q.includes('from app_private.sessions')).length;
+  recorder.queries.filter((q) => q.includes('app_public.session_user_id(')).length;
 
 t.test('a cached session needs no lookup; logout on another instance revokes it there', async (t) => {
   const recorder = queryRecorder();

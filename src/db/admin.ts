@@ -14,6 +14,14 @@ export function withDatabase(url: string, database: string): string {
   return u.toString();
 }
 
+/** The same server and database as another role (its password, or none: trust or peer authentication). */
+export function asRole(url: string, role: string, password?: string): string {
+  const u = new URL(url);
+  u.username = role;
+  u.password = password ? encodeURIComponent(password) : '';
+  return u.toString();
+}
+
 /** Whether a PostgreSQL server answers at `url` within two seconds. */
 export async function serverAnswers(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });

@@ -9,6 +9,8 @@ export type EmbeddedDatabase = {
   url: string;
   /** Connection string for the cluster's maintenance database. */
   adminUrl: string;
+  /** The runtime role's password (kept beside the cluster's: the service sets it at start). */
+  authenticatorPassword: string;
   stop: () => Promise<void>;
 };
 
@@ -69,7 +71,7 @@ function readServerLog(clusterDir: string, captured: string[]): string {
   return [fromFile, captured.slice(-40).join('\n')].filter(Boolean).join('\n');
 }
 
-const passwordFileOf = (dataDir: string) => path.join(path.resolve(dataDir), 'postgres-password');
+const passwordFileOf = (dataDir: string, role = 'postgres') => path.join(path.resolve(dataDir), `${role === 'postgres' ? 'postgres' : 'authenticator'}-password`);
 const urlOf = (password: string, port: number, database: string) =>
   `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
 
@@ -83,8 +85,8 @@ export function embeddedUrl(dataDir: string, port: number, database = 'signalbox
   return fs.existsSync(file) ? urlOf(fs.readFileSync(file, 'utf8').trim(), port, database) : null;
 }
 
-function readOrCreatePassword(dataDir: string): string {
-  const file = passwordFileOf(dataDir);
+function readOrCreatePassword(dataDir: string, role = 'postgres'): string {
+  const file = passwordFileOf(dataDir, role);
   if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
   const password = crypto.randomBytes(24).toString('hex');
   fs.writeFileSync(file, password, { mode: 0o600 });
@@ -142,6 +144,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   return {
     url: urlOf(password, options.port, database),
     adminUrl,
+    authenticatorPassword: readOrCreatePassword(dataDir, 'authenticator'),
     stop: () => pg.stop(),
   };
 }

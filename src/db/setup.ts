@@ -8,27 +8,58 @@ import { migrateWorkerSchema } from '../jobs/worker';
 import { migrationsFolder } from '../paths';
 
 
+/** The runtime role: its name, and a password to set (none: it keeps the one it has). */
+export type Authenticator = { name: string; password?: string };
+
+const roleRow = z.object({ rolname: z.string(), rolcanlogin: z.boolean(), rolinherit: z.boolean(), startsAs: z.string().nullable(), isVisitor: z.boolean() });
+
 /**
- * Creates the request role once per cluster and lets the connecting role
- * switch to it. Roles are cluster-wide, so this is a setup step, not a
- * migration: a migration would fail on the second database of a cluster.
+ * The cluster's roles (README, "Roles"): the visitor, which every request
+ * runs as (NOLOGIN, no BYPASSRLS), and the authenticator, which the service
+ * connects as (LOGIN NOINHERIT, a member of the visitor only, its sessions
+ * starting as the visitor: it can be nothing else). The connecting role
+ * (the owner, which runs this) becomes a member of the visitor too, so that
+ * scripts and jobs can take its part. Roles are cluster-wide, so this is a
+ * setup step, not a migration (a migration would fail on the second
+ * database of a cluster); it changes only what is missing, so a role a DBA
+ * set up (db/roles.sql) is left as it is.
  */
-export async function ensureRoles(databaseUrl: string, visitorRole: string): Promise<void> {
+export async function ensureRoles(databaseUrl: string, visitorRole: string, authenticator?: Authenticator): Promise<void> {
   const pool = await createPool(databaseUrl, { maximumPoolSize: 1 });
+  const role = (name: string) => sql.identifier([name]);
+  // Another process may create a role between our check and our create.
+  const create = async (statement: ReturnType<typeof sql.unsafe>) => {
+    try {
+      await pool.query(statement);
+    } catch (error) {
+      if ((error as { cause?: { code?: string } }).cause?.code !== '42710') throw error;
+    }
+  };
   try {
-    const exists = await pool.exists(
-      sql.type(z.object({ exists: z.boolean() }))`select 1 from pg_roles where rolname = ${visitorRole}`,
-    );
-    if (!exists) {
-      try {
-        await pool.query(sql.unsafe`create role ${sql.identifier([visitorRole])} nologin`);
-      } catch (error) {
-        // Another process created it between our check and our create.
-        if ((error as { cause?: { code?: string } }).cause?.code !== '42710') throw error;
+    const find = (name: string) =>
+      pool.maybeOne(sql.type(roleRow)`
+        select r.rolname, r.rolcanlogin, r.rolinherit,
+               (select substring(c from 6) from pg_db_role_setting s, unnest(s.setconfig) c
+                 where s.setrole = r.oid and s.setdatabase = 0 and c like 'role=%') as "startsAs",
+               pg_has_role(r.oid, ${visitorRole}, 'MEMBER') as "isVisitor"
+          from pg_roles r where r.rolname = ${name}`);
+    if (!(await find(visitorRole))) await create(sql.unsafe`create role ${role(visitorRole)} nologin`);
+    // SET ROLE needs membership; a superuser has it implicitly.
+    await pool.query(sql.unsafe`grant ${role(visitorRole)} to current_user`);
+    if (authenticator) {
+      let found = await find(authenticator.name);
+      if (!found) {
+        await create(sql.unsafe`create role ${role(authenticator.name)} login noinherit`);
+        found = await find(authenticator.name);
+      }
+      if (!found?.isVisitor) await pool.query(sql.unsafe`grant ${role(visitorRole)} to ${role(authenticator.name)}`);
+      if (found?.startsAs !== visitorRole) {
+        await pool.query(sql.unsafe`alter role ${role(authenticator.name)} set role = ${sql.literalValue(visitorRole)}`);
+      }
+      if (authenticator.password !== undefined) {
+        await pool.query(sql.unsafe`alter role ${role(authenticator.name)} password ${sql.literalValue(authenticator.password)}`);
       }
     }
-    // SET ROLE needs membership; a superuser has it implicitly.
-    await pool.query(sql.unsafe`grant ${sql.identifier([visitorRole])} to current_user`);
   } finally {
     await pool.end();
   }
@@ -57,7 +88,7 @@ export async function migrateDatabase(
 
 /**
  * Everything a database needs before the service serves from it: the
- * request role, the committed migrations and graphile-worker's schema
+ * roles, the committed migrations and graphile-worker's schema
  * (`npm run migrate`, and every instance at start). One process at a time
  * per database: graphile-migrate's own lock is try-or-fail ("Failed to get
  * exclusive lock"), so N instances started together on an unmigrated
@@ -68,13 +99,13 @@ export async function migrateDatabase(
 export async function setUpDatabase(
   databaseUrl: string,
   visitorRole: string,
-  options: { quiet?: boolean; migrationsFolder?: string } = {},
+  options: { quiet?: boolean; migrationsFolder?: string; authenticator?: Authenticator } = {},
 ): Promise<void> {
   const lock = new pg.Client({ connectionString: databaseUrl });
   await lock.connect();
   try {
     await lock.query(`select pg_advisory_lock(hashtext('signalbox.migrate'))`);
-    await ensureRoles(databaseUrl, visitorRole);
+    await ensureRoles(databaseUrl, visitorRole, options.authenticator);
     await migrateDatabase(databaseUrl, visitorRole, options);
     await migrateWorkerSchema(databaseUrl);
   } finally {

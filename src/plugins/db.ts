@@ -51,7 +51,7 @@ declare module 'fastify' {
     readAsCaller<T>(fn: (tx: Tx, me: number) => Promise<T>, limits?: { statementTimeoutMs?: number }): Promise<T>;
     /**
      * A read view that is one statement setting the caller itself (such as
-     * app_private.conversation_page): run on the pool readAsCaller would
+     * app_public.conversation_page): run on the pool readAsCaller would
      * use, outside a transaction — one round trip instead of four.
      */
     readView<T>(fn: (connection: DatabasePool, caller: Caller) => Promise<T>): Promise<T>;

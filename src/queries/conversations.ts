@@ -72,7 +72,7 @@ const pageText = z.object({ page: z.string().nullable() });
 /**
  * The messages between the caller and one user, newest first, as the
  * API's JSON text ({messages, nextCursor}), or null when that user does not
- * exist: app_private.conversation_page (migration 000013), one statement
+ * exist: app_public.conversation_page (migration 000013), one statement
  * that sets the caller itself — run it on a pool, outside a transaction,
  * and the request costs one round trip instead of four.
  *
@@ -98,7 +98,7 @@ export async function getConversationPage(
   page: Page,
 ): Promise<string | null> {
   return connection.oneFirst(sql.type(pageText)`
-    select app_private.conversation_page(${caller.role}, ${caller.id}, ${other}, ${page.before ?? null}, ${page.limit}) as page
+    select app_public.conversation_page(${caller.role}, ${caller.id}, ${other}, ${page.before ?? null}, ${page.limit}) as page
   `);
 }
 

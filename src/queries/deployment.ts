@@ -22,3 +22,15 @@ export async function deploymentIdentity(connection: CommonQueryMethods): Promis
   }
   return crypto.createHash('sha256').update(`${row.server}/${row.name}`).digest('hex').slice(0, 16);
 }
+
+const privilegesRow = z.object({ role: z.string(), superuser: z.boolean(), ownsSchema: z.boolean() });
+
+/** Who the service's connections log in as, and whether that role is a superuser or owns the schema. */
+export async function runtimePrivileges(connection: CommonQueryMethods): Promise<z.infer<typeof privilegesRow>> {
+  return connection.one(sql.type(privilegesRow)`
+    select session_user as role,
+           (select rolsuper from pg_roles where rolname = session_user) as superuser,
+           exists (select from pg_namespace n join pg_roles r on r.oid = n.nspowner
+                    where n.nspname = 'app_public' and pg_has_role(session_user, r.oid, 'MEMBER')) as "ownsSchema"
+  `);
+}

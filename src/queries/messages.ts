@@ -66,7 +66,7 @@ export async function sendMessage(
                       where m.id = ${parentId}::bigint and ${visibleTo(me)})
       returning *
     ), claim as (
-      insert into app_private.idempotency_keys (sender_id, key, request_hash, message_id)
+      insert into app_public.idempotency_keys (sender_id, key, request_hash, message_id)
       select ${me}, ${once?.key ?? null}::text, ${once ? sql.binary(once.requestHash) : null}, m.id
         from m where ${once?.key ?? null}::text is not null
       on conflict (sender_id, key) do update
@@ -87,7 +87,7 @@ const replayRow = messageRow.extend({ requestHash: z.instanceof(Buffer) });
 async function findIdempotentSend(connection: CommonQueryMethods, me: number, key: string): Promise<Replay | null> {
   const row = await connection.maybeOne(sql.type(replayRow)`
     select ${messageColumns}, k.request_hash as "requestHash"
-      from app_private.idempotency_keys k
+      from app_public.idempotency_keys k
       join app_public.messages m on m.id = k.message_id
      where k.sender_id = ${me} and k.key = ${key} and k.created_at >= now() - interval '24 hours'
   `);
@@ -167,14 +167,14 @@ export type ThreadRow = z.infer<typeof threadRow>;
 
 /**
  * A message (messageRow's shape) as JSON text built by PostgreSQL:
- * app_private.message_json (migration 000012), the same function the live
+ * app_public.message_json (migration 000012), the same function the live
  * events use, inlined into the query. Pages of messages travel as one
  * string per message, which Node joins and passes through, instead of
  * decoding eleven columns per message, building objects and serialising
  * them again: that was most of a thread request's CPU in Node.
  * test/shapes.test.ts holds it equal to the decoded row.
  */
-export const messageJson = sql.fragment`app_private.message_json(m)::text`;
+export const messageJson = sql.fragment`app_public.message_json(m)::text`;
 
 /** One node of a thread page: where it belongs, its depth, and its message JSON (messageRow's shape). */
 export type ThreadPiece = { id: number; parentMessageId: number | null; depth: number; node: string };

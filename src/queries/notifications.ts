@@ -85,8 +85,8 @@ export async function streamEventsAfter(
             -- ids, never content, so a deleted message is never replayed.
             select case when count(m.id) > 0 or e.message_count > cardinality(e.message_ids) then
                      json_build_object('count', e.message_count, 'messages', coalesce(json_agg(
-                       case when e.type = 'message.read' then app_private.read_receipt_json(m)
-                            else app_private.message_json(m) end order by m.id), '[]'))::text end
+                       case when e.type = 'message.read' then app_public.read_receipt_json(m)
+                            else app_public.message_json(m) end order by m.id), '[]'))::text end
               from app_public.messages m
              where m.id = any(e.message_ids))
        from app_public.live_events e
@@ -140,6 +140,6 @@ export async function streamStart(
     select greatest((select max(seq) from app_public.notifications where user_id = ${me}),
                     (select max(seq) from app_public.live_events where user_id = ${me}), 0) as latest,
            (select seq from app_public.notifications where id = ${legacyId}::bigint and user_id = ${me}) as legacy,
-           app_private.stream_horizon() as horizon
+           app_public.stream_horizon() as horizon
   `);
 }

@@ -7,7 +7,7 @@ import { messageRow } from './schemas';
 /**
  * Full-text search over the caller's own messages (sent and received):
  * `search @@ websearch_to_tsquery('english', q)` over messages_search_idx
- * (migration 000009), found by app_private.search_hits (000011: the index
+ * (migration 000009), found by app_public.search_hits (000011: the index
  * cannot serve @@ under row-level security), the rows then read under RLS
  * and scoped like every other query, optionally to one conversation. Ranked by ts_rank, newest
  * first among equal ranks; keyset-paginated on (rank, id). Bounded (migration
@@ -60,7 +60,7 @@ export async function searchMessages(
 ): Promise<{ hits: string[]; nextCursor: string | null }> {
   const other = input.with ?? null;
   const after = input.after ?? null;
-  // The hits come from app_private.search_hits (migration 000011): under
+  // The hits come from app_public.search_hits (migration 000011): under
   // row-level security `@@` could only filter the caller's rows, never use
   // the GIN index. It scopes by the caller itself; the rows are then read
   // here under RLS, as every query is.
@@ -69,7 +69,7 @@ export async function searchMessages(
     select m.id, h.rank, ${messageJson} as message,
            ts_headline('english', translate(m.content, ${START + STOP}, '  '), ${query},
                        ${`StartSel=${START}, StopSel=${STOP}, MaxWords=35, MinWords=15`}) as snippet
-      from app_private.search_hits(${query}, ${other}::bigint, ${after?.rank ?? null}::real, ${after?.id ?? null}::bigint,
+      from app_public.search_hits(${query}, ${other}::bigint, ${after?.rank ?? null}::real, ${after?.id ?? null}::bigint,
                                    ${input.limit + 1}, ${rankWindow}::int) h
       join app_public.messages m on m.id = h.id
      where ${visibleTo(me)}

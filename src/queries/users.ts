@@ -4,26 +4,24 @@ import { idRow, userRow, type User } from './schemas';
 
 const userColumns = sql.fragment`u.id, u.username, u.display_name as "displayName", u.created_at as "createdAt"`;
 
-/** Creates a user and their password hash in one statement. */
+/**
+ * Accounts and sessions go through SECURITY DEFINER functions in app_public
+ * (migration 000018): the runtime role has no way into app_private's tables
+ * but these, each doing one thing.
+ */
+
+/** Creates a user and their password hash in one call. */
 export async function createUser(
   connection: CommonQueryMethods,
   input: { username: string; displayName: string | null; passwordHash: string },
 ): Promise<User> {
   return connection.one(sql.type(userRow)`
-    with u as (
-      insert into app_public.users (username, display_name)
-      values (${input.username}, ${input.displayName})
-      returning *
-    ), secret as (
-      insert into app_private.user_secrets (user_id, password_hash)
-      select id, ${input.passwordHash} from u
-    )
-    select ${userColumns} from u
+    select ${userColumns} from app_public.register_user(${input.username}, ${input.displayName}, ${input.passwordHash}) u
   `);
 }
 
 const credentialRow = userRow.extend({ passwordHash: z.string(), trustedDevice: z.boolean() });
-const passwordRow = z.object({ passwordHash: z.string() });
+const passwordRow = z.object({ passwordHash: z.string().nullable() });
 const sessionRow = z.object({ userId: z.number(), expiresAt: z.string() });
 
 /**
@@ -37,44 +35,14 @@ export async function findCredentials(
   deviceHash: Buffer | null,
 ): Promise<z.infer<typeof credentialRow> | null> {
   return connection.maybeOne(sql.type(credentialRow)`
-    select ${userColumns}, s.password_hash as "passwordHash",
-           exists (select from app_private.trusted_devices d
-                    where d.token_hash = ${deviceHash ? sql.binary(deviceHash) : null} and d.user_id = u.id) as "trustedDevice"
-      from app_public.users u
-      join app_private.user_secrets s on s.user_id = u.id
-     where u.username = ${username}
+    select ${userColumns}, u.password_hash as "passwordHash", u.trusted_device as "trustedDevice"
+      from app_public.login_credentials(${username}, ${deviceHash ? sql.binary(deviceHash) : null}) u
   `);
 }
 
-/** How many trusted devices an account keeps; the least recently used go first. */
-export const TRUSTED_DEVICES_PER_ACCOUNT = 20;
-
-/**
- * Trusts a device for an account after a successful login or sign-up (a
- * token already trusted is touched); the account keeps its
- * newest TRUSTED_DEVICES_PER_ACCOUNT devices (the delete's snapshot does not
- * see the row inserted beside it, so it keeps one fewer of the others).
- */
-export async function trustDevice(connection: CommonQueryMethods, userId: number, deviceHash: Buffer): Promise<void> {
-  await connection.query(sql.unsafe`
-    with trusted as (
-      insert into app_private.trusted_devices (token_hash, user_id)
-      values (${sql.binary(deviceHash)}, ${userId})
-      on conflict (token_hash, user_id) do update set last_used_at = now()
-    )
-    delete from app_private.trusted_devices
-     where user_id = ${userId}
-       and token_hash <> ${sql.binary(deviceHash)}
-       and token_hash not in (select token_hash from app_private.trusted_devices
-                               where user_id = ${userId} and token_hash <> ${sql.binary(deviceHash)}
-                               order by last_used_at desc limit ${TRUSTED_DEVICES_PER_ACCOUNT - 1})
-  `);
-}
-
-export async function findPasswordHash(connection: CommonQueryMethods, userId: number): Promise<string | null> {
-  return connection.maybeOneFirst(sql.type(passwordRow)`
-    select password_hash as "passwordHash" from app_private.user_secrets where user_id = ${userId}
-  `);
+/** The signed-in caller's own password hash (run as the caller). */
+export async function callerPasswordHash(connection: CommonQueryMethods): Promise<string | null> {
+  return connection.oneFirst(sql.type(passwordRow)`select app_public.caller_password_hash() as "passwordHash"`);
 }
 
 export async function getUserById(connection: CommonQueryMethods, id: number): Promise<User | null> {
@@ -85,14 +53,17 @@ export async function getUserByUsername(connection: CommonQueryMethods, username
   return connection.maybeOne(sql.type(userRow)`select ${userColumns} from app_public.users u where u.username = ${username}`);
 }
 
-/** Stores a session by the SHA-256 of its token; the token itself is never stored. */
+/**
+ * After a checked password or a sign-up: stores a session by the SHA-256 of
+ * its token (the token itself is never stored) and trusts the device for
+ * the account (the account keeps its 20 most recently used devices).
+ */
 export async function createSession(
   connection: CommonQueryMethods,
-  input: { userId: number; tokenHash: Buffer; ttlHours: number },
+  input: { userId: number; tokenHash: Buffer; ttlHours: number; deviceHash: Buffer },
 ): Promise<void> {
   await connection.query(sql.unsafe`
-    insert into app_private.sessions (token_hash, user_id, expires_at)
-    values (${sql.binary(input.tokenHash)}, ${input.userId}, now() + make_interval(hours => ${input.ttlHours}))
+    select app_public.start_session(${input.userId}, ${sql.binary(input.tokenHash)}, ${input.ttlHours}, ${sql.binary(input.deviceHash)})
   `);
 }
 
@@ -102,8 +73,7 @@ export async function findSession(
   tokenHash: Buffer,
 ): Promise<{ userId: number; expiresAt: number } | null> {
   const row = await connection.maybeOne(sql.type(sessionRow)`
-    select user_id as "userId", expires_at as "expiresAt" from app_private.sessions
-     where token_hash = ${sql.binary(tokenHash)} and expires_at > now()
+    select user_id as "userId", expires_at as "expiresAt" from app_public.session_user_id(${sql.binary(tokenHash)})
   `);
   return row && { userId: row.userId, expiresAt: Date.parse(row.expiresAt) };
 }
@@ -119,15 +89,13 @@ export async function findLiveSessions(connection: CommonQueryMethods, tokenHash
   const hexes = [...new Set(tokenHashes.map((h) => h.toString('hex')))];
   const rows = await connection.any(sql.type(liveSessionRow)`
     select encode(token_hash, 'hex') as "tokenHash", user_id as "userId"
-      from app_private.sessions
-     where token_hash in (select decode(h, 'hex') from unnest(${sql.array(hexes, 'text')}) as h)
-       and expires_at > now()
+      from app_public.live_sessions(array(select decode(h, 'hex') from unnest(${sql.array(hexes, 'text')}) as h))
   `);
   return new Map(rows.map((r) => [r.tokenHash, r.userId]));
 }
 
 export async function deleteSession(connection: CommonQueryMethods, tokenHash: Buffer): Promise<void> {
-  await connection.query(sql.unsafe`delete from app_private.sessions where token_hash = ${sql.binary(tokenHash)}`);
+  await connection.query(sql.unsafe`select app_public.end_session(${sql.binary(tokenHash)})`);
 }
 
 /**

@@ -6,7 +6,7 @@ import { hashToken, isWellFormedToken, newToken } from '../auth/tokens';
 import { rateLimited, unauthorized } from '../http-errors';
 import { SESSION_COOKIE } from '../plugins/auth';
 import { userRow } from '../queries/schemas';
-import { createSession, createUser, deleteSession, findCredentials, trustDevice } from '../queries/users';
+import { createSession, createUser, deleteSession, findCredentials } from '../queries/users';
 import { displayName, errors, password, username } from './inputs';
 
 /** The device token's cookie (browsers) and header (API clients): OWASP's device cookie. */
@@ -39,8 +39,7 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
   async function startSession(userId: number, request: FastifyRequest, reply: FastifyReply) {
     const token = newToken();
     const deviceToken = presentedDevice(request) ?? newToken();
-    await createSession(app.pool, { userId, tokenHash: hashToken(token), ttlHours: options.sessionTtlHours });
-    await trustDevice(app.pool, userId, hashToken(deviceToken));
+    await createSession(app.pool, { userId, tokenHash: hashToken(token), ttlHours: options.sessionTtlHours, deviceHash: hashToken(deviceToken) });
     // A new account must not look missing to its own first reads on a replica.
     app.reads.wrote([userId]);
     const cookie = { httpOnly: true, sameSite: 'strict', secure: request.protocol === 'https' } as const;

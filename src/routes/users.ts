@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { forbidden, notFound, unauthorized } from '../http-errors';
 import { SESSION_COOKIE } from '../plugins/auth';
 import { userRow } from '../queries/schemas';
-import { deleteAccount, findPasswordHash, getUserById, getUserByUsername } from '../queries/users';
+import { deleteAccount, callerPasswordHash, getUserById, getUserByUsername } from '../queries/users';
 import { errors, username } from './inputs';
 
 /** The caller's id; these routes run behind app.authenticate, so there is one. */
@@ -38,7 +38,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const me = signedIn(request);
-      const passwordHash = await findPasswordHash(app.pool, me);
+      const passwordHash = await request.readAsCaller((tx) => callerPasswordHash(tx));
       // Within the password budgets (a stolen token must not buy unlimited
       // guesses, nor unlimited argon2 work).
       if (!(await app.passwords.check(request, { userId: me }, passwordHash, request.body.password))) {

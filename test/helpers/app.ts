@@ -39,7 +39,7 @@ export async function buildTestApp(
   } = {},
 ): Promise<TestApp> {
   const { db, pool } = options.shareWith
-    ? { db: options.shareWith.db, pool: await sharedPool(t, options.shareWith.db.url, options.interceptors) }
+    ? { db: options.shareWith.db, pool: await sharedPool(t, options.shareWith.db.runtimeUrl, options.interceptors) }
     : await createTestPool(t, options.interceptors);
   // CHECK_SHAPES: every row and every response of every test is validated against its schema.
   const config = loadConfig({ LOG_LEVEL: 'silent', DATABASE_URL: db.url, CHECK_SHAPES: '1', ...options.env });
@@ -48,7 +48,7 @@ export async function buildTestApp(
     pool,
     logger: process.env.SIGNALBOX_TEST_LOG ? { level: process.env.SIGNALBOX_TEST_LOG } : false,
     cacheClient: options.cacheClient,
-    ...(options.live === false ? {} : { listenerUrl: options.listenerUrl ?? db.url }),
+    ...(options.live === false ? {} : { listenerUrl: options.listenerUrl ?? db.runtimeUrl }),
   });
   t.teardown(() => app.close());
   return { app, pool, db, config };

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import pg from 'pg';
 import type { DatabasePool, Interceptor } from 'slonik';
 import type { Test } from 'tap';
-import { adminQuery, withDatabase } from '../../src/db/admin';
+import { adminQuery, asRole, withDatabase } from '../../src/db/admin';
 import { createDatabasePool } from '../../src/db/pool';
 
 export type TestDatabase = {
@@ -10,6 +10,8 @@ export type TestDatabase = {
   url: string;
   /** Superuser-ish connection string of the same server (for psql checks). */
   serverUrl: string;
+  /** The same database as the runtime role (the authenticator, which starts as the visitor): what the app's pools use. */
+  runtimeUrl: string;
   visitorRole: string;
 };
 
@@ -44,16 +46,18 @@ export async function createTestDatabase(t: Test): Promise<TestDatabase> {
     await client.end();
   }
   t.teardown(() => adminQuery(serverUrl, `drop database if exists ${name} with (force)`));
-  return { name, url: withDatabase(serverUrl, name), serverUrl, visitorRole: process.env.DATABASE_VISITOR ?? 'signalbox_visitor' };
+  const url = withDatabase(serverUrl, name);
+  const runtimeUrl = asRole(url, env('SIGNALBOX_TEST_AUTHENTICATOR'), process.env.SIGNALBOX_TEST_AUTHENTICATOR_PASSWORD);
+  return { name, url, serverUrl, runtimeUrl, visitorRole: process.env.DATABASE_VISITOR ?? 'signalbox_visitor' };
 }
 
-/** A Slonik pool on a fresh test database, ended at teardown. */
+/** A Slonik pool on a fresh test database as the runtime role, ended at teardown. */
 export async function createTestPool(
   t: Test,
   interceptors: readonly Interceptor[] = [],
 ): Promise<{ db: TestDatabase; pool: DatabasePool }> {
   const db = await createTestDatabase(t);
-  const pool = await createDatabasePool(db.url, { interceptors, maximumPoolSize: 5, checkShapes: true });
+  const pool = await createDatabasePool(db.runtimeUrl, { interceptors, maximumPoolSize: 5, checkShapes: true });
   t.teardown(() => pool.end());
   return { db, pool };
 }

@@ -41,7 +41,7 @@ insert into app_public.messages (sender_id, receiver_id, content)
   select :alice, :carol, 'bulk ' || g || ' ' || :'marker' from generate_series(1, 3) g;
 insert into app_public.messages (sender_id, receiver_id, content) values (:alice, :alice, 'note to self ' || :'marker');
 update app_public.messages set content = 'edited ' || :'marker' where id = :m1;
-insert into app_private.idempotency_keys (sender_id, key, request_hash, message_id)
+insert into app_public.idempotency_keys (sender_id, key, request_hash, message_id)
   values (:alice, 'key-' || :'marker', sha256(:'marker'::bytea), :m1);
 select pg_temp.act_as(:bob);
 insert into app_public.messages (sender_id, parent_message_id, content) values (:bob, :m1, 'you said ' || :'marker');
@@ -51,7 +51,7 @@ select pg_temp.as_dba();
 insert into app_private.sessions (token_hash, user_id, expires_at) values (sha256(:'marker'::bytea), :alice, now() + interval '1 day');
 
 select pg_temp.ok(
-  pg_temp.tables_holding(:'marker') @> array['app_public.users', 'app_public.messages', 'app_public.message_history', 'app_private.idempotency_keys'],
+  pg_temp.tables_holding(:'marker') @> array['app_public.users', 'app_public.messages', 'app_public.message_history', 'app_public.idempotency_keys'],
   'the scan finds the marker where it was planted');
 select pg_temp.ok(
   (select count(*) > 0 from app_public.live_events where user_id in (:bob, :carol)),
