@@ -13,6 +13,10 @@
  * replica's recovery_min_apply_delay (simulated lag). The tests and the
  * benchmark use the same functions (startCluster).
  *
+ * The roles are set up as in a deployment (README, "Roles"): `urls` are
+ * the owner's (postgres: migrations, a DBA), `runtime` the same servers
+ * as the authenticator, which the service serves as.
+ *
  * PostgreSQL and PgBouncer refuse to run as root: as root every command
  * runs as the `postgres` user (runuser), which owns the directory.
  */
@@ -22,6 +26,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { loadConfig } from '../src/config';
+import { asRole } from '../src/db/admin';
+import { ensureRoles } from '../src/db/setup';
 
 const run = promisify(execFile);
 
@@ -41,6 +48,8 @@ export type ClusterState = {
   database: string;
   ports: { primary: number; replica: number; bouncer: number };
   urls: { primary: string; replica: string; bouncer: string };
+  /** The same, as the runtime role (the authenticator). */
+  runtime: { primary: string; replica: string; bouncer: string };
 };
 
 const STATE_FILE = 'cluster.json';
@@ -131,6 +140,10 @@ export class Cluster {
     return this.state.urls;
   }
 
+  get runtime(): ClusterState['runtime'] {
+    return this.state.runtime;
+  }
+
   private data(which: 'primary' | 'replica'): string {
     return path.join(this.state.dir, which);
   }
@@ -197,13 +210,18 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   if (asRoot) execFileSync('chown', ['postgres:postgres', dir]);
   const ports = { primary: await freePort(), replica: await freePort(), bouncer: await freePort() };
   const urls = { primary: url(ports.primary, database), replica: url(ports.replica, database), bouncer: url(ports.bouncer, database) };
-  const cluster = new Cluster({ dir, database, ports, urls }, bin);
+  const config = loadConfig({ ...process.env, DATABASE_URL: undefined });
+  const as = (u: string) => asRole(u, config.DATABASE_AUTHENTICATOR);
+  const runtime = { primary: as(urls.primary), replica: as(urls.replica), bouncer: as(urls.bouncer) };
+  const cluster = new Cluster({ dir, database, ports, urls, runtime }, bin);
   try {
     const primary = path.join(dir, 'primary');
     await exec(path.join(bin, 'initdb'), ['-D', primary, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
     fs.appendFileSync(path.join(primary, 'postgresql.conf'), serverConfig(dir, ports.primary));
     await cluster.pgCtl('primary', 'start');
     await exec(path.join(bin, 'psql'), ['-X', '-q', '-d', url(ports.primary, 'postgres'), '-c', `create database ${database}`]);
+    // The visitor and the authenticator, before the replica copies the cluster.
+    await ensureRoles(urls.primary, config.DATABASE_VISITOR, { name: config.DATABASE_AUTHENTICATOR });
 
     const replica = path.join(dir, 'replica');
     await exec(path.join(bin, 'pg_basebackup'), ['-d', url(ports.primary, 'postgres'), '-D', replica, '-R', '-X', 'stream', '-c', 'fast', '--no-sync']);
@@ -213,7 +231,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     );
     await cluster.pgCtl('replica', 'start');
 
-    fs.writeFileSync(path.join(dir, 'userlist.txt'), '"postgres" ""\n');
+    fs.writeFileSync(path.join(dir, 'userlist.txt'), `"postgres" ""\n"${config.DATABASE_AUTHENTICATOR}" ""\n`);
     fs.writeFileSync(
       path.join(dir, 'pgbouncer.ini'),
       [
@@ -270,10 +288,10 @@ function printUrls(cluster: Cluster): void {
   process.stdout.write(
     [
       `# signalbox cluster in ${dir} (npm run cluster -- down)`,
-      `DATABASE_URL=${urls.bouncer}`,
-      `LISTEN_DATABASE_URL=${urls.primary}`,
+      `DATABASE_URL=${cluster.state.runtime.bouncer}`,
+      `LISTEN_DATABASE_URL=${cluster.state.runtime.primary}`,
       `MIGRATE_DATABASE_URL=${urls.primary}`,
-      `DATABASE_READ_URL=${urls.replica}`,
+      `DATABASE_READ_URL=${cluster.state.runtime.replica}`,
       '',
     ].join('\n'),
   );

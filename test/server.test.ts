@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import t from 'tap';
 import { createTestDatabase } from './helpers/db';
 import { request, start } from './helpers/process';
@@ -63,6 +64,18 @@ t.test('without DATABASE_URL: embedded PostgreSQL under DATA_DIR, reused, recove
   t.notMatch(second.output(), /initialising a new cluster/, 'and reuses the data directory');
   const login = await request(second.base, 'POST', '/auth/login', { username: 'kept_user', password: 'long enough pw' });
   t.equal(login.status, 200, 'the data survived');
+  // Least privilege (README, "Roles"): the service serves as the
+  // authenticator, not as the cluster's superuser.
+  const owner = new pg.Client({
+    connectionString: `postgres://postgres:${encodeURIComponent(fs.readFileSync(path.join(dataDir, 'postgres-password'), 'utf8').trim())}@127.0.0.1:${port}/signalbox`,
+  });
+  await owner.connect();
+  const { rows } = await owner.query<{ usename: string }>(
+    `select distinct usename from pg_stat_activity where datname = 'signalbox' and pid <> pg_backend_pid() and backend_type = 'client backend'`,
+  );
+  await owner.end();
+  t.ok(rows.some((r) => r.usename === 'signalbox_authenticator'), `its request connections log in as the authenticator (${rows.map((r) => r.usename).join(', ')}; the owner's: the retention job)`);
+  t.notMatch(second.output(), /which can bypass row-level security/, 'and it does not warn about its role');
   const running = postmaster();
   second.child.kill('SIGTERM');
   t.equal(await within(second.exited, 30_000, 'exit after SIGTERM'), 0, 'SIGTERM exits 0');

@@ -44,7 +44,7 @@ t.test('psql checks', async (t) => {
       t.ok(plan > 0, 'the script declares its plan');
       const result = spawnSync(
         'psql',
-        ['-X', '-q', '-v', `visitor=${db.visitorRole}`, '-d', db.url, '-f', path.join('test', 'sql', script)],
+        ['-X', '-q', '-v', `visitor=${db.visitorRole}`, '-v', `authenticator=${process.env.SIGNALBOX_TEST_AUTHENTICATOR ?? 'signalbox_authenticator'}`, '-d', db.url, '-f', path.join('test', 'sql', script)],
         { cwd: projectRoot, encoding: 'utf8', env: { ...process.env, PGOPTIONS: '-c lock_timeout=5s' } },
       );
       // One assertion per script (its checks are counted, not echoed as

@@ -11,7 +11,8 @@ import { buildApp } from '../src/app';
 import { loadConfig } from '../src/config';
 import { createDatabasePool } from '../src/db/pool';
 import { replicaCannotServe } from '../src/db/errors';
-import { ensureRoles, migrateDatabase } from '../src/db/setup';
+import { sqlStateOf } from '../src/http-errors';
+import { migrateDatabase } from '../src/db/setup';
 import { missingTools, startCluster, type Cluster } from '../scripts/cluster';
 import { call, listen, send, signUp, type Session } from './helpers/app';
 import { openStream } from './helpers/sse';
@@ -26,12 +27,16 @@ if (missing.length > 0 && process.env.SIGNALBOX_REQUIRE_TOPOLOGY === '1') t.fail
 
 type Instance = { app: FastifyInstance; replicaReads: () => number };
 
-/** One instance: requests via PgBouncer, LISTEN on the primary, reads on the replica (counted by its router). */
+/**
+ * One instance as a deployment runs it: requests via PgBouncer, LISTEN on
+ * the primary, reads on the replica (counted by its router), all as the
+ * runtime role (the authenticator).
+ */
 async function instance(cluster: Cluster, closers: (() => Promise<void>)[]): Promise<Instance> {
-  const pool = await createDatabasePool(cluster.urls.bouncer, { maximumPoolSize: 12, checkShapes: true });
+  const pool = await createDatabasePool(cluster.runtime.bouncer, { maximumPoolSize: 12, checkShapes: true });
   const config = loadConfig({
     LOG_LEVEL: 'silent',
-    DATABASE_URL: cluster.urls.bouncer,
+    DATABASE_URL: cluster.runtime.bouncer,
     CHECK_SHAPES: '1',
     REPLICA_MAX_LAG_MS: String(MAX_LAG_MS),
     REPLICA_CHECK_MS: '50',
@@ -41,10 +46,10 @@ async function instance(cluster: Cluster, closers: (() => Promise<void>)[]): Pro
     config,
     pool,
     logger: process.env.SIGNALBOX_TEST_LOG ? { level: process.env.SIGNALBOX_TEST_LOG } : false,
-    listenerUrl: cluster.urls.primary,
+    listenerUrl: cluster.runtime.primary,
     // The app's read router opens the replica's pool, and a new one after a failure.
     replicas: [
-      { name: 'replica', connect: () => createDatabasePool(cluster.urls.replica, { maximumPoolSize: 4, checkShapes: true, connectionTimeoutMs: 1000 }) },
+      { name: 'replica', connect: () => createDatabasePool(cluster.runtime.replica, { maximumPoolSize: 4, checkShapes: true, connectionTimeoutMs: 1000 }) },
     ],
   });
   closers.push(async () => {
@@ -92,10 +97,36 @@ t.test('PgBouncer in transaction mode and a streaming replica', { skip: missing.
     }
   });
   const visitor = process.env.DATABASE_VISITOR ?? 'signalbox_visitor';
-  await ensureRoles(cluster.urls.primary, visitor);
   await migrateDatabase(cluster.urls.primary, visitor, { quiet: true });
   const one = await instance(cluster, instances);
   const { app } = one;
+
+  t.test('the runtime role, through PgBouncer and on the replica, is the visitor and nothing more', async (t) => {
+    const alice = await signUp(app, 'priv_a');
+    const bob = await signUp(app, 'priv_b');
+    await send(app, alice, { receiverId: bob.id, content: 'only for bob' });
+    for (const [where, url, ownerUrl] of [
+      ['PgBouncer', cluster.runtime.bouncer, cluster.urls.bouncer],
+      ['the replica', cluster.runtime.replica, cluster.urls.replica],
+    ] as const) {
+      const pool = await createDatabasePool(url, { maximumPoolSize: 1 });
+      const ownerPool = await createDatabasePool(ownerUrl, { maximumPoolSize: 1 });
+      t.teardown(() => Promise.all([pool.end(), ownerPool.end()]));
+      const who = await pool.one(sql.unsafe`select current_user::text as "current", session_user::text as "session"`);
+      t.strictSame(who, { current: visitor, session: process.env.DATABASE_AUTHENTICATOR ?? 'signalbox_authenticator' }, `${where}: logged in as the authenticator, running as the visitor`);
+      // Not vacuous: the owner sees the message there (once replayed).
+      await until(`${where}: the message to be there`, async () =>
+        // (On the replica the schema itself may not be replayed yet.)
+        Number(await ownerPool.oneFirst(sql.unsafe`select count(*) from app_public.messages where receiver_id = ${bob.id}`).catch(() => 0)) > 0 ? true : undefined,
+      );
+      const rows = await pool.oneFirst(sql.unsafe`select (select count(*) from app_public.messages) + (select count(*) from app_public.users)`);
+      t.equal(Number(rows), 0, `${where}: without a user set, no message and no user is visible`);
+      const refused = await pool.query(sql.unsafe`select count(*) from app_private.sessions`).then(() => null, sqlStateOf);
+      t.equal(refused, '42501', `${where}: app_private is refused`);
+      const owner = await pool.query(sql.unsafe`set role postgres`).then(() => null, sqlStateOf);
+      t.equal(owner, '42501', `${where}: set role to the owner fails`);
+    }
+  });
 
   t.test('the main paths, 16 callers at once over 2 server connections', async (t) => {
     const users = await Promise.all(Array.from({ length: 8 }, (_, i) => signUp(app, `bouncer${i}`)));

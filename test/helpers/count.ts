@@ -20,7 +20,7 @@ export function queryRecorder(): { interceptor: Interceptor; queries: string[]; 
       queries.length = 0;
     },
     business() {
-      return queries.filter((q) => !q.includes('app_private.sessions') && !q.includes("set_config('role'"));
+      return queries.filter((q) => !q.includes('app_public.session_user_id(') && !q.includes("set_config('role'"));
     },
   };
 }
