@@ -203,6 +203,25 @@ t.test('PgBouncer in transaction mode and a streaming replica', { skip: missing.
     t.comment(`back on the replica after ${Date.now() - start} ms`);
   });
 
+  t.test('what someone else created a moment ago is found, though the replica has not replayed it', async (t) => {
+    // Before: bob registered, alice's read of their conversation went to the
+    // replica, which did not have bob yet: 404 (2 runs in 2 on a fresh clone).
+    const alice = await signUp(app, 'fresh_a');
+    const bob = await signUp(app, 'fresh_b');
+    await until('the replica to serve alice', async () => {
+      const before = one.replicaReads();
+      await conversation(app, alice, bob);
+      return one.replicaReads() > before ? true : undefined;
+    });
+    for (let i = 0; i < 5; i++) {
+      const carol = await signUp(app, `fresh_c${i}`); // marks carol, not alice: alice's reads may go to the replica
+      const profile = await call(app, alice, 'GET', `/users/${carol.username}`);
+      t.equal(profile.statusCode, 200, `${i}: carol's profile, the moment she registered`);
+      const page = await call(app, alice, 'GET', `/conversations/${carol.id}/messages?limit=${10 + i}`);
+      t.equal(page.statusCode, 200, `${i}: and alice's (empty) conversation with her`);
+    }
+  });
+
   t.test('another instance: the other participant sees it within the delay plus a bound', async (t) => {
     const two = await instance(cluster, instances);
     const alice = await signUp(app, 'far_a');
