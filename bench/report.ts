@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { CeilingResult } from './ceiling';
 import type { TopologyResult } from './topology';
 import type { RetentionBench } from './retention';
+import type { IsolationBench } from './isolation';
 import type { Load } from './lib';
 
 export type { Load };
@@ -270,6 +271,33 @@ function issueSections(dir: string): string[] {
   if (stepBefore && stepAfter) out.push(...conversationStep(stepBefore, stepAfter));
   const retention = readJson<RetentionBench>(dir, 'retention.json');
   if (retention) out.push(...retentionSection(retention));
+  const isolation = readJson<IsolationBench>(dir, 'isolation.json');
+  if (isolation) out.push(...isolationSection(isolation, readJson<IsolationBench>(dir, 'isolation-before.json')));
+  return out;
+}
+
+/** What one user's or one attacker's trouble costs everyone else, before and after (bench/isolation.ts). */
+function isolationSection(after: IsolationBench, before: IsolationBench | null): string[] {
+  const out: string[] = [];
+  const p = (...xs: string[]) => out.push(...xs);
+  const ms = (x: number | undefined) => (x === undefined ? '—' : `${f(x, 1)} ms`);
+  const statuses = (x: Record<string, number> | undefined) =>
+    x ? Object.entries(x).map(([k, v]) => `${f(v)} × ${k}`).join(', ') : '—';
+  p('## Isolation between users: one user, one socket or one lock', '');
+  p(`\`npm run bench:isolation\` (also part of \`bench:abuse\`; ${after.date.slice(0, 10)}): each attack against a fresh server on a fresh database, the victim measured one request at a time beside it. "Before" is main at 884045e, the same script with \`--app\`, in the same hour on this machine.`, '');
+  p('| attack | victim | before | after |', '|---|---|---|---|');
+  const row = (attack: string, victim: string, get: (r: IsolationBench) => string) =>
+    p(`| ${attack} | ${victim} | ${before ? get(before) : '—'} | **${get(after)}** |`);
+  row('a DBA holds one user\'s delivery counter, 15 sends to that user in flight (8 s)', 'an unrelated user\'s inbox p50 / p99', (r) => `${ms(r.heldLock?.inbox.p50)} / ${ms(r.heldLock?.inbox.p99)} (${f(r.heldLock?.inbox.requests ?? 0)} requests)`);
+  row('', 'the blocked sends', (r) => statuses(r.heldLock?.blockedSends));
+  row('40 concurrent searches by a user with 200,000 matching messages (10 s)', 'an unrelated user\'s inbox p50 / p99 (alone: p50)', (r) => `${ms(r.searchFlood?.inbox.p50)} / ${ms(r.searchFlood?.inbox.p99)} (${ms(r.searchFlood?.baselineInbox.p50)})`);
+  row('', 'an unrelated user\'s send p50', (r) => ms(r.searchFlood?.send.p50));
+  row('', 'the searches themselves', (r) => statuses(r.searchFlood?.searches.statuses));
+  row('300 addresses posting wrong logins for made-up names (10 s)', 'the owner\'s logins (device token presented) succeeded', (r) => (r.loginFlood ? `${f(r.loginFlood.owner.successRate * 100, 1)} % (p50 ${ms(r.loginFlood.owner.p50)})` : '—'));
+  row('', 'the strangers\' answers', (r) => statuses(r.loginFlood?.strangers));
+  row('3,000 sockets sending a body byte every 2 s (20 s)', 'the server\'s open descriptors: peak, then at the end', (r) => (r.slowloris ? `${f(r.slowloris.peakFds)}, then ${f(r.slowloris.fds.at(-1) ?? 0)}` : '—'));
+  row('', '/healthz p50', (r) => ms(r.slowloris?.healthz.p50));
+  p('', 'Targets (issue 20): the unrelated inbox under 50 ms during the held lock and the search flood; the owner\'s logins ≥ 95 % during the flood. Why each holds: the held lock costs its own requests 2 s and a 503 (`lock_timeout`), reads have a pool of their own; a user holds at most 4 connections (`USER_MAX_CONCURRENT`) and searches rank the newest 10,000 matches under a 2 s budget; trusted devices are served first by the password checks; a request must arrive whole within 10 s (`REQUEST_TIMEOUT_MS`). The login flood\'s owner latency is the machine\'s: the 300 flooding clients run on the same 2 cores as the server.', '');
   return out;
 }
 
