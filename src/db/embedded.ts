@@ -71,7 +71,8 @@ function readServerLog(clusterDir: string, captured: string[]): string {
   return [fromFile, captured.slice(-40).join('\n')].filter(Boolean).join('\n');
 }
 
-const passwordFileOf = (dataDir: string, role = 'postgres') => path.join(path.resolve(dataDir), `${role === 'postgres' ? 'postgres' : 'authenticator'}-password`);
+/** `postgres-password` (the cluster's superuser), `authenticator-password` (the runtime role's). */
+const passwordFileOf = (dataDir: string, role = 'postgres') => path.join(path.resolve(dataDir), `${role}-password`);
 const urlOf = (password: string, port: number, database: string) =>
   `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
 

@@ -11,7 +11,7 @@ import { migrationsFolder } from '../paths';
 /** The runtime role: its name, and a password to set (none: it keeps the one it has). */
 export type Authenticator = { name: string; password?: string };
 
-const roleRow = z.object({ rolname: z.string(), rolcanlogin: z.boolean(), rolinherit: z.boolean(), startsAs: z.string().nullable(), isVisitor: z.boolean() });
+const roleRow = z.object({ startsAs: z.string().nullable(), isVisitor: z.boolean() });
 
 /**
  * The cluster's roles (README, "Roles"): the visitor, which every request
@@ -38,8 +38,7 @@ export async function ensureRoles(databaseUrl: string, visitorRole: string, auth
   try {
     const find = (name: string) =>
       pool.maybeOne(sql.type(roleRow)`
-        select r.rolname, r.rolcanlogin, r.rolinherit,
-               (select substring(c from 6) from pg_db_role_setting s, unnest(s.setconfig) c
+        select (select substring(c from 6) from pg_db_role_setting s, unnest(s.setconfig) c
                  where s.setrole = r.oid and s.setdatabase = 0 and c like 'role=%') as "startsAs",
                pg_has_role(r.oid, ${visitorRole}, 'MEMBER') as "isVisitor"
           from pg_roles r where r.rolname = ${name}`);
