@@ -164,6 +164,17 @@ const configSchema = z.object({
     .enum(['0', '1', 'true', 'false'])
     .default('0')
     .transform((v) => v === '1' || v === 'true'),
+  /**
+   * Whether the service sets up the database at start (roles, migrations,
+   * graphile-worker's schema) with MIGRATE_DATABASE_URL. Off: a deployment
+   * runs `npm run migrate` as a step of its own and its instances hold only
+   * the authenticator's credential; without MIGRATE_DATABASE_URL they then
+   * run no retention job either (README, "Roles").
+   */
+  MIGRATE_ON_START: z
+    .enum(['0', '1', 'true', 'false'])
+    .default('1')
+    .transform((v) => v === '1' || v === 'true'),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -38,8 +38,10 @@ async function main(): Promise<void> {
 
   // Roles and migrations need a session of their own (advisory locks): not
   // through a pooler in transaction mode. Neither does LISTEN.
-  const directUrl = ownerUrl!;
-  await setUpDatabase(directUrl, config.DATABASE_VISITOR, { authenticator });
+  // Without MIGRATE_ON_START the instance needs no owner's credential; its
+  // retention job runs only if it is given one (MIGRATE_DATABASE_URL).
+  const directUrl = config.MIGRATE_ON_START || config.MIGRATE_DATABASE_URL || embedded ? ownerUrl! : null;
+  if (config.MIGRATE_ON_START || embedded) await setUpDatabase(ownerUrl!, config.DATABASE_VISITOR, { authenticator });
 
   // Every transaction retry is logged at warn: a retry must never hide a
   // deadlock (the log exists before the app does, hence the late binding).
@@ -75,14 +77,11 @@ async function main(): Promise<void> {
   }
   // The retention job (PRUNE_SCHEDULE) on its own direct pool: its CALL
   // commits batch by batch, which no pooled transaction may do.
-  const jobPool = await createDatabasePool(directUrl, { maximumPoolSize: 1 });
-  const worker = await startWorker({
-    connectionString: directUrl,
-    pool: jobPool,
-    schedule: config.PRUNE_SCHEDULE,
-    settings: config,
-    log: app.log,
-  });
+  const jobPool = directUrl ? await createDatabasePool(directUrl, { maximumPoolSize: 1 }) : null;
+  if (!jobPool) app.log.info('no owner\'s connection (MIGRATE_ON_START=false, no MIGRATE_DATABASE_URL): this instance runs no retention job');
+  const worker = jobPool
+    ? await startWorker({ connectionString: directUrl!, pool: jobPool, schedule: config.PRUNE_SCHEDULE, settings: config, log: app.log })
+    : null;
 
   closeWithGrace({ delay: 10_000, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'closing after an error');
@@ -90,7 +89,7 @@ async function main(): Promise<void> {
     // Stop accepting, end live streams (a preClose hook), let in-flight requests finish.
     await app.close();
     await worker?.stop();
-    await jobPool.end();
+    await jobPool?.end();
     await readPool.end();
     await pool.end();
     await cacheClient?.close();

@@ -29,6 +29,28 @@ t.test('with DATABASE_URL: serves, and SIGTERM closes open streams and exits 0',
   t.match(server.output(), /"signal":"SIGTERM".*"msg":"closing"/, 'logs the graceful close');
 });
 
+t.test('as the authenticator, with MIGRATE_ON_START=false: serves with no owner\'s credential; as the owner: a warning', async (t) => {
+  const db = await createTestDatabase(t);
+  const runtime = await start({ DATABASE_URL: db.runtimeUrl, MIGRATE_ON_START: 'false' });
+  t.teardown(() => runtime.child.kill('SIGKILL'));
+  t.equal((await request(runtime.base, 'GET', '/healthz')).status, 200, 'serves');
+  const reg = await request(runtime.base, 'POST', '/auth/register', { username: 'lp_user', password: 'long enough pw' });
+  t.equal(reg.status, 201, 'sign-up through the functions');
+  const login = await request(runtime.base, 'POST', '/auth/login', { username: 'lp_user', password: 'long enough pw' });
+  t.equal(login.status, 200, 'login');
+  t.equal((await request(runtime.base, 'GET', '/me', undefined, { authorization: `Bearer ${login.json.token}` })).status, 200, 'the session is looked up');
+  t.match(runtime.output(), /runs no retention job/, 'says it runs no retention job');
+  t.notMatch(runtime.output(), /which can bypass row-level security/, 'no warning about its role');
+  runtime.child.kill('SIGTERM');
+  await within(runtime.exited, 15_000, 'exit after SIGTERM');
+
+  const owner = await start({ DATABASE_URL: db.url });
+  t.teardown(() => owner.child.kill('SIGKILL'));
+  t.match(owner.output(), /which can bypass row-level security and change the schema/, 'serving as the owner logs a warning');
+  owner.child.kill('SIGTERM');
+  await within(owner.exited, 15_000, 'exit after SIGTERM');
+});
+
 t.test('without DATABASE_URL: embedded PostgreSQL under DATA_DIR, reused, recovered after SIGKILL', async (t) => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'signalbox-embedded-'));
   const port = String(20_000 + Math.floor(Math.random() * 20_000));

@@ -43,8 +43,9 @@ export async function ensureRoles(databaseUrl: string, visitorRole: string, auth
                pg_has_role(r.oid, ${visitorRole}, 'MEMBER') as "isVisitor"
           from pg_roles r where r.rolname = ${name}`);
     if (!(await find(visitorRole))) await create(sql.unsafe`create role ${role(visitorRole)} nologin`);
-    // SET ROLE needs membership; a superuser has it implicitly.
-    await pool.query(sql.unsafe`grant ${role(visitorRole)} to current_user`);
+    // SET ROLE needs membership (a superuser has it implicitly).
+    const member = await pool.oneFirst(sql.type(z.object({ member: z.boolean() }))`select pg_has_role(current_user, ${visitorRole}, 'MEMBER') as member`);
+    if (!member) await pool.query(sql.unsafe`grant ${role(visitorRole)} to current_user`);
     if (authenticator) {
       let found = await find(authenticator.name);
       if (!found) {

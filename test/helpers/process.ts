@@ -37,9 +37,15 @@ export function start(env: Record<string, string | undefined>, via: 'node' | 'np
   });
 }
 
-export function request(base: string, method: string, url: string, body?: unknown): Promise<{ status: number; json: any }> {
+export function request(
+  base: string,
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${base}${url}`, { method, headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
+    const req = http.request(`${base}${url}`, { method, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...headers } }, (res) => {
       let text = '';
       res.on('data', (c) => (text += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : null }));
