@@ -40,8 +40,8 @@ export async function startServer(
 ): Promise<ChildProcess> {
   const child = spawn(process.execPath, [...nodeArgs, path.join(appDir, 'dist', 'bench', 'server.js')], {
     // Every load comes from 127.0.0.1, mostly as one user: no per-address
-    // connection cap, no per-user request budget (what is measured is the path).
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'silent', MAX_CONNECTIONS_PER_ADDRESS: '0', USER_RATE_LIMIT: '1000000', ...env },
+    // connection cap, no per-user request or send budget (what is measured is the path).
+    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), LOG_LEVEL: 'silent', MAX_CONNECTIONS_PER_ADDRESS: '0', USER_RATE_LIMIT: '1000000', SEND_RATE_LIMIT: '1000000', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {

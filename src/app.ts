@@ -202,7 +202,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       }
     });
     await protectedScope.register(userRoutes);
-    await protectedScope.register(messageRoutes);
+    await protectedScope.register(messageRoutes, { sendRateLimit: config.SEND_RATE_LIMIT });
     await protectedScope.register(conversationRoutes);
     await protectedScope.register(notificationRoutes);
     await protectedScope.register(searchRoutes, { timeoutMs: config.SEARCH_TIMEOUT_MS, rankWindow: config.SEARCH_RANK_WINDOW });

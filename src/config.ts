@@ -68,6 +68,13 @@ const configSchema = z.object({
   SEARCH_RANK_WINDOW: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   /** Requests one signed-in user may make a minute (every authenticated route); more get 429 RATE_LIMITED. */
   USER_RATE_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(1200),
+  /**
+   * Messages one user may send a minute (POST /messages, replies included);
+   * more get 429 SEND_RATE_LIMITED. Counted in Redis with CACHE_URL (every
+   * instance shares it), in the instance otherwise or while Redis is away.
+   * SQL a DBA runs is not counted.
+   */
+  SEND_RATE_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(120),
   /** Database calls one user may have in flight at once; more wait their turn (and at most 32 wait). */
   USER_MAX_CONCURRENT: z.coerce.number().int().min(1).max(100).default(4),
   /**

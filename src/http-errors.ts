@@ -27,9 +27,9 @@ export const forbidden = (message: string) => new HttpError(403, 'FORBIDDEN', me
 export const unauthorized = (message = 'authentication required') => new HttpError(401, 'UNAUTHORIZED', message);
 /** 503 DATABASE_BUSY: the database could not take this in time (the error handler adds Retry-After). */
 export const databaseBusy = (message: string) => new HttpError(503, 'DATABASE_BUSY', message);
-/** 429 with Retry-After: a budget is spent for `seconds` more. */
-export const rateLimited = (message: string, seconds: number) =>
-  new HttpError(429, 'RATE_LIMITED', message, undefined, { 'Retry-After': String(Math.max(1, seconds)) });
+/** 429 with Retry-After: a budget is spent for `seconds` more (`code`: which budget). */
+export const rateLimited = (message: string, seconds: number, code = 'RATE_LIMITED') =>
+  new HttpError(429, code, message, undefined, { 'Retry-After': String(Math.max(1, seconds)) });
 
 type Mapped = { statusCode: number; code: string; message: string };
 

@@ -10,6 +10,7 @@ import net from 'node:net';
 import { Writable } from 'node:stream';
 import t from 'tap';
 import { buildApp } from '../src/app';
+import { createRedisCacheClient } from '../src/cache/redis-store';
 import { loadConfig } from '../src/config';
 import { mapDatabaseError } from '../src/http-errors';
 import { buildTestApp, call, listen, send, signUp } from './helpers/app';
@@ -241,4 +242,37 @@ t.test('each user has a request budget; one user\'s flood is refused before it c
   t.equal(refused.json().code, 'RATE_LIMITED');
   t.ok(Number(refused.headers['retry-after']) >= 1, 'with Retry-After');
   t.equal((await call(app, bob, 'GET', '/me')).statusCode, 200, 'another user is unaffected');
+});
+
+t.test('the send budget: past it a user gets 429 SEND_RATE_LIMITED; other users, reads and SQL are not limited', async (t) => {
+  const { app, db } = await buildTestApp(t, { live: false, env: { SEND_RATE_LIMIT: '3' } });
+  const [alice, bob] = [await signUp(app, 'alice'), await signUp(app, 'bob')];
+  const sendAs = (who: typeof alice, to: typeof alice, content: string) => call(app, who, 'POST', '/messages', { receiverId: to.id, content });
+  t.equal((await call(app, alice, 'POST', '/messages', { receiverId: bob.id })).statusCode, 400, 'a malformed send is refused first, and not counted');
+  const statuses: number[] = [];
+  for (let i = 0; i < 5; i++) statuses.push((await sendAs(alice, bob, `m${i}`)).statusCode);
+  t.strictSame(statuses, [201, 201, 201, 429, 429], 'the fourth send within a minute is refused');
+  const refused = await sendAs(alice, bob, 'one more');
+  t.equal(refused.json().code, 'SEND_RATE_LIMITED');
+  t.ok(Number(refused.headers['retry-after']) >= 1, 'with Retry-After');
+  t.equal((await sendAs(bob, alice, 'hello')).statusCode, 201, 'another user sends');
+  t.equal((await call(app, alice, 'GET', `/conversations/${bob.id}/messages`)).statusCode, 200, 'alice still reads');
+  t.equal((await call(app, alice, 'PATCH', `/messages/${(await sendAs(bob, alice, 'edit me?')).json().id}`, { content: 'x' })).statusCode, 403, 'and other writes are not sends (this one is refused for its own reason)');
+  const admin = await adminClient(t, db.url);
+  await admin.query(`insert into app_public.messages (sender_id, receiver_id, content) select $1, $2, 'bulk ' || g from generate_series(1, 10) g`, [alice.id, bob.id]);
+  const { rows } = await admin.query<{ n: number }>('select count(*)::int as n from app_public.messages where sender_id = $1', [alice.id]);
+  t.equal(rows[0]!.n, 13, 'a DBA\'s INSERT of 10 is not limited: 3 sent, 10 inserted');
+});
+
+t.test('the send budget is shared by every instance through Redis', async (t) => {
+  const clients = [createRedisCacheClient('redis://127.0.0.1:6379'), createRedisCacheClient('redis://127.0.0.1:6379')];
+  t.teardown(() => Promise.all(clients.map((c) => c.close())));
+  const one = await buildTestApp(t, { live: false, cacheClient: clients[0], env: { SEND_RATE_LIMIT: '3' } });
+  const two = await buildTestApp(t, { live: false, cacheClient: clients[1], shareWith: one, env: { SEND_RATE_LIMIT: '3' } });
+  const [alice, bob] = [await signUp(one.app, 'alice'), await signUp(one.app, 'bob')];
+  const statuses: number[] = [];
+  for (const app of [one.app, two.app, one.app, two.app]) {
+    statuses.push((await call(app, alice, 'POST', '/messages', { receiverId: bob.id, content: 'hi' })).statusCode);
+  }
+  t.strictSame(statuses, [201, 201, 201, 429], 'three sends across two instances spend one budget');
 });

@@ -1,7 +1,9 @@
 import crypto from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { forbidden, HttpError, notFound } from '../http-errors';
+import type {} from '@fastify/rate-limit';
+import { forbidden, HttpError, notFound, rateLimited } from '../http-errors';
 import {
   editMessage,
   forestJson,
@@ -32,11 +34,36 @@ class KeyTaken extends HttpError {
 
 const threadNode: z.ZodType<ThreadNode> = threadRow.extend({ replies: z.lazy(() => z.array(threadNode)) });
 
+export type MessageRouteOptions = { sendRateLimit: number };
+
 /** Message routes; registered behind app.authenticate. */
-const routes: FastifyPluginAsyncZod = async (app) => {
+const routes: FastifyPluginAsyncZod<MessageRouteOptions> = async (app, options) => {
+  // The send budget: messages per user per minute, in the shared store
+  // (Redis with CACHE_URL, else this instance; this instance's while Redis
+  // is away). Checked after the body is validated, before any query: a
+  // refused send costs nobody a connection. A retry with an
+  // Idempotency-Key is a send like another here: after Retry-After it
+  // answers the replay.
+  const sends = app.createRateLimit({
+    max: options.sendRateLimit,
+    timeWindow: '1 minute',
+    keyGenerator: (request) => `send:${request.userId}`,
+  });
+  const sendBudget = async (request: FastifyRequest) => {
+    const state = await sends(request);
+    if (!state.isAllowed && state.isExceeded) {
+      throw rateLimited(
+        `more than ${options.sendRateLimit} messages a minute; try again in ${state.ttlInSeconds} s`,
+        state.ttlInSeconds,
+        'SEND_RATE_LIMITED',
+      );
+    }
+  };
+
   app.post(
     '/messages',
     {
+      preHandler: sendBudget,
       schema: {
         tags: ['messages'],
         summary: 'Send a message, or reply to one',
@@ -61,7 +88,7 @@ const routes: FastifyPluginAsyncZod = async (app) => {
             message: 'receiverId or parentMessageId is required',
             path: ['receiverId'],
           }),
-        response: { 201: messageRow, 200: messageRow, ...errors(400, 401, 404, 409, 422, 503) },
+        response: { 201: messageRow, 200: messageRow, ...errors(400, 401, 404, 409, 422, 429, 503) },
       },
     },
     async (request, reply) => {
