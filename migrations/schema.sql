@@ -733,6 +733,29 @@ $$;
 COMMENT ON FUNCTION app_private.tg_messages__record_history() IS 'Copies the old content into message_history (edited_by = current_user_id(), NULL in psql) and sets edited/edited_at, both at clock_timestamp(): the message''s edited_at is its newest version''s time.';
 
 --
+-- Name: tg_messages__refuse_blocked_sender(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_messages__refuse_blocked_sender() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  if exists (select from app_public.blocks b where b.blocker_id = new.receiver_id and b.blocked_id = new.sender_id) then
+    raise exception 'user % has blocked user %', new.receiver_id, new.sender_id
+      using errcode = 'SB007';
+  end if;
+  return new;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_messages__refuse_blocked_sender(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_messages__refuse_blocked_sender() IS 'Raises SB007 when the message''s receiver has blocked its sender.';
+
+--
 -- Name: tg_messages__set_thread_position(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -1525,6 +1548,29 @@ CREATE TABLE app_private.user_secrets (
 COMMENT ON TABLE app_private.user_secrets IS 'Password hashes (argon2id, hashed in Node), one row per user.';
 
 --
+-- Name: blocks; Type: TABLE; Schema: app_public; Owner: -
+--
+
+CREATE TABLE app_public.blocks (
+    blocker_id bigint NOT NULL,
+    blocked_id bigint NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT blocks_not_self CHECK ((blocker_id <> blocked_id))
+);
+
+--
+-- Name: TABLE blocks; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TABLE app_public.blocks IS 'Who blocked whom: messages (and edits) from blocked_id to blocker_id are refused with SB007. Visible to the blocker only; deleted with either account.';
+
+--
+-- Name: CONSTRAINT blocks_not_self ON blocks; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON CONSTRAINT blocks_not_self ON app_public.blocks IS 'Nobody blocks themselves.';
+
+--
 -- Name: idempotency_keys; Type: TABLE; Schema: app_public; Owner: -
 --
 
@@ -1784,6 +1830,13 @@ ALTER TABLE ONLY app_private.user_secrets
     ADD CONSTRAINT user_secrets_pkey PRIMARY KEY (user_id);
 
 --
+-- Name: blocks blocks_pkey; Type: CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.blocks
+    ADD CONSTRAINT blocks_pkey PRIMARY KEY (blocker_id, blocked_id);
+
+--
 -- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: app_public; Owner: -
 --
 
@@ -1923,6 +1976,18 @@ COMMENT ON INDEX app_private.sessions_user_id_idx IS 'Serves the cascade when a 
 --
 
 CREATE INDEX trusted_devices_user_id_last_used_at_idx ON app_private.trusted_devices USING btree (user_id, last_used_at DESC);
+
+--
+-- Name: blocks_blocked_id_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX blocks_blocked_id_idx ON app_public.blocks USING btree (blocked_id);
+
+--
+-- Name: INDEX blocks_blocked_id_idx; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON INDEX app_public.blocks_blocked_id_idx IS 'The cascade when a blocked user''s account is deleted.';
 
 --
 -- Name: idempotency_keys_created_at_idx; Type: INDEX; Schema: app_public; Owner: -
@@ -2165,6 +2230,18 @@ CREATE TRIGGER _060_check_participant_role BEFORE UPDATE ON app_public.messages 
 COMMENT ON TRIGGER _060_check_participant_role ON app_public.messages IS 'Authorization second wall: only the sender edits (SB003), only the receiver marks read (SB004).';
 
 --
+-- Name: messages _070_refuse_blocked_edit; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _070_refuse_blocked_edit BEFORE UPDATE ON app_public.messages FOR EACH ROW WHEN ((old.content IS DISTINCT FROM new.content)) EXECUTE FUNCTION app_private.tg_messages__refuse_blocked_sender();
+
+--
+-- Name: TRIGGER _070_refuse_blocked_edit ON messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _070_refuse_blocked_edit ON app_public.messages IS 'Block: a blocked user cannot change the words of a message to the one who blocked them (SB007).';
+
+--
 -- Name: users _100_audit_deletion; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
@@ -2187,6 +2264,18 @@ CREATE TRIGGER _100_default_reply_receiver BEFORE INSERT ON app_public.messages 
 --
 
 COMMENT ON TRIGGER _100_default_reply_receiver ON app_public.messages IS 'A reply needs only parent_message_id: the receiver is the parent''s other participant.';
+
+--
+-- Name: messages _150_refuse_blocked_sender; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _150_refuse_blocked_sender BEFORE INSERT ON app_public.messages FOR EACH ROW EXECUTE FUNCTION app_private.tg_messages__refuse_blocked_sender();
+
+--
+-- Name: TRIGGER _150_refuse_blocked_sender ON messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _150_refuse_blocked_sender ON app_public.messages IS 'Block: a blocked user cannot send (or reply) to the one who blocked them (SB007).';
 
 --
 -- Name: messages _200_check_reply_conversation; Type: TRIGGER; Schema: app_public; Owner: -
@@ -2402,6 +2491,20 @@ ALTER TABLE ONLY app_private.user_secrets
     ADD CONSTRAINT user_secrets_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
 
 --
+-- Name: blocks blocks_blocked_id_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.blocks
+    ADD CONSTRAINT blocks_blocked_id_fkey FOREIGN KEY (blocked_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
+
+--
+-- Name: blocks blocks_blocker_id_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.blocks
+    ADD CONSTRAINT blocks_blocker_id_fkey FOREIGN KEY (blocker_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
+
+--
 -- Name: idempotency_keys idempotency_keys_message_id_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
 --
 
@@ -2472,6 +2575,12 @@ ALTER TABLE ONLY app_public.notifications
     ADD CONSTRAINT notifications_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
 
 --
+-- Name: blocks; Type: ROW SECURITY; Schema: app_public; Owner: -
+--
+
+ALTER TABLE app_public.blocks ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: users delete_self; Type: POLICY; Schema: app_public; Owner: -
 --
 
@@ -2524,6 +2633,18 @@ ALTER TABLE app_public.messages ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE app_public.notifications ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: blocks own; Type: POLICY; Schema: app_public; Owner: -
+--
+
+CREATE POLICY own ON app_public.blocks USING ((blocker_id = app_public.current_user_id())) WITH CHECK ((blocker_id = app_public.current_user_id()));
+
+--
+-- Name: POLICY own ON blocks; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON POLICY own ON app_public.blocks IS 'A user sees, adds and removes their own blocks only.';
 
 --
 -- Name: idempotency_keys own; Type: POLICY; Schema: app_public; Owner: -
@@ -2726,6 +2847,12 @@ REVOKE ALL ON FUNCTION app_private.tg_messages__read_notifications() FROM PUBLIC
 REVOKE ALL ON FUNCTION app_private.tg_messages__record_history() FROM PUBLIC;
 
 --
+-- Name: FUNCTION tg_messages__refuse_blocked_sender(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_messages__refuse_blocked_sender() FROM PUBLIC;
+
+--
 -- Name: FUNCTION tg_messages__set_thread_position(); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -2914,6 +3041,24 @@ GRANT ALL ON FUNCTION app_public.start_session(user_id bigint, token_hash bytea,
 
 REVOKE ALL ON FUNCTION app_public.stream_horizon() FROM PUBLIC;
 GRANT ALL ON FUNCTION app_public.stream_horizon() TO signalbox_visitor;
+
+--
+-- Name: TABLE blocks; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT SELECT,DELETE ON TABLE app_public.blocks TO signalbox_visitor;
+
+--
+-- Name: COLUMN blocks.blocker_id; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(blocker_id) ON TABLE app_public.blocks TO signalbox_visitor;
+
+--
+-- Name: COLUMN blocks.blocked_id; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(blocked_id) ON TABLE app_public.blocks TO signalbox_visitor;
 
 --
 -- Name: TABLE idempotency_keys; Type: ACL; Schema: app_public; Owner: -

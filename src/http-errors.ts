@@ -44,6 +44,7 @@ const bySqlState: Record<string, Mapped> = {
   SB004: { statusCode: 403, code: 'NOT_RECEIVER', message: 'only the receiver may mark a message read' },
   SB005: { statusCode: 404, code: 'NOT_FOUND', message: 'parent message not found' },
   SB006: { statusCode: 422, code: 'DERIVED_FIELD', message: 'edited, read times, reply counts and thread position are maintained by the server' },
+  SB007: { statusCode: 403, code: 'BLOCKED', message: 'the receiver has blocked you' },
   '42501': { statusCode: 403, code: 'FORBIDDEN', message: 'not allowed' },
   '22001': { statusCode: 400, code: 'VALUE_TOO_LONG', message: 'a value is too long' },
   '22003': { statusCode: 400, code: 'NUMBER_OUT_OF_RANGE', message: 'a number is out of range' },

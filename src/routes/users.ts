@@ -1,11 +1,12 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { forbidden, notFound, unauthorized } from '../http-errors';
+import { forbidden, HttpError, notFound, unauthorized } from '../http-errors';
 import { SESSION_COOKIE } from '../plugins/auth';
+import { blockRow, blockUser, listBlocks, unblockUser } from '../queries/blocks';
 import { userRow } from '../queries/schemas';
 import { deleteAccount, callerPasswordHash, getUserById, getUserByUsername } from '../queries/users';
-import { errors, username } from './inputs';
+import { errors, idParams, username } from './inputs';
 
 /** The caller's id; these routes run behind app.authenticate, so there is one. */
 function signedIn(request: FastifyRequest): number {
@@ -66,6 +67,58 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       if (!user) throw notFound('user');
       return user;
     },
+  );
+
+  // Blocking: the rule is the database's (SB007, migration 000019); these
+  // routes keep the caller's list.
+  app.post(
+    '/users/:id/block',
+    {
+      schema: {
+        tags: ['accounts'],
+        summary: 'Block a user: their messages to you are refused (403 BLOCKED)',
+        description:
+          'Idempotent. The conversation so far stays readable to both; you may still write to them. ' +
+          'They are not told, except by the refusal of their next send or edit to you.',
+        params: idParams,
+        response: { 204: z.null(), ...errors(400, 401, 404) },
+      },
+    },
+    async (request, reply) => {
+      const me = signedIn(request);
+      if (request.params.id === me) throw new HttpError(400, 'VALIDATION_ERROR', 'you cannot block yourself');
+      if (!(await request.asCaller((tx) => blockUser(tx, me, request.params.id)))) throw notFound('user');
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.delete(
+    '/users/:id/block',
+    {
+      schema: {
+        tags: ['accounts'],
+        summary: 'Unblock a user (idempotent)',
+        params: idParams,
+        response: { 204: z.null(), ...errors(400, 401) },
+      },
+    },
+    async (request, reply) => {
+      const me = signedIn(request);
+      await request.asCaller((tx) => unblockUser(tx, me, request.params.id));
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/me/blocks',
+    {
+      schema: {
+        tags: ['accounts'],
+        summary: 'The users you have blocked, newest first',
+        response: { 200: z.object({ blocks: z.array(blockRow) }), ...errors(401) },
+      },
+    },
+    async (request) => ({ blocks: [...(await request.readAsCaller((tx) => listBlocks(tx)))] }),
   );
 };
 
