@@ -201,7 +201,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         throw rateLimited(`more than ${config.USER_RATE_LIMIT} requests a minute; try again in ${state.ttlInSeconds} s`, state.ttlInSeconds);
       }
     });
-    await protectedScope.register(userRoutes);
+    await protectedScope.register(userRoutes, { exportMaxConcurrent: config.EXPORT_MAX_CONCURRENT });
     await protectedScope.register(messageRoutes, { sendRateLimit: config.SEND_RATE_LIMIT });
     await protectedScope.register(conversationRoutes);
     await protectedScope.register(notificationRoutes);

@@ -75,6 +75,8 @@ const configSchema = z.object({
    * SQL a DBA runs is not counted.
    */
   SEND_RATE_LIMIT: z.coerce.number().int().min(1).max(1_000_000).default(120),
+  /** Exports (GET /me/export) one instance streams at once, each holding a read connection; more get 503 EXPORTS_BUSY. */
+  EXPORT_MAX_CONCURRENT: z.coerce.number().int().min(1).max(100).default(1),
   /** Database calls one user may have in flight at once; more wait their turn (and at most 32 wait). */
   USER_MAX_CONCURRENT: z.coerce.number().int().min(1).max(100).default(4),
   /**

@@ -11,8 +11,10 @@ export type Tx = DatabaseTransactionConnection;
  * costs the requests that need it this long, not a connection for ever
  * (0 or absent: no limit). statementTimeoutMs: a tighter statement_timeout
  * than the pool's, for a request with a budget of its own (a search).
+ * snapshot: REPEATABLE READ, READ ONLY (one snapshot for every statement:
+ * the export), at the cost of a statement of its own, which must come first.
  */
-export type TxSettings = { instance?: string; lockTimeoutMs?: number; statementTimeoutMs?: number };
+export type TxSettings = { instance?: string; lockTimeoutMs?: number; statementTimeoutMs?: number; snapshot?: boolean };
 
 /** Who a request runs as: the user, and the request role (no BYPASSRLS) it runs under. */
 export type Caller = { id: number; role: string };
@@ -37,6 +39,7 @@ export async function asUser<T>(
     : sql.fragment``;
   const instance = settings.instance ? sql.fragment`, set_config('signalbox.instance', ${settings.instance}, true)` : sql.fragment``;
   return pool.transaction(async (tx) => {
+    if (settings.snapshot) await tx.query(sql.unsafe`set transaction isolation level repeatable read, read only`);
     await tx.query(sql.unsafe`
       select set_config('role', ${visitorRole}, true), set_config('signalbox.user_id', ${String(userId)}, true),
              set_config('lock_timeout', ${`${settings.lockTimeoutMs ?? 0}ms`}, true) ${statementTimeout} ${instance}

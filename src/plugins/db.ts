@@ -27,6 +27,11 @@ declare module 'fastify' {
     instanceId: string;
     /** Registers a hook for every committed write of a request (see asCaller). */
     onCommittedWrite(hook: CommitHook): void;
+    /**
+     * Runs `fn` as `userId` in one REPEATABLE READ, READ ONLY transaction on
+     * the primary's read pool (a long read: the export).
+     */
+    snapshotAs<T>(userId: number, fn: (tx: Tx) => Promise<T>): Promise<T>;
     /** Chooses the replica or the primary for each read view (src/db/replicas.ts). */
     reads: ReadRouter;
   }
@@ -118,6 +123,8 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
     return gates.map((g) => ({ name: g.name, size: g.max, inUse: g.inUse, waiting: g.waiting }));
   });
   app.decorate('visitorRole', options.visitorRole);
+  app.decorate('snapshotAs', <T>(userId: number, fn: (tx: Tx) => Promise<T>) =>
+    readGate.run(() => asUser(readPool, options.visitorRole, userId, fn, { lockTimeoutMs: lockMs, snapshot: true })));
   app.decorate('onCommittedWrite', (hook: CommitHook) => void hooks.push(hook));
   const reads = new ReadRouter({
     primary: options.pool,

@@ -1,9 +1,12 @@
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { forbidden, HttpError, notFound, unauthorized } from '../http-errors';
 import { SESSION_COOKIE } from '../plugins/auth';
 import { blockRow, blockUser, listBlocks, unblockUser } from '../queries/blocks';
+import { exportChunks } from '../queries/export';
 import { userRow } from '../queries/schemas';
 import { deleteAccount, callerPasswordHash, getUserById, getUserByUsername } from '../queries/users';
 import { errors, idParams, username } from './inputs';
@@ -15,7 +18,9 @@ function signedIn(request: FastifyRequest): number {
 }
 
 /** Account routes for the signed-in caller; registered behind app.authenticate. */
-const routes: FastifyPluginAsyncZod = async (app) => {
+export type UserRouteOptions = { exportMaxConcurrent: number };
+
+const routes: FastifyPluginAsyncZod<UserRouteOptions> = async (app, options) => {
   app.get(
     '/me',
     { schema: { tags: ['accounts'], summary: 'The signed-in user', response: { 200: userRow, ...errors(401) } } },
@@ -106,6 +111,65 @@ const routes: FastifyPluginAsyncZod = async (app) => {
       const me = signedIn(request);
       await request.asCaller((tx) => unblockUser(tx, me, request.params.id));
       return reply.code(204).send(null);
+    },
+  );
+
+  // The export streams from one snapshot as the database answers and the
+  // client reads (src/queries/export.ts): the service holds one FETCH's
+  // page at a time. Each holds a read connection while it runs, so an
+  // instance streams at most exportMaxConcurrent at once.
+  let exporting = 0;
+  app.get(
+    '/me/export',
+    {
+      schema: {
+        tags: ['accounts'],
+        summary: 'Everything of yours, as NDJSON from one consistent snapshot',
+        description:
+          'Lines of {"type": …}: account, user (each person you have a conversation with), message (every message ' +
+          'you sent or received), history (earlier versions of your own messages), notification, block, and last ' +
+          'end with the counts: a download without it was cut short. 503 EXPORTS_BUSY (Retry-After) when this ' +
+          'server streams as many exports as it may.',
+        produces: ['application/x-ndjson'],
+        response: { 200: z.string().describe('NDJSON'), ...errors(401, 503) },
+      },
+    },
+    async (request, reply) => {
+      const me = signedIn(request);
+      if (exporting >= options.exportMaxConcurrent) {
+        throw new HttpError(503, 'EXPORTS_BUSY', 'this server is streaming as many exports as it may; try again shortly', undefined, {
+          'Retry-After': '5',
+        });
+      }
+      exporting++;
+      const out = new PassThrough();
+      // The answer starts once the first line is in hand: an error before
+      // it (the database busy or away) is an ordinary error answer.
+      let started!: () => void;
+      const first = new Promise<void>((resolve) => (started = resolve));
+      const work = app
+        .snapshotAs(me, async (tx) => {
+          for await (const chunk of exportChunks(tx, me)) {
+            started();
+            if (out.destroyed) return; // the client is gone: stop reading
+            if (!out.write(chunk)) await Promise.race([once(out, 'drain'), once(out, 'close')]);
+          }
+        })
+        .finally(() => exporting--);
+      await Promise.race([first, work]);
+      void work.then(
+        () => out.end(),
+        (error: unknown) => {
+          request.log.warn({ err: error }, 'export cut short');
+          out.destroy(error as Error);
+        },
+      );
+      return reply
+        .header('Content-Type', 'application/x-ndjson; charset=utf-8')
+        .header('Content-Disposition', 'attachment; filename="signalbox-export.ndjson"')
+        // A stream goes out as it is (the 200 schema documents it for
+        // OpenAPI; Fastify serialises no stream), whatever the types say.
+        .send(out as unknown as string);
     },
   );
 
