@@ -174,6 +174,34 @@ t.test('two people use the web client', { skip: missing ? `needs Chromium at ${C
   await b.page.getByText('No messages match.').waitFor();
   t.pass('the words an edit removed are not found');
 
+  // A blocks B from their conversation: B's next message is refused in
+  // plain words (the database's rule, 403 BLOCKED); A unblocks.
+  await a.page.goto(`${base}/#/conversations`);
+  await a.page.getByRole('link', { name: 'bob_ui' }).click();
+  // (exact: "Block bob_ui" is a substring of "Unblock bob_ui")
+  await a.page.getByRole('button', { name: 'Block bob_ui', exact: true }).click();
+  await a.page.getByRole('button', { name: 'Unblock bob_ui', exact: true }).waitFor();
+  await b.page.goto(`${base}/#/conversations`);
+  await b.page.getByRole('link', { name: 'alice_ui' }).click();
+  await b.page.getByLabel(/New message to/).fill('are you there?');
+  await b.page.getByRole('button', { name: 'Send' }).click();
+  await b.page.getByRole('alert').getByText(/blocked you/).waitFor();
+  t.pass('B\'s message to A, who blocked B, is refused in plain words');
+  await shot(b.page, '06d-blocked');
+  await a.page.getByRole('button', { name: 'Unblock bob_ui', exact: true }).click();
+  await a.page.getByRole('button', { name: 'Block bob_ui', exact: true }).waitFor();
+  t.pass('A unblocks B from the same place');
+
+  // A downloads everything of A's from the account page.
+  await a.page.goto(`${base}/#/account`);
+  const exportLink = a.page.getByRole('link', { name: 'Download all my data' });
+  t.equal(await exportLink.getAttribute('href'), '/me/export', 'the account page links the export');
+  const exported = await a.page.evaluate(async () => (await fetch('/me/export')).text());
+  const lines = exported.trimEnd().split('\n').map((l) => JSON.parse(l) as { type: string; counts?: { messages: number }; message?: { content: string } });
+  const messages = lines.filter((l) => l.type === 'message');
+  t.ok(messages.some((l) => l.message?.content === 'Hello from Carol'), 'which the browser session may download: it holds Carol\'s message to A');
+  t.equal(lines.at(-1)?.counts?.messages, messages.length, 'whole: its last line counts its messages');
+
   // A deletes the account; A is signed out; B's conversation with A is gone.
   await a.page.goto(`${base}/#/account`);
   a.page.once('dialog', (d) => void d.accept());

@@ -226,6 +226,8 @@ export async function conversationView(partnerId) {
     h('label', {}, `New message to ${title}`, h('textarea', { name: 'content', required: true, maxlength: 10000 })),
     h('button', { type: 'submit' }, 'Send'),
   );
+  // Blocking: their messages to you are refused by the database (403 BLOCKED).
+  const blocked = (await api('GET', '/me/blocks')).blocks.some((b) => b.user.id === partnerId);
   render(
     h('h2', {}, `Conversation with ${title}`),
     h('div', { class: 'actions' },
@@ -233,6 +235,10 @@ export async function conversationView(partnerId) {
         await api('POST', `/conversations/${partnerId}/read`);
         await reload();
         refreshCounts();
+      }),
+      actionButton(blocked ? `Unblock ${title}` : `Block ${title}`, async () => {
+        await api(blocked ? 'DELETE' : 'POST', `/users/${partnerId}/block`);
+        await route();
       }),
     ),
     composer,
@@ -365,6 +371,10 @@ export function accountView() {
   render(
     h('h2', {}, 'Account'),
     h('p', {}, `Signed in as ${state.me.username}${state.me.displayName ? ` (${state.me.displayName})` : ''}.`),
+    h('p', {},
+      h('a', { href: '/me/export', download: 'signalbox-export.ndjson' }, 'Download all my data'),
+      h('span', { class: 'meta' }, ' (every message you sent or received, your edits, notifications and blocks, as NDJSON)'),
+    ),
     h('form', {
       'aria-labelledby': 'delete-title',
       onsubmit: (e) => {
