@@ -70,7 +70,7 @@ async function run(messages: number): Promise<Run> {
 }
 
 async function main(): Promise<void> {
-  const sizes = (process.env.EXPORT_SIZES ?? "10000,100000,200000").split(",").map(Number);
+  const sizes = (process.env.EXPORT_SIZES ?? '10000,100000,200000').split(',').map(Number);
   const runs: Run[] = [];
   for (const size of sizes) runs.push(await run(size));
   const out: ExportBench = { date: new Date().toISOString(), command: 'npm run bench:export', runs };
