@@ -78,6 +78,22 @@ t.test('a writer reads from the primary until the replica has replayed the write
   await router.stop();
 });
 
+t.test('after lost announcements (wroteAll) nobody reads a replica that has not replayed what the primary had', async (t) => {
+  const { primary, replica, router } = setup();
+  await router.start();
+  t.equal(router.replicaFor(9)?.name, 'r1', 'before: user 9 reads the replica');
+  primary.lsn = '0/3000'; // writes of other instances, announced while nobody listened
+  router.wroteAll();
+  t.equal(router.replicaFor(9), null, 'every user reads the primary at once');
+  await router.check();
+  t.equal(router.replicaFor(9), null, 'replica at 0/1000 < 0/3000: still the primary');
+  t.equal(router.replicaFor(10), null, 'for any user');
+  replica.lsn = '0/3000';
+  await router.check();
+  t.equal(router.replicaFor(9)?.name, 'r1', 'replayed: the replica again');
+  await router.stop();
+});
+
 t.test('a write marked while a check runs gets its floor from the next check', async (t) => {
   const { primary, replica, router } = setup();
   await router.start();

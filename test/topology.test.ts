@@ -16,6 +16,7 @@ import { migrateDatabase } from '../src/db/setup';
 import { missingTools, startCluster, type Cluster } from '../scripts/cluster';
 import { call, listen, send, signUp, type Session } from './helpers/app';
 import { openStream } from './helpers/sse';
+import { tcpProxy } from './helpers/proxy';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DELAY_MS = 500;
@@ -32,7 +33,11 @@ type Instance = { app: FastifyInstance; replicaReads: () => number };
  * the primary, reads on the replica (counted by its router), all as the
  * runtime role (the authenticator).
  */
-async function instance(cluster: Cluster, closers: (() => Promise<void>)[]): Promise<Instance> {
+async function instance(
+  cluster: Cluster,
+  closers: (() => Promise<void>)[],
+  options: { listenerUrl?: string; env?: Record<string, string> } = {},
+): Promise<Instance> {
   const pool = await createDatabasePool(cluster.runtime.bouncer, { maximumPoolSize: 12, checkShapes: true });
   const config = loadConfig({
     LOG_LEVEL: 'silent',
@@ -41,12 +46,13 @@ async function instance(cluster: Cluster, closers: (() => Promise<void>)[]): Pro
     REPLICA_MAX_LAG_MS: String(MAX_LAG_MS),
     REPLICA_CHECK_MS: '50',
     REGISTER_RATE_LIMIT: '1000',
+    ...options.env,
   });
   const app = await buildApp({
     config,
     pool,
     logger: process.env.SIGNALBOX_TEST_LOG ? { level: process.env.SIGNALBOX_TEST_LOG } : false,
-    listenerUrl: cluster.runtime.primary,
+    listenerUrl: options.listenerUrl ?? cluster.runtime.primary,
     // The app's read router opens the replica's pool, and a new one after a failure.
     replicas: [
       { name: 'replica', connect: () => createDatabasePool(cluster.runtime.replica, { maximumPoolSize: 4, checkShapes: true, connectionTimeoutMs: 1000 }) },
@@ -274,6 +280,29 @@ t.test('PgBouncer in transaction mode and a streaming replica', { skip: missing.
       );
       t.ok(seen, `write ${i}: the other instance's view shows it once the announcement arrived`);
     }
+  });
+
+  t.test('an instance whose LISTEN connection goes silent notices within two probes and acts on what others write again', async (t) => {
+    // Before: nothing probed the connection; a half-open one said
+    // "listening" for ever, and evictions from other instances were lost.
+    const primary = new URL(cluster.runtime.primary);
+    const proxy = await tcpProxy(t, Number(primary.port), primary.hostname);
+    const viaProxy = new URL(cluster.runtime.primary);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(proxy.port);
+    const three = await instance(cluster, instances, { listenerUrl: viaProxy.toString(), env: { LISTEN_PROBE_MS: '200' } });
+    const alice = await signUp(app, 'silent_a');
+    const bob = await signUp(app, 'silent_b');
+    const view = async () => (await call(three.app, bob, 'GET', `/conversations/${alice.id}/messages?limit=50`)).json().messages.length as number;
+    t.equal(await view(), 0, 'instance 3 caches bob\'s empty view');
+    t.ok(three.app.live.listening(), 'and listens through the proxy');
+    proxy.stall();
+    await send(app, alice, { receiverId: bob.id, content: 'lost announcement' });
+    await until('instance 3 to declare its LISTEN connection down', async () => (three.app.live.listening() ? undefined : true), 5000);
+    await until('a new LISTEN connection', async () => (three.app.live.listening() ? true : undefined), 10_000);
+    t.equal(await view(), 1, 'the view cached before the silence is gone: the message is there');
+    await send(app, alice, { receiverId: bob.id, content: 'announced again' });
+    t.equal(await until('the next write to reach instance 3', async () => ((await view()) === 2 ? 2 : undefined), 5000), 2, 'and the next announcement arrives on the new connection');
   });
 
   t.test('a replica that lags more than REPLICA_MAX_LAG_MS takes no reads', async (t) => {

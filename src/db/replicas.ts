@@ -90,6 +90,9 @@ export class ReadRouter {
   private pending = new Set<number>();
   /** Users the running check is flooring: primary only until it has. */
   private resolving = new Set<number>();
+  /** The same for everyone at once (wroteAll), pending and being floored. */
+  private allPending = false;
+  private allResolving = false;
   private readonly floors = new Map<number, bigint>();
   private globalFloor = 0n;
   /** The primary's sampled positions, oldest first. */
@@ -127,9 +130,18 @@ export class ReadRouter {
     for (const id of userIds) this.pending.add(id);
   }
 
+  /**
+   * Anybody may have been written (announcements were lost: the LISTEN
+   * connection was down): every user reads from the primary until a
+   * replica has replayed what the primary had at the next check.
+   */
+  wroteAll(): void {
+    if (this.enabled) this.allPending = true;
+  }
+
   /** The replica to read `userId`'s views from, or null for the primary. */
   replicaFor(userId: number): Replica | null {
-    if (this.pending.has(userId) || this.resolving.has(userId)) return null;
+    if (this.allPending || this.allResolving || this.pending.has(userId) || this.resolving.has(userId)) return null;
     const floor = this.floors.get(userId) ?? 0n;
     const needed = floor > this.globalFloor ? floor : this.globalFloor;
     for (let i = 0; i < this.replicas.length; i++) {
@@ -189,18 +201,25 @@ export class ReadRouter {
   private async runCheck(): Promise<void> {
     // Marks made before the primary is asked are covered by its answer.
     const marked = this.pending;
+    const all = this.allPending;
     this.pending = new Set();
     this.resolving = marked;
+    this.allPending = false;
+    this.allResolving = all;
     let lsn: bigint;
     try {
       lsn = parseLsn(await this.options.primary.oneFirst(sql.type(primaryRow)`select pg_current_wal_lsn()::text as lsn`));
     } catch (err) {
       marked.forEach((id) => this.pending.add(id));
+      if (all) this.allPending = true;
       this.options.log?.warn({ err }, 'replica check: the primary did not answer');
       return;
     } finally {
       this.resolving = new Set();
+      this.allResolving = false;
     }
+    // Everyone's floor: no replica serves anybody before it has this.
+    if (all && lsn > this.globalFloor) this.globalFloor = lsn;
     const now = Date.now();
     for (const id of marked) {
       const floor = this.floors.get(id);

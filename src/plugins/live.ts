@@ -102,8 +102,11 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
     app.sessionCache.attach({ listening: () => events.connected, epoch: () => events.epoch });
     listener.on('connected', ({ reconnected }) => {
       if (!reconnected) return;
-      // Events sent while we were away are lost: catch up from the tables.
+      // Events sent while we were away are lost: catch up from the tables,
+      // drop every cached view, and read everyone's views from the primary
+      // until a replica has what the primary has now.
       byUser.forEach((f) => f.feed.poke());
+      app.reads.wroteAll();
       app.viewCache.evictAll().catch((err: unknown) => app.log.warn({ err }, 'cache eviction failed'));
     });
     await listener.start();
