@@ -8,6 +8,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { DatabasePool } from 'slonik';
+import { minuteBudget } from './budgets';
 import { redisWithLocalFallback } from './cache/rate-limit-store';
 import type { RedisCacheClient } from './cache/redis-store';
 import type { Config } from './config';
@@ -190,16 +191,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Each user's request budget (USER_RATE_LIMIT a minute), in the shared
     // store: one user's flood is refused with 429 before it costs anyone a
     // query. USER_MAX_CONCURRENT bounds what the admitted ones hold.
-    const perUser = protectedScope.createRateLimit({
-      max: config.USER_RATE_LIMIT,
-      timeWindow: '1 minute',
-      keyGenerator: (request) => `user:${request.userId}`,
-    });
+    const perUser = minuteBudget(protectedScope, config.USER_RATE_LIMIT, (request) => `user:${request.userId}`);
     protectedScope.addHook('onRequest', async (request) => {
-      const state = await perUser(request);
-      if (!state.isAllowed && state.isExceeded) {
-        throw rateLimited(`more than ${config.USER_RATE_LIMIT} requests a minute; try again in ${state.ttlInSeconds} s`, state.ttlInSeconds);
-      }
+      const wait = await perUser.spend(request);
+      if (wait !== null) throw rateLimited(`more than ${config.USER_RATE_LIMIT} requests a minute; try again in ${wait} s`, wait);
     });
     await protectedScope.register(userRoutes, { exportMaxConcurrent: config.EXPORT_MAX_CONCURRENT });
     await protectedScope.register(messageRoutes, { sendRateLimit: config.SEND_RATE_LIMIT });

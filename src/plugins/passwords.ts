@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type {} from '@fastify/rate-limit';
+import { minuteBudget } from '../budgets';
 import { argon2Hash, argon2Verify } from '../auth/tokens';
 import { HttpError, rateLimited } from '../http-errors';
 
@@ -72,38 +72,27 @@ const subjectKey = (s: PasswordSubject) => ('username' in s ? `u:${s.username}` 
 
 async function passwordsPlugin(app: FastifyInstance, options: PasswordsOptions): Promise<void> {
   const max = options.failuresPerAccountAndAddress;
-  const limiter = (max: number, key: (r: WithSubject) => string) =>
-    app.createRateLimit({ max, timeWindow: '1 minute', keyGenerator: (r) => key(r as WithSubject) });
+  const budget = (max: number, key: (r: WithSubject) => string) => minuteBudget<WithSubject>(app, max, key);
   const untrustedFailures = [
-    { what: 'this account from this address', check: limiter(max, (r) => `pw-fail:${r.ip}:${r[SUBJECT]}`) },
-    { what: 'this address', check: limiter(3 * max, (r) => `pw-fail-ip:${r.ip}`) },
+    { what: 'this account from this address', budget: budget(max, (r) => `pw-fail:${r.ip}:${r[SUBJECT]}`) },
+    { what: 'this address', budget: budget(3 * max, (r) => `pw-fail-ip:${r.ip}`) },
   ];
-  const checksPerAddress = limiter(6 * max, (r) => `pw-checks-ip:${r.ip}`);
-  const untrustedPerAccount = limiter(10 * max, (r) => `pw-untrusted-account:${r[SUBJECT]}`);
-  const deviceFailures = limiter(max, (r) => `pw-fail-device:${r[DEVICE]}:${r[SUBJECT]}`);
+  const checksPerAddress = budget(6 * max, (r) => `pw-checks-ip:${r.ip}`);
+  const untrustedPerAccount = budget(10 * max, (r) => `pw-untrusted-account:${r[SUBJECT]}`);
+  const deviceFailures = budget(max, (r) => `pw-fail-device:${r[DEVICE]}:${r[SUBJECT]}`);
   const refuse = (what: string, seconds: number) =>
     rateLimited(`too many password attempts for ${what}; try again in ${seconds} s`, seconds);
 
-  type Limiter = ReturnType<typeof limiter>;
-  const spent = async (check: Limiter, request: WithSubject) => {
-    const state = await check(request, { increment: false });
-    return !state.isAllowed && state.remaining === 0 ? state.ttlInSeconds : null;
-  };
-  const take = async (check: Limiter, request: WithSubject) => {
-    const state = await check(request);
-    return !state.isAllowed && state.isExceeded ? state.ttlInSeconds : null;
-  };
-
   /** Whether this attempt is trusted; throws 429 when an untrusted one is over a budget. */
   async function admit(request: WithSubject): Promise<boolean> {
-    if (request[DEVICE] !== undefined && (await spent(deviceFailures, request)) === null) return true;
-    for (const { what, check } of untrustedFailures) {
-      const wait = await spent(check, request);
+    if (request[DEVICE] !== undefined && (await deviceFailures.spent(request)) === null) return true;
+    for (const { what, budget } of untrustedFailures) {
+      const wait = await budget.spent(request);
       if (wait !== null) throw refuse(what, wait);
     }
-    let wait = await take(checksPerAddress, request);
+    let wait = await checksPerAddress.spend(request);
     if (wait !== null) throw refuse('this address', wait);
-    wait = await take(untrustedPerAccount, request);
+    wait = await untrustedPerAccount.spend(request);
     if (wait !== null) throw refuse('this account from unrecognised devices', wait);
     return false;
   }
@@ -160,8 +149,8 @@ async function passwordsPlugin(app: FastifyInstance, options: PasswordsOptions):
       const trusted = await admit(r);
       const ok = await bounded(trusted, () => argon2Verify(passwordHash, password));
       if (!ok) {
-        if (trusted) await deviceFailures(r);
-        else for (const { check } of untrustedFailures) await check(r);
+        if (trusted) await deviceFailures.spend(r);
+        else for (const { budget } of untrustedFailures) await budget.spend(r);
       }
       return ok;
     },

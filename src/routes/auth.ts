@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type {} from '@fastify/rate-limit';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { hashToken, isWellFormedToken, newToken } from '../auth/tokens';
+import { minuteBudget } from '../budgets';
 import { rateLimited, unauthorized } from '../http-errors';
 import { SESSION_COOKIE } from '../plugins/auth';
 import { userRow } from '../queries/schemas';
@@ -52,16 +52,10 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
   // argon2 is deliberately expensive, so these routes are the cheapest way
   // to burn the server's CPU. Login and DELETE /me check passwords within
   // their budgets (plugins/passwords.ts); sign-ups have their own.
-  const signUps = app.createRateLimit({
-    max: options.registerRateLimit,
-    timeWindow: '1 minute',
-    keyGenerator: (r) => `register-ip:${r.ip}`,
-  });
+  const signUps = minuteBudget(app, options.registerRateLimit, (r) => `register-ip:${r.ip}`);
   const registerRateLimit = async (request: FastifyRequest) => {
-    const result = await signUps(request);
-    if (!result.isAllowed && result.isExceeded) {
-      throw rateLimited(`too many sign-ups from this address; try again in ${result.ttlInSeconds} s`, result.ttlInSeconds);
-    }
+    const wait = await signUps.spend(request);
+    if (wait !== null) throw rateLimited(`too many sign-ups from this address; try again in ${wait} s`, wait);
   };
 
   app.post(

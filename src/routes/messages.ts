@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type {} from '@fastify/rate-limit';
+import { minuteBudget } from '../budgets';
 import { forbidden, HttpError, notFound, rateLimited } from '../http-errors';
 import {
   editMessage,
@@ -44,20 +44,10 @@ const routes: FastifyPluginAsyncZod<MessageRouteOptions> = async (app, options) 
   // refused send costs nobody a connection. A retry with an
   // Idempotency-Key is a send like another here: after Retry-After it
   // answers the replay.
-  const sends = app.createRateLimit({
-    max: options.sendRateLimit,
-    timeWindow: '1 minute',
-    keyGenerator: (request) => `send:${request.userId}`,
-  });
+  const sends = minuteBudget(app, options.sendRateLimit, (request) => `send:${request.userId}`);
   const sendBudget = async (request: FastifyRequest) => {
-    const state = await sends(request);
-    if (!state.isAllowed && state.isExceeded) {
-      throw rateLimited(
-        `more than ${options.sendRateLimit} messages a minute; try again in ${state.ttlInSeconds} s`,
-        state.ttlInSeconds,
-        'SEND_RATE_LIMITED',
-      );
-    }
+    const wait = await sends.spend(request);
+    if (wait !== null) throw rateLimited(`more than ${options.sendRateLimit} messages a minute; try again in ${wait} s`, wait, 'SEND_RATE_LIMITED');
   };
 
   app.post(
