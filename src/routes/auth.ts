@@ -98,8 +98,9 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
     async (request, reply) => {
       const { username, password } = request.body;
       const device = presentedDevice(request);
-      const found = await findCredentials(app.pool, username, device ? hashToken(device) : null);
-      const trusted = found?.trustedDevice && device ? hashToken(device) : null;
+      const deviceHash = device ? hashToken(device) : null;
+      const found = await findCredentials(app.pool, username, deviceHash);
+      const trusted = found?.trustedDevice ? deviceHash : null;
       const ok = await app.passwords.check(request, { username }, found?.passwordHash ?? null, password, trusted);
       if (!found || !ok) throw unauthorized('wrong username or password');
       const { passwordHash: _hash, trustedDevice: _trusted, ...user } = found;

@@ -3,6 +3,7 @@ import { PassThrough } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { Gate } from '../db/gate';
 import { forbidden, HttpError, notFound, unauthorized } from '../http-errors';
 import { SESSION_COOKIE } from '../plugins/auth';
 import { blockRow, blockUser, listBlocks, unblockUser } from '../queries/blocks';
@@ -19,6 +20,9 @@ function signedIn(request: FastifyRequest): number {
 
 /** Account routes for the signed-in caller; registered behind app.authenticate. */
 export type UserRouteOptions = { exportMaxConcurrent: number };
+
+const exportsBusy = () =>
+  new HttpError(503, 'EXPORTS_BUSY', 'this server is streaming as many exports as it may; try again shortly', undefined, { 'Retry-After': '5' });
 
 const routes: FastifyPluginAsyncZod<UserRouteOptions> = async (app, options) => {
   app.get(
@@ -118,7 +122,7 @@ const routes: FastifyPluginAsyncZod<UserRouteOptions> = async (app, options) => 
   // client reads (src/queries/export.ts): the service holds one FETCH's
   // page at a time. Each holds a read connection while it runs, so an
   // instance streams at most exportMaxConcurrent at once.
-  let exporting = 0;
+  const exports = new Gate('exports', options.exportMaxConcurrent, 0, exportsBusy, 0);
   app.get(
     '/me/export',
     {
@@ -136,26 +140,21 @@ const routes: FastifyPluginAsyncZod<UserRouteOptions> = async (app, options) => 
     },
     async (request, reply) => {
       const me = signedIn(request);
-      if (exporting >= options.exportMaxConcurrent) {
-        throw new HttpError(503, 'EXPORTS_BUSY', 'this server is streaming as many exports as it may; try again shortly', undefined, {
-          'Retry-After': '5',
-        });
-      }
-      exporting++;
       const out = new PassThrough();
       // The answer starts once the first line is in hand: an error before
       // it (the database busy or away) is an ordinary error answer.
       let started!: () => void;
       const first = new Promise<void>((resolve) => (started = resolve));
-      const work = app
-        .snapshotAs(me, async (tx) => {
+      // No queue: past the limit, 503 at once (the Gate's onFull).
+      const work = exports.run(() =>
+        app.snapshotAs(me, async (tx) => {
           for await (const chunk of exportChunks(tx, me)) {
             started();
             if (out.destroyed) return; // the client is gone: stop reading
             if (!out.write(chunk)) await Promise.race([once(out, 'drain'), once(out, 'close')]);
           }
-        })
-        .finally(() => exporting--);
+        }),
+      );
       await Promise.race([first, work]);
       void work.then(
         () => out.end(),
