@@ -37,7 +37,7 @@ const appSideNotification: FastifyPluginAsyncZod = async (app) => {
           select pg_notify('signalbox_notifications', json_build_object('userId', user_id)::text) from n`);
         return m;
       });
-      await app.viewCache.evictUsers([message.senderId, message.receiverId]);
+      await app.viewCache.evictUsers([message.senderId, message.receiverId ?? message.senderId]);
       return reply.code(201).send(message);
     },
   );

@@ -41,6 +41,36 @@ CREATE SCHEMA app_public;
 COMMENT ON SCHEMA app_public IS 'What API requests may read, under row-level security: users, messages, notifications, message history.';
 
 --
+-- Name: announce_users(bigint[]); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.announce_users(users bigint[]) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  batch bigint[];
+begin
+  if users is null or cardinality(users) = 0 then
+    return;
+  end if;
+  for i in 0 .. (cardinality(users) - 1) / 500 loop
+    batch := users[i * 500 + 1 : i * 500 + 500];
+    perform pg_notify('signalbox_conversations',
+                      json_build_object('users', batch, 'instance', app_private.announcing_instance())::text);
+  end loop;
+  perform set_config('signalbox.touched',
+                     concat_ws(',', nullif(current_setting('signalbox.touched', true), ''), array_to_string(users, ',')), true);
+end;
+$$;
+
+--
+-- Name: FUNCTION announce_users(users bigint[]); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.announce_users(users bigint[]) IS 'pg_notify(''signalbox_conversations'', {users, instance}) in batches of 500 users, and the users appended to signalbox.touched (the writer''s own eviction).';
+
+--
 -- Name: announcing_instance(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -55,6 +85,26 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.announcing_instance() IS 'The id of the signalbox instance whose transaction this is (the transaction-local setting signalbox.instance), or null (psql, a job): the announcing triggers put it in their NOTIFY payloads.';
+
+--
+-- Name: group_audience(bigint, bigint, bigint); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.group_audience(group_id bigint, group_seq bigint, sender_id bigint) RETURNS bigint[]
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select coalesce(array_agg(p.user_id order by p.user_id), '{}')
+    from app_public.conversation_members p
+   where p.conversation_id = group_id and p.left_seq is null and p.joined_seq < group_seq
+     and not exists (select from app_public.blocks b where b.blocker_id = p.user_id and b.blocked_id = sender_id)
+$$;
+
+--
+-- Name: FUNCTION group_audience(group_id bigint, group_seq bigint, sender_id bigint); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.group_audience(group_id bigint, group_seq bigint, sender_id bigint) IS 'The current members who see a group message and have not blocked its sender, in user-id order: who gets its live events (and, but the sender, its notification). VOLATILE: it sees the rows its caller''s statement wrote.';
 
 --
 -- Name: live_events_sql(text, text); Type: FUNCTION; Schema: app_private; Owner: -
@@ -242,6 +292,212 @@ $$;
 COMMENT ON FUNCTION app_private.record_live_event(recipients bigint[], event_type text, message_id bigint) IS 'Records one live event (one message) for each recipient, seq from their counters in user-id order, and wakes their streams: the one-row statements'' path.';
 
 --
+-- Name: tg_conversation_members__announce_change(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_conversation_members__announce_change() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  touched bigint[];
+begin
+  if tg_op in ('INSERT', 'UPDATE') then
+    select array_agg(distinct p.user_id) into touched
+      from (select distinct conversation_id from new_members) g
+      join app_public.conversation_members p on p.conversation_id = g.conversation_id;
+  else
+    select array_agg(distinct user_id) into touched from old_members;
+  end if;
+  perform app_private.announce_users(touched);
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_conversation_members__announce_change(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_conversation_members__announce_change() IS 'Announces the users of the groups whose membership a statement changed (every period''s user: members, leavers, the removed), so their cached views go.';
+
+--
+-- Name: tg_conversation_members__begin_period(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_conversation_members__begin_period() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  kind text;
+begin
+  select c.kind, c.last_seq into kind, new.joined_seq
+    from app_public.conversations c where c.id = new.conversation_id for update;
+  if kind is distinct from 'group' then
+    raise exception 'conversation % is not a group', new.conversation_id
+      using errcode = 'SB008', hint = 'Members belong to groups; a direct conversation is its two users.';
+  end if;
+  if exists (select from app_public.blocks b
+              where b.blocker_id = new.user_id and b.blocked_id = app_public.current_user_id()) then
+    raise exception 'user % has blocked user %', new.user_id, app_public.current_user_id()
+      using errcode = 'SB007', hint = 'A blocked user cannot add the one who blocked them to a group.';
+  end if;
+  new.joined_at := clock_timestamp();
+  new.left_at := null;
+  new.left_seq := null;
+  new.read_seq := new.joined_seq;
+  return new;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_conversation_members__begin_period(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_conversation_members__begin_period() IS 'Sets joined_seq (and the read position) to the group''s last_seq under the group row''s lock; SB008 unless the conversation is a group, SB007 when the new member has blocked the one adding them.';
+
+--
+-- Name: tg_conversation_members__drop_empty_group(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_conversation_members__drop_empty_group() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  gone bigint;
+begin
+  with touched as (
+    select distinct conversation_id from old_members
+  )
+  delete from app_public.conversations c
+   using touched t
+   where c.id = t.conversation_id
+     and not exists (select from app_public.conversation_members p where p.conversation_id = c.id and p.left_seq is null);
+  get diagnostics gone = row_count;
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_conversation_members__drop_empty_group(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_conversation_members__drop_empty_group() IS 'Deletes the groups a statement left without a current member (leave, removal, account deletion); their messages cascade.';
+
+--
+-- Name: tg_conversation_members__end_period(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_conversation_members__end_period() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  if new.conversation_id <> old.conversation_id or new.user_id <> old.user_id or new.role <> old.role
+     or new.joined_at <> old.joined_at or new.joined_seq <> old.joined_seq
+     or (old.left_at is not null and new.left_at is distinct from old.left_at)
+     or new.left_seq is distinct from old.left_seq then
+    raise exception 'membership % can only be ended (left_at) or read further (read_seq)', old.id
+      using errcode = 'SB002';
+  end if;
+  if old.left_at is null and new.left_at is not null then
+    select c.last_seq into new.left_seq from app_public.conversations c where c.id = old.conversation_id for update;
+    new.left_at := clock_timestamp();
+  end if;
+  -- The read position moves forwards only, and not past the period.
+  new.read_seq := least(greatest(new.read_seq, old.read_seq),
+                        coalesce(new.left_seq,
+                                 (select c.last_seq from app_public.conversations c where c.id = old.conversation_id)));
+  return new;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_conversation_members__end_period(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_conversation_members__end_period() IS 'Ends a membership period: left_seq from the group''s last_seq (under its lock), left_at at clock_timestamp(); keeps read_seq moving forwards within the period; SB002 for any other change.';
+
+--
+-- Name: tg_conversation_members__limit_size(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_conversation_members__limit_size() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  crowded bigint;
+begin
+  select g.conversation_id into crowded
+    from (select distinct conversation_id from new_members) g
+   where (select count(*) from app_public.conversation_members p
+           where p.conversation_id = g.conversation_id and p.left_seq is null) > 1000
+   limit 1;
+  if crowded is not null then
+    raise exception 'group % would have more than 1000 members', crowded
+      using errcode = 'SB009';
+  end if;
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_conversation_members__limit_size(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_conversation_members__limit_size() IS 'Raises SB009 when a statement leaves a group with more than 1000 current members (checked once per statement and group).';
+
+--
+-- Name: tg_conversations__add_creator(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_conversations__add_creator() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  if app_public.current_user_id() is not null then
+    insert into app_public.conversation_members (conversation_id, user_id, role)
+    values (new.id, app_public.current_user_id(), 'owner');
+  end if;
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_conversations__add_creator(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_conversations__add_creator() IS 'Makes the creating user (current_user_id()) the new group''s owner; a DBA''s group (no current user) starts empty and gets its members by INSERT.';
+
+--
+-- Name: tg_conversations__announce_change(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_conversations__announce_change() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  touched bigint[];
+begin
+  select array_agg(distinct p.user_id) into touched
+    from new_conversations g
+    join app_public.conversation_members p on p.conversation_id = g.id;
+  perform app_private.announce_users(touched);
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_conversations__announce_change(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_conversations__announce_change() IS 'Announces the members of groups a statement changed (a new title) so their cached views go.';
+
+--
 -- Name: tg_messages__announce_change(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -252,24 +508,34 @@ CREATE FUNCTION app_private.tg_messages__announce_change() RETURNS trigger
 declare
   announced bigint;
   touched text;
+  members bigint[];
   instance text := app_private.announcing_instance();
 begin
-  -- One NOTIFY per conversation touched; identical payloads in a transaction
-  -- are folded by PostgreSQL. The transition table is read alone: no join.
+  -- One NOTIFY per direct conversation touched; identical payloads in a
+  -- transaction are folded by PostgreSQL. The transition table is read
+  -- alone: no join.
   if tg_op = 'DELETE' then
     select count(pg_notify('signalbox_conversations',
                            json_build_object('users', json_build_array(user_low, user_high), 'instance', instance)::text)),
            string_agg(user_low || ',' || user_high, ',')
-      from (select distinct user_low, user_high from old_messages) pairs into announced, touched;
+      from (select distinct user_low, user_high from old_messages where group_id is null) pairs into announced, touched;
+    select array_agg(distinct p.user_id) into members
+      from (select distinct group_id from old_messages where group_id is not null) g
+      join app_public.conversation_members p on p.conversation_id = g.group_id and p.left_seq is null;
   else
     select count(pg_notify('signalbox_conversations',
                            json_build_object('users', json_build_array(user_low, user_high), 'instance', instance)::text)),
            string_agg(user_low || ',' || user_high, ',')
-      from (select distinct user_low, user_high from new_messages) pairs into announced, touched;
+      from (select distinct user_low, user_high from new_messages where group_id is null) pairs into announced, touched;
+    select array_agg(distinct p.user_id) into members
+      from (select distinct group_id from new_messages where group_id is not null) g
+      join app_public.conversation_members p on p.conversation_id = g.group_id and p.left_seq is null;
   end if;
   -- For the writer itself (transaction-local, read by the API before commit).
   perform set_config('signalbox.touched',
                      concat_ws(',', nullif(current_setting('signalbox.touched', true), ''), touched), true);
+  -- Group messages: their groups' current members.
+  perform app_private.announce_users(members);
   return null;
 end;
 $$;
@@ -278,7 +544,7 @@ $$;
 -- Name: FUNCTION tg_messages__announce_change(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_messages__announce_change() IS 'pg_notify(''signalbox_conversations'', {users: [low, high], instance}) once per conversation a statement changed, and the same users appended to the transaction-local setting signalbox.touched (the writer''s own eviction).';
+COMMENT ON FUNCTION app_private.tg_messages__announce_change() IS 'pg_notify(''signalbox_conversations'', {users: [low, high], instance}) once per direct conversation a statement changed, the current members of the groups it changed through app_private.announce_users, and the same users appended to the transaction-local setting signalbox.touched (the writer''s own eviction).';
 
 --
 -- Name: tg_messages__announce_live_insert(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -296,12 +562,21 @@ begin
   if rows_in = 1 then
     -- Every API send: one message, no join, nothing planned per statement.
     select * into one from new_messages;
-    perform app_private.record_live_event(array[one.sender_id, one.receiver_id], 'message.created', one.id);
+    perform app_private.record_live_event(
+      case when one.group_id is null then array[one.sender_id, one.receiver_id]
+           else app_private.group_audience(one.group_id, one.group_seq, one.sender_id) end,
+      'message.created', one.id);
   else
     execute app_private.live_events_sql('message.created', $items$
       select distinct u.user_id, m.id as message_id
         from new_messages m
         cross join lateral (values (m.sender_id), (m.receiver_id)) u (user_id)
+       where m.group_id is null
+      union
+      select u.user_id, m.id
+        from new_messages m
+        cross join lateral unnest(app_private.group_audience(m.group_id, m.group_seq, m.sender_id)) u (user_id)
+       where m.group_id is not null
     $items$);
   end if;
   return null;
@@ -312,7 +587,7 @@ $_$;
 -- Name: FUNCTION tg_messages__announce_live_insert(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_messages__announce_live_insert() IS 'message.created to both participants of each new message: one event per participant and statement (live_events_sql), taking their counters in user-id order before _500_notify_receiver.';
+COMMENT ON FUNCTION app_private.tg_messages__announce_live_insert() IS 'message.created to both participants of each new direct message and to the audience of each group message (app_private.group_audience): one event per recipient and statement, taking their counters in user-id order before the notification triggers.';
 
 --
 -- Name: tg_messages__announce_live_update(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -335,7 +610,10 @@ begin
     select * into n from new_messages;
     select * into o from old_messages;
     if n.content is distinct from o.content then
-      perform app_private.record_live_event(array[n.sender_id, n.receiver_id], 'message.edited', n.id);
+      perform app_private.record_live_event(
+        case when n.group_id is null then array[n.sender_id, n.receiver_id]
+             else app_private.group_audience(n.group_id, n.group_seq, n.sender_id) end,
+        'message.edited', n.id);
     end if;
     if n.read and not o.read and n.sender_id <> n.receiver_id then
       perform app_private.record_live_event(array[n.sender_id], 'message.read', n.id);
@@ -348,7 +626,13 @@ begin
       from new_messages n
       join old_messages o on o.id = n.id
       cross join lateral (values (n.sender_id), (n.receiver_id)) u (user_id)
-     where n.content is distinct from o.content
+     where n.content is distinct from o.content and n.group_id is null
+    union
+    select u.user_id, n.id
+      from new_messages n
+      join old_messages o on o.id = n.id
+      cross join lateral unnest(app_private.group_audience(n.group_id, n.group_seq, n.sender_id)) u (user_id)
+     where n.content is distinct from o.content and n.group_id is not null
   $items$);
   execute app_private.live_events_sql('message.read', $items$
     select n.sender_id as user_id, n.id as message_id
@@ -364,7 +648,7 @@ $_$;
 -- Name: FUNCTION tg_messages__announce_live_update(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_messages__announce_live_update() IS 'message.edited to both participants when content changed; message.read (a read receipt) to the sender when read became true. One event per recipient, type and statement: a one-row statement through record_live_event, several rows through live_events_sql (planned per statement).';
+COMMENT ON FUNCTION app_private.tg_messages__announce_live_update() IS 'message.edited to both participants (a group message: its audience) when content changed; message.read (a read receipt) to the sender when a direct message became read. One event per recipient, type and statement: a one-row statement through record_live_event, several rows through live_events_sql (planned per statement).';
 
 --
 -- Name: tg_messages__check_participant_role(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -414,11 +698,12 @@ begin
     raise exception 'parent message % does not exist', new.parent_message_id
       using errcode = 'SB005', hint = 'Reply to an existing message, or leave parent_message_id null to start a thread.';
   end if;
-  if least(new.sender_id, new.receiver_id) is distinct from parent.user_low
-     or greatest(new.sender_id, new.receiver_id) is distinct from parent.user_high then
+  if new.group_id is distinct from parent.group_id
+     or (new.group_id is null and (least(new.sender_id, new.receiver_id) is distinct from parent.user_low
+                                   or greatest(new.sender_id, new.receiver_id) is distinct from parent.user_high)) then
     raise exception 'a reply must be in the same conversation as message %', new.parent_message_id
       using errcode = 'SB001',
-            hint = 'A reply goes between the parent''s two participants: omit receiver_id and it is filled in.';
+            hint = 'A reply goes to its parent''s conversation: omit receiver_id and group_id and it is filled in.';
   end if;
   return new;
 end;
@@ -428,7 +713,7 @@ $$;
 -- Name: FUNCTION tg_messages__check_reply_conversation(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_messages__check_reply_conversation() IS 'Raises SB005 when the parent does not exist, SB001 unless the reply''s sender and receiver are its parent''s two participants.';
+COMMENT ON FUNCTION app_private.tg_messages__check_reply_conversation() IS 'Raises SB005 when the parent does not exist, SB001 unless the reply is in its parent''s conversation (the same group, or the same two participants).';
 
 --
 -- Name: tg_messages__default_reply_receiver(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -442,7 +727,10 @@ declare
   parent app_public.messages;
 begin
   select * into parent from app_public.messages where id = new.parent_message_id;
-  if found and app_public.is_participant(parent.sender_id, parent.receiver_id, new.sender_id) then
+  if found and parent.group_id is not null and new.group_id is null then
+    new.group_id := parent.group_id;
+  elsif found and parent.group_id is null and new.group_id is null
+        and app_public.is_participant(parent.sender_id, parent.receiver_id, new.sender_id) then
     new.receiver_id := app_public.other_participant(parent.sender_id, parent.receiver_id, new.sender_id);
   end if;
   return new;
@@ -453,7 +741,7 @@ $$;
 -- Name: FUNCTION tg_messages__default_reply_receiver(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_messages__default_reply_receiver() IS 'Fills receiver_id of a reply from its parent''s conversation when it is omitted.';
+COMMENT ON FUNCTION app_private.tg_messages__default_reply_receiver() IS 'Fills a reply''s conversation from its parent when it is omitted: group_id of a group parent, else receiver_id (the parent''s other participant).';
 
 --
 -- Name: tg_messages__forbid_immutable_change(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -467,6 +755,7 @@ declare
   changed text := case
     when new.sender_id is distinct from old.sender_id then 'sender_id'
     when new.receiver_id is distinct from old.receiver_id then 'receiver_id'
+    when new.group_id is distinct from old.group_id then 'group_id'
     when new.parent_message_id is distinct from old.parent_message_id then 'parent_message_id'
     else 'sent_at'
   end;
@@ -536,6 +825,76 @@ $_$;
 --
 
 COMMENT ON FUNCTION app_private.tg_messages__maintain_reply_count() IS 'Adds inserted replies to (and subtracts deleted replies from) their parents'' reply_count: a primary-key update for one parent, else one UPDATE planned per statement.';
+
+--
+-- Name: tg_messages__notify_group_members(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_messages__notify_group_members() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+declare
+  rows_in bigint;
+  one app_public.messages;
+  announced bigint;
+begin
+  select count(*) into rows_in from (select 1 from new_messages where group_id is not null limit 2) x;
+  if rows_in = 0 then
+    return null; -- direct messages only: _500_notify_receiver's
+  elsif rows_in = 1 then
+    -- One group message (every API send to a group): no join with the
+    -- transition table, the members read by the group's index.
+    select * into one from new_messages where group_id is not null;
+    with audience as (
+      select u as user_id from unnest(app_private.group_audience(one.group_id, one.group_seq, one.sender_id)) u
+       where u <> one.sender_id
+    ), reserved as (
+      insert into app_private.delivery_counters as c (user_id, last_seq)
+      select user_id, 1 from audience order by user_id
+      on conflict (user_id) do update set last_seq = c.last_seq + 1
+      returning c.user_id, c.last_seq
+    ), notified as (
+      insert into app_public.notifications (user_id, message_id, kind, seq)
+      select r.user_id, one.id, case when one.parent_message_id is null then 'message' else 'reply' end, r.last_seq
+        from reserved r
+      returning user_id
+    )
+    select count(pg_notify('signalbox_notifications', json_build_object('userId', user_id)::text)) into announced
+      from notified;
+  else
+    -- Several (an import): planned for this statement's size.
+    execute $sql$
+      with items as (
+        select u.user_id, m.id as message_id, m.parent_message_id
+          from new_messages m
+          cross join lateral unnest(app_private.group_audience(m.group_id, m.group_seq, m.sender_id)) u (user_id)
+         where m.group_id is not null and u.user_id <> m.sender_id
+      ), reserved as (
+        insert into app_private.delivery_counters as c (user_id, last_seq)
+        select user_id, count(*) from items group by user_id order by user_id
+        on conflict (user_id) do update set last_seq = c.last_seq + excluded.last_seq
+        returning c.user_id, c.last_seq
+      ), notified as (
+        insert into app_public.notifications (user_id, message_id, kind, seq)
+        select i.user_id, i.message_id, case when i.parent_message_id is null then 'message' else 'reply' end,
+               r.last_seq - count(*) over (partition by i.user_id) + row_number() over (partition by i.user_id order by i.message_id)
+          from items i join reserved r on r.user_id = i.user_id
+        returning user_id
+      )
+      select count(pg_notify('signalbox_notifications', json_build_object('userId', user_id)::text))
+        from (select distinct user_id from notified) n
+    $sql$ into announced;
+  end if;
+  return null;
+end;
+$_$;
+
+--
+-- Name: FUNCTION tg_messages__notify_group_members(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_messages__notify_group_members() IS 'One notification per group message and member of its audience but the sender, numbered from their delivery counters (in user-id order), then pg_notify(''signalbox_notifications'', {userId}) per member. One message: no join with the transition table; several: one statement planned for its size.';
 
 --
 -- Name: tg_messages__notify_receiver(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -613,6 +972,41 @@ $_$;
 COMMENT ON FUNCTION app_private.tg_messages__notify_receiver() IS 'Inserts one notification per new message whose receiver is not its sender, numbered from the receiver''s delivery counter (locked to commit), then pg_notify(''signalbox_notifications'', {userId}) once per receiver.';
 
 --
+-- Name: tg_messages__open_direct_conversation(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_messages__open_direct_conversation() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  pair_low bigint;
+  pair_high bigint;
+  pairs bigint;
+begin
+  select count(*), min(user_low), min(user_high) into pairs, pair_low, pair_high
+    from (select distinct user_low, user_high from new_messages where group_id is null limit 2) p;
+  if pairs = 1 then
+    -- Every API send: a lookup by the unique index; an existing pair is not
+    -- locked (DO NOTHING).
+    insert into app_public.conversations (kind, user_low, user_high) values ('direct', pair_low, pair_high)
+    on conflict (user_low, user_high) where kind = 'direct' do nothing;
+  elsif pairs > 1 then
+    insert into app_public.conversations (kind, user_low, user_high)
+    select distinct 'direct', user_low, user_high from new_messages where group_id is null order by 2, 3
+    on conflict (user_low, user_high) where kind = 'direct' do nothing;
+  end if;
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_messages__open_direct_conversation(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_messages__open_direct_conversation() IS 'Inserts the direct conversation of each new direct message''s pair unless it exists (no lock on an existing one).';
+
+--
 -- Name: tg_messages__protect_derived_columns(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -636,6 +1030,7 @@ begin
       when new.reply_count <> 0 then 'reply_count'
       when new.thread_root_id is not null then 'thread_root_id'
       when new.depth <> 0 then 'depth'
+      when new.group_seq is not null then 'group_seq'
     end;
   else
     written := case
@@ -645,12 +1040,13 @@ begin
       when new.reply_count is distinct from old.reply_count then 'reply_count'
       when new.thread_root_id is distinct from old.thread_root_id then 'thread_root_id'
       when new.depth is distinct from old.depth then 'depth'
+      when new.group_seq is distinct from old.group_seq then 'group_seq'
     end;
   end if;
   if written is not null then
     raise exception 'column % of message % is maintained by triggers and cannot be written directly', written, coalesce(old.id, new.id)
       using errcode = 'SB006',
-            hint = 'Change content (edited and edited_at follow) or read (read_at follows); reply_count, thread_root_id and depth follow from parent_message_id.';
+            hint = 'Change content (edited and edited_at follow) or read (read_at follows); reply_count, thread_root_id, depth and group_seq follow from parent_message_id and group_id.';
   end if;
   return new;
 end;
@@ -660,7 +1056,7 @@ $$;
 -- Name: FUNCTION tg_messages__protect_derived_columns(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_messages__protect_derived_columns() IS 'Raises SB006 when a statement writes edited, edited_at, read_at, reply_count, thread_root_id or depth itself; trigger-issued updates (pg_trigger_depth() > 1) pass.';
+COMMENT ON FUNCTION app_private.tg_messages__protect_derived_columns() IS 'Raises SB006 when a statement writes edited, edited_at, read_at, reply_count, thread_root_id, depth or group_seq itself; trigger-issued updates (pg_trigger_depth() > 1) pass.';
 
 --
 -- Name: tg_messages__read_notifications(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -804,6 +1200,37 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.tg_messages__stamp_read_at() IS 'Sets read_at to now() when read becomes true, NULL when it becomes false.';
+
+--
+-- Name: tg_messages__take_group_position(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_messages__take_group_position() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  update app_public.conversations c set last_seq = c.last_seq + 1
+   where c.id = new.group_id and c.kind = 'group'
+  returning c.last_seq into new.group_seq;
+  if not found then
+    raise exception 'conversation % is not a group', new.group_id
+      using errcode = 'SB008', hint = 'Send to a group''s id (POST /groups creates one), or to a receiver.';
+  end if;
+  -- After the lock: a leave that committed first is seen.
+  if not app_public.is_group_member(new.group_id, new.sender_id) then
+    raise exception 'user % is not a member of group %', new.sender_id, new.group_id
+      using errcode = 'SB008', hint = 'Only current members send to a group.';
+  end if;
+  return new;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_messages__take_group_position(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_messages__take_group_position() IS 'Numbers a group message from its group''s counter (locked to commit) and raises SB008 unless the group exists and the sender is a current member.';
 
 --
 -- Name: tg_sessions__announce_revocation(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -968,6 +1395,7 @@ begin
        where (m.user_low, m.user_high, m.id) > (least(caller, partner), greatest(caller, partner), 0)
          and (m.user_low, m.user_high, m.id) < (least(caller, partner), greatest(caller, partner),
                                                 coalesce(before, 9223372036854775807))
+         and m.group_id is null
        order by m.user_low desc, m.user_high desc, m.id desc
        limit page_size + 1
     ) p;
@@ -981,6 +1409,34 @@ $$;
 --
 
 COMMENT ON FUNCTION app_public.conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer) IS 'GET /conversations/:userId/messages in one statement: sets the request role and the caller (transaction-locally) and answers the page as the API''s JSON text ({messages, nextCursor}); null when the partner does not exist. Row-level security applies as in every view.';
+
+--
+-- Name: create_group(text, bigint[]); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.create_group(title text, member_ids bigint[]) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  me bigint := app_public.current_user_id();
+  created bigint;
+begin
+  if me is null then
+    raise exception 'create_group needs a signed-in caller (signalbox.user_id)' using errcode = '42501';
+  end if;
+  insert into app_public.conversations (kind, title) values ('group', title) returning id into created;
+  insert into app_public.conversation_members (conversation_id, user_id, role)
+  select created, u, 'member' from (select distinct u from unnest(member_ids) u where u <> me order by u) x;
+  return created;
+end;
+$$;
+
+--
+-- Name: FUNCTION create_group(title text, member_ids bigint[]); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.create_group(title text, member_ids bigint[]) IS 'POST /groups: a group with this title, the caller as its owner and these users as members (the caller and duplicates skipped); its id. 23503 (conversation_members_user_id_fkey) for an unknown user, SB007 for one who has blocked the caller, SB009 above 1000 members.';
 
 --
 -- Name: current_user_id(); Type: FUNCTION; Schema: app_public; Owner: -
@@ -1016,6 +1472,104 @@ $$;
 COMMENT ON FUNCTION app_public.end_session(token_hash bytea) IS 'Logout: deletes the session with this token (SHA-256); its revocation is announced by the sessions trigger.';
 
 --
+-- Name: group_manager(bigint); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.group_manager(conversation_id bigint) RETURNS bigint
+    LANGUAGE sql STABLE STRICT SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select p.user_id from app_public.conversation_members p
+   where p.conversation_id = group_manager.conversation_id and p.left_seq is null
+   order by p.role = 'owner' desc, p.joined_seq, p.id
+   limit 1
+$$;
+
+--
+-- Name: FUNCTION group_manager(conversation_id bigint); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.group_manager(conversation_id bigint) IS 'Who manages a group (title, members): its longest-standing current owner, or, when no owner is left, its longest-standing member. Derived, so an owner''s leave or account deletion writes nothing to the group.';
+
+--
+-- Name: group_page(text, bigint, bigint, bigint, integer); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.group_page(visitor text, caller bigint, group_id bigint, before bigint, page_size integer) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+declare
+  positions bigint[];
+  messages text[];
+begin
+  perform set_config('role', visitor, true),
+          set_config('signalbox.user_id', caller::text, true);
+  if not exists (select from app_public.conversation_members p
+                  where p.conversation_id = group_page.group_id and p.user_id = caller) then
+    return null;
+  end if;
+  select array_agg(p.group_seq order by p.group_seq desc), array_agg(p.message order by p.group_seq desc)
+    into positions, messages
+    from (
+      select m.group_seq, app_public.message_json(m)::text as message
+        from app_public.messages m
+       where m.group_id = group_page.group_id and m.group_seq < coalesce(before, 9223372036854775807)
+       order by m.group_seq desc
+       limit page_size + 1
+    ) p;
+  return '{"messages":[' || coalesce(array_to_string(messages[1:page_size], ','), '') || '],"nextCursor":'
+         || case when cardinality(positions) > page_size then positions[page_size]::text else 'null' end || '}';
+end;
+$$;
+
+--
+-- Name: FUNCTION group_page(visitor text, caller bigint, group_id bigint, before bigint, page_size integer); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.group_page(visitor text, caller bigint, group_id bigint, before bigint, page_size integer) IS 'GET /groups/:id/messages in one statement: sets the request role and the caller, answers the page (newest first, before a group position) as the API''s JSON text ({messages, nextCursor: a position}); null when the caller was never a member. Row-level security decides which messages: those of the caller''s membership periods.';
+
+--
+-- Name: group_unread_count(bigint); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.group_unread_count(conversation_id bigint) RETURNS bigint
+    LANGUAGE sql STABLE STRICT SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select count(*)
+    from app_public.conversation_members p
+    join app_public.messages m
+      on m.group_id = p.conversation_id and m.group_seq > greatest(p.read_seq, p.joined_seq)
+     and m.group_seq <= coalesce(p.left_seq, 9223372036854775807) and m.sender_id <> p.user_id
+   where p.conversation_id = group_unread_count.conversation_id
+     and p.user_id = app_public.current_user_id() and p.left_seq is null
+$$;
+
+--
+-- Name: FUNCTION group_unread_count(conversation_id bigint); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.group_unread_count(conversation_id bigint) IS 'The caller''s unread messages in a group they are in: after their read position, within their period, not their own (an index-only count on messages_group_position_idx).';
+
+--
+-- Name: is_group_member(bigint, bigint); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.is_group_member(conversation_id bigint, who bigint) RETURNS boolean
+    LANGUAGE sql STABLE STRICT SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select exists (select from app_public.conversation_members p
+                  where p.conversation_id = is_group_member.conversation_id and p.user_id = who and p.left_seq is null)
+$$;
+
+--
+-- Name: FUNCTION is_group_member(conversation_id bigint, who bigint); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.is_group_member(conversation_id bigint, who bigint) IS 'Whether `who` is a current member of the group.';
+
+--
 -- Name: is_participant(bigint, bigint, bigint); Type: FUNCTION; Schema: app_public; Owner: -
 --
 
@@ -1030,6 +1584,30 @@ $$;
 --
 
 COMMENT ON FUNCTION app_public.is_participant(sender_id bigint, receiver_id bigint, who bigint) IS 'Whether `who` takes part in a message from sender_id to receiver_id: the visibility rule of messages (and so of their history and notifications), used by the policies and the queries alike.';
+
+--
+-- Name: leave_group(bigint, bigint); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.leave_group(conversation_id bigint, member_id bigint) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+declare
+  ended bigint;
+begin
+  perform from app_public.conversations c where c.id = leave_group.conversation_id for update;
+  update app_public.conversation_members p set left_at = now()
+   where p.conversation_id = leave_group.conversation_id and p.user_id = member_id and p.left_seq is null;
+  get diagnostics ended = row_count;
+  return ended > 0;
+end;
+$$;
+
+--
+-- Name: FUNCTION leave_group(conversation_id bigint, member_id bigint); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.leave_group(conversation_id bigint, member_id bigint) IS 'DELETE /groups/:id/members/:userId: ends the user''s membership (the caller leaving, or the manager removing them), taking the group row''s lock first; false when nothing the caller may end was found.';
 
 --
 -- Name: live_sessions(bytea[]); Type: FUNCTION; Schema: app_public; Owner: -
@@ -1081,7 +1659,7 @@ SET default_table_access_method = heap;
 CREATE TABLE app_public.messages (
     id bigint NOT NULL,
     sender_id bigint NOT NULL,
-    receiver_id bigint NOT NULL,
+    receiver_id bigint,
     parent_message_id bigint,
     content text NOT NULL,
     sent_at timestamp with time zone DEFAULT now() NOT NULL,
@@ -1095,9 +1673,13 @@ CREATE TABLE app_public.messages (
     user_low bigint GENERATED ALWAYS AS (LEAST(sender_id, receiver_id)) STORED NOT NULL,
     user_high bigint GENERATED ALWAYS AS (GREATEST(sender_id, receiver_id)) STORED NOT NULL,
     search tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, content)) STORED,
+    group_id bigint,
+    group_seq bigint,
     CONSTRAINT messages_content_length CHECK (((char_length(btrim(content)) >= 1) AND (char_length(btrim(content)) <= 10000))),
     CONSTRAINT messages_depth_limit CHECK (((depth >= 0) AND (depth <= 1000))),
+    CONSTRAINT messages_direct_or_group CHECK ((((group_id IS NULL) AND (receiver_id IS NOT NULL) AND (group_seq IS NULL)) OR ((group_id IS NOT NULL) AND (receiver_id IS NULL) AND (group_seq IS NOT NULL)))),
     CONSTRAINT messages_edited_has_time CHECK ((edited = (edited_at IS NOT NULL))),
+    CONSTRAINT messages_group_never_read CHECK (((group_id IS NULL) OR (NOT read))),
     CONSTRAINT messages_read_has_time CHECK ((read = (read_at IS NOT NULL))),
     CONSTRAINT messages_reply_count_non_negative CHECK ((reply_count >= 0))
 );
@@ -1107,6 +1689,12 @@ CREATE TABLE app_public.messages (
 --
 
 COMMENT ON TABLE app_public.messages IS 'A message from sender to receiver, optionally a reply to a parent in the same conversation.';
+
+--
+-- Name: COLUMN messages.receiver_id; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.receiver_id IS 'The receiver of a direct message; null for a group message.';
 
 --
 -- Name: COLUMN messages.parent_message_id; Type: COMMENT; Schema: app_public; Owner: -
@@ -1169,6 +1757,30 @@ COMMENT ON COLUMN app_public.messages.user_high IS 'Conversation key, higher par
 COMMENT ON COLUMN app_public.messages.search IS 'Full-text vector of content (english), kept by PostgreSQL on insert and edit; GET /search matches it with websearch_to_tsquery.';
 
 --
+-- Name: COLUMN messages.group_id; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.group_id IS 'The group of a group message (a reply''s is its parent''s); null for a direct message. Fixed at insert.';
+
+--
+-- Name: COLUMN messages.group_seq; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.group_seq IS 'The message''s position in its group (in commit order), set by a trigger under the group row''s lock.';
+
+--
+-- Name: CONSTRAINT messages_direct_or_group ON messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON CONSTRAINT messages_direct_or_group ON app_public.messages IS 'A message goes to a receiver or to a group, never both.';
+
+--
+-- Name: CONSTRAINT messages_group_never_read ON messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON CONSTRAINT messages_group_never_read ON app_public.messages IS 'A group message''s read state is each member''s read position (conversation_members.read_seq), not the read flag.';
+
+--
 -- Name: message_json(app_public.messages); Type: FUNCTION; Schema: app_public; Owner: -
 --
 
@@ -1176,7 +1788,8 @@ CREATE FUNCTION app_public.message_json(m app_public.messages) RETURNS json
     LANGUAGE sql STABLE
     AS $$
   select json_build_object(
-    'id', m.id, 'senderId', m.sender_id, 'receiverId', m.receiver_id, 'parentMessageId', m.parent_message_id,
+    'id', m.id, 'senderId', m.sender_id, 'receiverId', m.receiver_id, 'groupId', m.group_id,
+    'parentMessageId', m.parent_message_id,
     'content', m.content, 'sentAt', app_public.api_time(m.sent_at),
     'edited', m.edited, 'editedAt', app_public.api_time(m.edited_at),
     'read', m.read, 'readAt', app_public.api_time(m.read_at),
@@ -1220,6 +1833,25 @@ $$;
 --
 
 COMMENT ON FUNCTION app_public.read_receipt_json(m app_public.messages) IS 'The item of a message.read event: which message, who read it, when.';
+
+--
+-- Name: reads_group_message(bigint, bigint, bigint); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.reads_group_message(group_id bigint, group_seq bigint, who bigint) RETURNS boolean
+    LANGUAGE sql STABLE STRICT SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select exists (select from app_public.conversation_members p
+                  where p.conversation_id = group_id and p.user_id = who
+                    and group_seq > p.joined_seq and (p.left_seq is null or group_seq <= p.left_seq))
+$$;
+
+--
+-- Name: FUNCTION reads_group_message(group_id bigint, group_seq bigint, who bigint); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.reads_group_message(group_id bigint, group_seq bigint, who bigint) IS 'The visibility rule of group messages: `who` had a membership period of the group when the message at group_seq was sent. STRICT: a direct message (null group) is never read through it.';
 
 --
 -- Name: users; Type: TABLE; Schema: app_public; Owner: -
@@ -1294,8 +1926,9 @@ begin
       from (select m.id, m.search
               from app_public.messages m
              where m.search @@ $1
-               and app_public.is_participant(m.sender_id, m.receiver_id, $2)
-               and ($3::bigint is null or (m.user_low = least($2, $3) and m.user_high = greatest($2, $3)))
+               and (app_public.is_participant(m.sender_id, m.receiver_id, $2)
+                    or ($3::bigint is null and app_public.reads_group_message(m.group_id, m.group_seq, $2)))
+               and ($3::bigint is null or (m.group_id is null and m.user_low = least($2, $3) and m.user_high = greatest($2, $3)))
              order by m.id desc
              limit $7) w
      where ($5::bigint is null or (ts_rank(w.search, $1), w.id) < ($4, $5))
@@ -1310,7 +1943,7 @@ $_$;
 -- Name: FUNCTION search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer); Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON FUNCTION app_public.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer) IS 'The caller''s (current_user_id()) messages matching a tsquery, ranked among the caller''s newest rank_window matches, by ts_rank then id, after a (rank, id) cursor, optionally in one conversation: ids and ranks only. SECURITY DEFINER so that the GIN index can serve @@ (not leakproof, so under RLS only a filter); scoped by the same participant rule as the policies.';
+COMMENT ON FUNCTION app_public.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer) IS 'The caller''s (current_user_id()) messages matching a tsquery — direct ones they take part in, group ones of their membership periods — ranked among the caller''s newest rank_window matches, by ts_rank then id, after a (rank, id) cursor, optionally in one direct conversation: ids and ranks only. SECURITY DEFINER so that the GIN index can serve @@ (not leakproof, so under RLS only a filter); scoped by the same rules as the policies.';
 
 --
 -- Name: session_user_id(bytea); Type: FUNCTION; Schema: app_public; Owner: -
@@ -1569,6 +2202,115 @@ COMMENT ON TABLE app_public.blocks IS 'Who blocked whom: messages (and edits) fr
 --
 
 COMMENT ON CONSTRAINT blocks_not_self ON app_public.blocks IS 'Nobody blocks themselves.';
+
+--
+-- Name: conversation_members; Type: TABLE; Schema: app_public; Owner: -
+--
+
+CREATE TABLE app_public.conversation_members (
+    id bigint NOT NULL,
+    conversation_id bigint NOT NULL,
+    user_id bigint NOT NULL,
+    role text DEFAULT 'member'::text NOT NULL,
+    joined_at timestamp with time zone DEFAULT now() NOT NULL,
+    joined_seq bigint DEFAULT 0 NOT NULL,
+    left_at timestamp with time zone,
+    left_seq bigint,
+    read_seq bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT conversation_members_left_together CHECK (((left_at IS NULL) = (left_seq IS NULL))),
+    CONSTRAINT conversation_members_period CHECK ((left_seq >= joined_seq)),
+    CONSTRAINT conversation_members_role CHECK ((role = ANY (ARRAY['owner'::text, 'member'::text])))
+);
+
+--
+-- Name: TABLE conversation_members; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TABLE app_public.conversation_members IS 'Group membership as periods: one row per stretch of membership. A member reads the group''s messages with joined_seq < group_seq <= left_seq (left_seq null: still a member).';
+
+--
+-- Name: COLUMN conversation_members.role; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.conversation_members.role IS 'owner (manages title and members) or member. A group whose owners have all gone is managed by its longest-standing member (app_public.group_manager).';
+
+--
+-- Name: COLUMN conversation_members.joined_seq; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.conversation_members.joined_seq IS 'The group''s last_seq when this period began (set by a trigger): messages after it are visible.';
+
+--
+-- Name: COLUMN conversation_members.left_seq; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.conversation_members.left_seq IS 'The group''s last_seq when this period ended (set by a trigger when left_at is set); null while a member.';
+
+--
+-- Name: COLUMN conversation_members.read_seq; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.conversation_members.read_seq IS 'The read position: the group_seq of the last message read. Unread = the period''s messages after it from others.';
+
+--
+-- Name: conversation_members_id_seq; Type: SEQUENCE; Schema: app_public; Owner: -
+--
+
+ALTER TABLE app_public.conversation_members ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME app_public.conversation_members_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: conversations; Type: TABLE; Schema: app_public; Owner: -
+--
+
+CREATE TABLE app_public.conversations (
+    id bigint NOT NULL,
+    kind text NOT NULL,
+    title text,
+    user_low bigint,
+    user_high bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_seq bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT conversations_kind CHECK ((kind = ANY (ARRAY['direct'::text, 'group'::text]))),
+    CONSTRAINT conversations_last_seq_non_negative CHECK ((last_seq >= 0)),
+    CONSTRAINT conversations_shape CHECK (
+CASE kind
+    WHEN 'direct'::text THEN ((title IS NULL) AND (user_low IS NOT NULL) AND (user_high IS NOT NULL) AND (user_low <= user_high))
+    ELSE ((user_low IS NULL) AND (user_high IS NULL) AND (title IS NOT NULL))
+END),
+    CONSTRAINT conversations_title_length CHECK (((char_length(btrim(title)) >= 1) AND (char_length(btrim(title)) <= 100)))
+);
+
+--
+-- Name: TABLE conversations; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TABLE app_public.conversations IS 'A conversation: direct (two users, user_low <= user_high: the key every direct message carries) or group (a title and members). Direct ones are opened by the first message between the pair and go with either account; a group goes when its last member leaves.';
+
+--
+-- Name: COLUMN conversations.last_seq; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.conversations.last_seq IS 'A group''s message counter: the position of its newest message (messages.group_seq), taken under this row''s lock, so positions are in commit order. 0 for direct conversations.';
+
+--
+-- Name: conversations_id_seq; Type: SEQUENCE; Schema: app_public; Owner: -
+--
+
+ALTER TABLE app_public.conversations ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME app_public.conversations_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 --
 -- Name: idempotency_keys; Type: TABLE; Schema: app_public; Owner: -
@@ -1837,6 +2579,20 @@ ALTER TABLE ONLY app_public.blocks
     ADD CONSTRAINT blocks_pkey PRIMARY KEY (blocker_id, blocked_id);
 
 --
+-- Name: conversation_members conversation_members_pkey; Type: CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.conversation_members
+    ADD CONSTRAINT conversation_members_pkey PRIMARY KEY (id);
+
+--
+-- Name: conversations conversations_pkey; Type: CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.conversations
+    ADD CONSTRAINT conversations_pkey PRIMARY KEY (id);
+
+--
 -- Name: idempotency_keys idempotency_keys_pkey; Type: CONSTRAINT; Schema: app_public; Owner: -
 --
 
@@ -1990,6 +2746,66 @@ CREATE INDEX blocks_blocked_id_idx ON app_public.blocks USING btree (blocked_id)
 COMMENT ON INDEX app_public.blocks_blocked_id_idx IS 'The cascade when a blocked user''s account is deleted.';
 
 --
+-- Name: conversation_members_conversation_id_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX conversation_members_conversation_id_idx ON app_public.conversation_members USING btree (conversation_id, joined_seq);
+
+--
+-- Name: INDEX conversation_members_conversation_id_idx; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON INDEX app_public.conversation_members_conversation_id_idx IS 'The cascade from conversations; a group''s members in joining order.';
+
+--
+-- Name: conversation_members_current_key; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE UNIQUE INDEX conversation_members_current_key ON app_public.conversation_members USING btree (conversation_id, user_id) WHERE (left_seq IS NULL);
+
+--
+-- Name: INDEX conversation_members_current_key; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON INDEX app_public.conversation_members_current_key IS 'One current membership per user and group; a group''s current members (fan-out, policies).';
+
+--
+-- Name: conversation_members_user_id_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX conversation_members_user_id_idx ON app_public.conversation_members USING btree (user_id, conversation_id);
+
+--
+-- Name: INDEX conversation_members_user_id_idx; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON INDEX app_public.conversation_members_user_id_idx IS 'A user''s groups (the conversation list, the visibility policy); the cascade from users.';
+
+--
+-- Name: conversations_direct_pair_key; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE UNIQUE INDEX conversations_direct_pair_key ON app_public.conversations USING btree (user_low, user_high) WHERE (kind = 'direct'::text);
+
+--
+-- Name: INDEX conversations_direct_pair_key; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON INDEX app_public.conversations_direct_pair_key IS 'One direct conversation per pair; the conversation list''s direct conversations of user_low; the cascade from user_low.';
+
+--
+-- Name: conversations_user_high_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX conversations_user_high_idx ON app_public.conversations USING btree (user_high) WHERE (kind = 'direct'::text);
+
+--
+-- Name: INDEX conversations_user_high_idx; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON INDEX app_public.conversations_user_high_idx IS 'The conversation list''s direct conversations of user_high; the cascade from user_high.';
+
+--
 -- Name: idempotency_keys_created_at_idx; Type: INDEX; Schema: app_public; Owner: -
 --
 
@@ -2053,13 +2869,25 @@ COMMENT ON INDEX app_public.message_history_message_id_idx IS 'A message''s vers
 -- Name: messages_conversation_idx; Type: INDEX; Schema: app_public; Owner: -
 --
 
-CREATE INDEX messages_conversation_idx ON app_public.messages USING btree (user_low, user_high, id);
+CREATE INDEX messages_conversation_idx ON app_public.messages USING btree (user_low, user_high, id) WHERE (group_id IS NULL);
 
 --
 -- Name: INDEX messages_conversation_idx; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON INDEX app_public.messages_conversation_idx IS 'Messages between two users by id: the conversation page walks it backwards over the row range (user_low, user_high, id) < (a, b, cursor).';
+COMMENT ON INDEX app_public.messages_conversation_idx IS 'Direct messages between two users by id: the conversation page walks it backwards over the row range (user_low, user_high, id) < (a, b, cursor).';
+
+--
+-- Name: messages_group_position_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX messages_group_position_idx ON app_public.messages USING btree (group_id, group_seq) INCLUDE (sender_id) WHERE (group_id IS NOT NULL);
+
+--
+-- Name: INDEX messages_group_position_idx; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON INDEX app_public.messages_group_position_idx IS 'A group''s messages by position: the group page walks it backwards from the cursor, unread counts count past the read position (index-only); the cascade from a deleted group.';
 
 --
 -- Name: messages_parent_message_id_idx; Type: INDEX; Schema: app_public; Owner: -
@@ -2125,13 +2953,13 @@ COMMENT ON INDEX app_public.messages_thread_position_idx IS 'A thread level by l
 -- Name: messages_unread_inbox_idx; Type: INDEX; Schema: app_public; Owner: -
 --
 
-CREATE INDEX messages_unread_inbox_idx ON app_public.messages USING btree (receiver_id, id DESC) INCLUDE (sender_id, parent_message_id, sent_at) WHERE (read = false);
+CREATE INDEX messages_unread_inbox_idx ON app_public.messages USING btree (receiver_id, id DESC) INCLUDE (sender_id, parent_message_id, sent_at) WHERE ((read = false) AND (receiver_id IS NOT NULL));
 
 --
 -- Name: INDEX messages_unread_inbox_idx; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON INDEX app_public.messages_unread_inbox_idx IS 'Partial index of unread messages per receiver, newest first: the unread inbox and unread counts.';
+COMMENT ON INDEX app_public.messages_unread_inbox_idx IS 'Partial index of unread direct messages per receiver, newest first: the unread inbox and unread counts.';
 
 --
 -- Name: notifications_read_created_at_idx; Type: INDEX; Schema: app_public; Owner: -
@@ -2209,13 +3037,13 @@ COMMENT ON TRIGGER _040_protect_derived_columns ON app_public.messages IS 'Integ
 -- Name: messages _050_forbid_immutable_change; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
-CREATE TRIGGER _050_forbid_immutable_change BEFORE UPDATE ON app_public.messages FOR EACH ROW WHEN (((old.sender_id IS DISTINCT FROM new.sender_id) OR (old.receiver_id IS DISTINCT FROM new.receiver_id) OR (old.parent_message_id IS DISTINCT FROM new.parent_message_id) OR (old.sent_at IS DISTINCT FROM new.sent_at))) EXECUTE FUNCTION app_private.tg_messages__forbid_immutable_change();
+CREATE TRIGGER _050_forbid_immutable_change BEFORE UPDATE ON app_public.messages FOR EACH ROW WHEN (((old.sender_id IS DISTINCT FROM new.sender_id) OR (old.receiver_id IS DISTINCT FROM new.receiver_id) OR (old.group_id IS DISTINCT FROM new.group_id) OR (old.parent_message_id IS DISTINCT FROM new.parent_message_id) OR (old.sent_at IS DISTINCT FROM new.sent_at))) EXECUTE FUNCTION app_private.tg_messages__forbid_immutable_change();
 
 --
 -- Name: TRIGGER _050_forbid_immutable_change ON messages; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON TRIGGER _050_forbid_immutable_change ON app_public.messages IS 'Integrity: sender, receiver, parent and sent_at are fixed at insert (SB002).';
+COMMENT ON TRIGGER _050_forbid_immutable_change ON app_public.messages IS 'Integrity: sender, receiver, group, parent and sent_at are fixed at insert (SB002).';
 
 --
 -- Name: messages _060_check_participant_role; Type: TRIGGER; Schema: app_public; Owner: -
@@ -2242,6 +3070,18 @@ CREATE TRIGGER _070_refuse_blocked_edit BEFORE UPDATE ON app_public.messages FOR
 COMMENT ON TRIGGER _070_refuse_blocked_edit ON app_public.messages IS 'Block: a blocked user cannot change the words of a message to the one who blocked them (SB007).';
 
 --
+-- Name: conversations _100_add_creator; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _100_add_creator AFTER INSERT ON app_public.conversations FOR EACH ROW WHEN ((new.kind = 'group'::text)) EXECUTE FUNCTION app_private.tg_conversations__add_creator();
+
+--
+-- Name: TRIGGER _100_add_creator ON conversations; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _100_add_creator ON app_public.conversations IS 'A group''s creator is its first member and owner.';
+
+--
 -- Name: users _100_audit_deletion; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
@@ -2254,16 +3094,52 @@ CREATE TRIGGER _100_audit_deletion AFTER DELETE ON app_public.users FOR EACH ROW
 COMMENT ON TRIGGER _100_audit_deletion ON app_public.users IS 'Records every account deletion without personal data.';
 
 --
+-- Name: conversation_members _100_begin_period; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _100_begin_period BEFORE INSERT ON app_public.conversation_members FOR EACH ROW EXECUTE FUNCTION app_private.tg_conversation_members__begin_period();
+
+--
+-- Name: TRIGGER _100_begin_period ON conversation_members; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _100_begin_period ON app_public.conversation_members IS 'A membership period begins at the group''s current position (commit order against its messages).';
+
+--
 -- Name: messages _100_default_reply_receiver; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
-CREATE TRIGGER _100_default_reply_receiver BEFORE INSERT ON app_public.messages FOR EACH ROW WHEN (((new.parent_message_id IS NOT NULL) AND (new.receiver_id IS NULL))) EXECUTE FUNCTION app_private.tg_messages__default_reply_receiver();
+CREATE TRIGGER _100_default_reply_receiver BEFORE INSERT ON app_public.messages FOR EACH ROW WHEN (((new.parent_message_id IS NOT NULL) AND (new.receiver_id IS NULL) AND (new.group_id IS NULL))) EXECUTE FUNCTION app_private.tg_messages__default_reply_receiver();
 
 --
 -- Name: TRIGGER _100_default_reply_receiver ON messages; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON TRIGGER _100_default_reply_receiver ON app_public.messages IS 'A reply needs only parent_message_id: the receiver is the parent''s other participant.';
+COMMENT ON TRIGGER _100_default_reply_receiver ON app_public.messages IS 'A reply needs only parent_message_id: its conversation (receiver or group) is the parent''s.';
+
+--
+-- Name: conversation_members _100_end_period; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _100_end_period BEFORE UPDATE ON app_public.conversation_members FOR EACH ROW EXECUTE FUNCTION app_private.tg_conversation_members__end_period();
+
+--
+-- Name: TRIGGER _100_end_period ON conversation_members; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _100_end_period ON app_public.conversation_members IS 'Leaving stamps the group''s position; nothing else about a period changes.';
+
+--
+-- Name: messages _120_take_group_position; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _120_take_group_position BEFORE INSERT ON app_public.messages FOR EACH ROW WHEN ((new.group_id IS NOT NULL)) EXECUTE FUNCTION app_private.tg_messages__take_group_position();
+
+--
+-- Name: TRIGGER _120_take_group_position ON messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _120_take_group_position ON app_public.messages IS 'Group messages: sender must be a current member (SB008); position in the group in commit order. The group row is the first lock of a group send.';
 
 --
 -- Name: messages _150_refuse_blocked_sender; Type: TRIGGER; Schema: app_public; Owner: -
@@ -2302,6 +3178,18 @@ CREATE TRIGGER _200_forget_delivery_state AFTER DELETE ON app_public.users FOR E
 COMMENT ON TRIGGER _200_forget_delivery_state ON app_public.users IS 'After every cascade of an account deletion (RI triggers sort first): the user''s live events, delivery counter and stream horizon go.';
 
 --
+-- Name: conversation_members _200_limit_size; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _200_limit_size AFTER INSERT ON app_public.conversation_members REFERENCING NEW TABLE AS new_members FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_conversation_members__limit_size();
+
+--
+-- Name: TRIGGER _200_limit_size ON conversation_members; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _200_limit_size ON app_public.conversation_members IS 'A group has at most 1000 current members (SB009).';
+
+--
 -- Name: messages _200_record_history; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
@@ -2312,6 +3200,30 @@ CREATE TRIGGER _200_record_history BEFORE UPDATE ON app_public.messages FOR EACH
 --
 
 COMMENT ON TRIGGER _200_record_history ON app_public.messages IS 'Every content change, API or psql, single or bulk, keeps the previous version.';
+
+--
+-- Name: conversation_members _300_drop_empty_group_on_delete; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _300_drop_empty_group_on_delete AFTER DELETE ON app_public.conversation_members REFERENCING OLD TABLE AS old_members FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_conversation_members__drop_empty_group();
+
+--
+-- Name: TRIGGER _300_drop_empty_group_on_delete ON conversation_members; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _300_drop_empty_group_on_delete ON app_public.conversation_members IS 'The last member''s account deletion deletes the group and its messages.';
+
+--
+-- Name: conversation_members _300_drop_empty_group_on_leave; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _300_drop_empty_group_on_leave AFTER UPDATE ON app_public.conversation_members REFERENCING OLD TABLE AS old_members FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_conversation_members__drop_empty_group();
+
+--
+-- Name: TRIGGER _300_drop_empty_group_on_leave ON conversation_members; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _300_drop_empty_group_on_leave ON app_public.conversation_members IS 'The last member''s leave deletes the group and its messages.';
 
 --
 -- Name: messages _300_set_thread_position; Type: TRIGGER; Schema: app_public; Owner: -
@@ -2386,6 +3298,18 @@ CREATE TRIGGER _430_read_notifications AFTER UPDATE ON app_public.messages REFER
 COMMENT ON TRIGGER _430_read_notifications ON app_public.messages IS 'Messages that became read mark their notifications read (at the message''s read_at), before the read receipt takes the sender''s counter (_450).';
 
 --
+-- Name: messages _440_open_direct_conversation; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _440_open_direct_conversation AFTER INSERT ON app_public.messages REFERENCING NEW TABLE AS new_messages FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_messages__open_direct_conversation();
+
+--
+-- Name: TRIGGER _440_open_direct_conversation ON messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _440_open_direct_conversation ON app_public.messages IS 'The first message between two users opens their direct conversation.';
+
+--
 -- Name: messages _450_announce_live_insert; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
@@ -2422,6 +3346,30 @@ CREATE TRIGGER _500_notify_receiver AFTER INSERT ON app_public.messages REFERENC
 COMMENT ON TRIGGER _500_notify_receiver ON app_public.messages IS 'The post_save signal: new messages notify their receivers with a commit-ordered seq; statement-level so bulk inserts stay cheap.';
 
 --
+-- Name: messages _510_notify_group_members; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _510_notify_group_members AFTER INSERT ON app_public.messages REFERENCING NEW TABLE AS new_messages FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_messages__notify_group_members();
+
+--
+-- Name: TRIGGER _510_notify_group_members ON messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _510_notify_group_members ON app_public.messages IS 'A new group message creates a notification for each member (but the sender, and those who blocked the sender): one statement for the fan-out.';
+
+--
+-- Name: conversation_members _900_announce_delete; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _900_announce_delete AFTER DELETE ON app_public.conversation_members REFERENCING OLD TABLE AS old_members FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_conversation_members__announce_change();
+
+--
+-- Name: TRIGGER _900_announce_delete ON conversation_members; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _900_announce_delete ON app_public.conversation_members IS 'A member''s account deletion changes their own views.';
+
+--
 -- Name: messages _900_announce_delete; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
@@ -2446,6 +3394,18 @@ CREATE TRIGGER _900_announce_deletion AFTER DELETE ON app_public.users FOR EACH 
 COMMENT ON TRIGGER _900_announce_deletion ON app_public.users IS 'Announces the deletion to every instance on commit.';
 
 --
+-- Name: conversation_members _900_announce_insert; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _900_announce_insert AFTER INSERT ON app_public.conversation_members REFERENCING NEW TABLE AS new_members FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_conversation_members__announce_change();
+
+--
+-- Name: TRIGGER _900_announce_insert ON conversation_members; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _900_announce_insert ON app_public.conversation_members IS 'A join changes every member''s views of the group.';
+
+--
 -- Name: messages _900_announce_insert; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
@@ -2456,6 +3416,30 @@ CREATE TRIGGER _900_announce_insert AFTER INSERT ON app_public.messages REFERENC
 --
 
 COMMENT ON TRIGGER _900_announce_insert ON app_public.messages IS 'Announces changed conversations (cache eviction on every instance).';
+
+--
+-- Name: conversation_members _900_announce_update; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _900_announce_update AFTER UPDATE ON app_public.conversation_members REFERENCING NEW TABLE AS new_members FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_conversation_members__announce_change();
+
+--
+-- Name: TRIGGER _900_announce_update ON conversation_members; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _900_announce_update ON app_public.conversation_members IS 'A leave, a removal or a read changes the members'' views of the group.';
+
+--
+-- Name: conversations _900_announce_update; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _900_announce_update AFTER UPDATE ON app_public.conversations REFERENCING NEW TABLE AS new_conversations FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_conversations__announce_change();
+
+--
+-- Name: TRIGGER _900_announce_update ON conversations; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _900_announce_update ON app_public.conversations IS 'A renamed group changes its members'' views.';
 
 --
 -- Name: messages _900_announce_update; Type: TRIGGER; Schema: app_public; Owner: -
@@ -2505,6 +3489,34 @@ ALTER TABLE ONLY app_public.blocks
     ADD CONSTRAINT blocks_blocker_id_fkey FOREIGN KEY (blocker_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
 
 --
+-- Name: conversation_members conversation_members_conversation_id_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.conversation_members
+    ADD CONSTRAINT conversation_members_conversation_id_fkey FOREIGN KEY (conversation_id) REFERENCES app_public.conversations(id) ON DELETE CASCADE;
+
+--
+-- Name: conversation_members conversation_members_user_id_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.conversation_members
+    ADD CONSTRAINT conversation_members_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
+
+--
+-- Name: conversations conversations_user_high_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.conversations
+    ADD CONSTRAINT conversations_user_high_fkey FOREIGN KEY (user_high) REFERENCES app_public.users(id) ON DELETE CASCADE;
+
+--
+-- Name: conversations conversations_user_low_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.conversations
+    ADD CONSTRAINT conversations_user_low_fkey FOREIGN KEY (user_low) REFERENCES app_public.users(id) ON DELETE CASCADE;
+
+--
 -- Name: idempotency_keys idempotency_keys_message_id_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
 --
 
@@ -2531,6 +3543,13 @@ ALTER TABLE ONLY app_public.message_history
 
 ALTER TABLE ONLY app_public.message_history
     ADD CONSTRAINT message_history_message_id_fkey FOREIGN KEY (message_id) REFERENCES app_public.messages(id) ON DELETE CASCADE;
+
+--
+-- Name: messages messages_group_id_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.messages
+    ADD CONSTRAINT messages_group_id_fkey FOREIGN KEY (group_id) REFERENCES app_public.conversations(id) ON DELETE CASCADE;
 
 --
 -- Name: messages messages_parent_message_id_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
@@ -2581,6 +3600,18 @@ ALTER TABLE ONLY app_public.notifications
 ALTER TABLE app_public.blocks ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: conversation_members; Type: ROW SECURITY; Schema: app_public; Owner: -
+--
+
+ALTER TABLE app_public.conversation_members ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: conversations; Type: ROW SECURITY; Schema: app_public; Owner: -
+--
+
+ALTER TABLE app_public.conversations ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: users delete_self; Type: POLICY; Schema: app_public; Owner: -
 --
 
@@ -2609,6 +3640,18 @@ CREATE POLICY insert_as_sender ON app_public.messages FOR INSERT WITH CHECK ((se
 --
 
 COMMENT ON POLICY insert_as_sender ON app_public.messages IS 'A user sends only as themself.';
+
+--
+-- Name: conversation_members insert_managed; Type: POLICY; Schema: app_public; Owner: -
+--
+
+CREATE POLICY insert_managed ON app_public.conversation_members FOR INSERT WITH CHECK (((role = 'member'::text) AND (app_public.group_manager(conversation_id) = app_public.current_user_id())));
+
+--
+-- Name: POLICY insert_managed ON conversation_members; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON POLICY insert_managed ON app_public.conversation_members IS 'The group''s manager adds members.';
 
 --
 -- Name: live_events; Type: ROW SECURITY; Schema: app_public; Owner: -
@@ -2683,16 +3726,44 @@ CREATE POLICY own ON app_public.notifications USING ((user_id = app_public.curre
 COMMENT ON POLICY own ON app_public.notifications IS 'A user sees and marks only their own notifications.';
 
 --
--- Name: messages select_participant; Type: POLICY; Schema: app_public; Owner: -
+-- Name: conversation_members select_co_member; Type: POLICY; Schema: app_public; Owner: -
 --
 
-CREATE POLICY select_participant ON app_public.messages FOR SELECT USING (app_public.is_participant(sender_id, receiver_id, app_public.current_user_id()));
+CREATE POLICY select_co_member ON app_public.conversation_members FOR SELECT USING (((user_id = app_public.current_user_id()) OR app_public.is_group_member(conversation_id, app_public.current_user_id())));
 
 --
--- Name: POLICY select_participant ON messages; Type: COMMENT; Schema: app_public; Owner: -
+-- Name: POLICY select_co_member ON conversation_members; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON POLICY select_participant ON app_public.messages IS 'A user sees only messages they sent or received.';
+COMMENT ON POLICY select_co_member ON app_public.conversation_members IS 'A user sees their own membership periods and the members of the groups they are in.';
+
+--
+-- Name: conversations select_own; Type: POLICY; Schema: app_public; Owner: -
+--
+
+CREATE POLICY select_own ON app_public.conversations FOR SELECT USING (
+CASE kind
+    WHEN 'direct'::text THEN ((app_public.current_user_id() = user_low) OR (app_public.current_user_id() = user_high))
+    ELSE app_public.is_group_member(id, app_public.current_user_id())
+END);
+
+--
+-- Name: POLICY select_own ON conversations; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON POLICY select_own ON app_public.conversations IS 'A direct conversation is visible to its two users, a group to its current members.';
+
+--
+-- Name: messages select_reader; Type: POLICY; Schema: app_public; Owner: -
+--
+
+CREATE POLICY select_reader ON app_public.messages FOR SELECT USING ((app_public.is_participant(sender_id, receiver_id, app_public.current_user_id()) OR app_public.reads_group_message(group_id, group_seq, app_public.current_user_id())));
+
+--
+-- Name: POLICY select_reader ON messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON POLICY select_reader ON app_public.messages IS 'A direct message is visible to its two participants; a group message to the users whose membership period covers it (its sender among them). The rule of history and notifications too.';
 
 --
 -- Name: users select_signed_in; Type: POLICY; Schema: app_public; Owner: -
@@ -2707,16 +3778,40 @@ CREATE POLICY select_signed_in ON app_public.users FOR SELECT USING ((app_public
 COMMENT ON POLICY select_signed_in ON app_public.users IS 'Signed-in callers see every user (usernames and display names: GET /users/:username, the other side of a conversation); without a caller, nobody.';
 
 --
+-- Name: conversations update_managed; Type: POLICY; Schema: app_public; Owner: -
+--
+
+CREATE POLICY update_managed ON app_public.conversations FOR UPDATE USING (((kind = 'group'::text) AND (app_public.group_manager(id) = app_public.current_user_id())));
+
+--
+-- Name: POLICY update_managed ON conversations; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON POLICY update_managed ON app_public.conversations IS 'The group''s manager renames it.';
+
+--
 -- Name: messages update_participant; Type: POLICY; Schema: app_public; Owner: -
 --
 
-CREATE POLICY update_participant ON app_public.messages FOR UPDATE USING (app_public.is_participant(sender_id, receiver_id, app_public.current_user_id()));
+CREATE POLICY update_participant ON app_public.messages FOR UPDATE USING ((app_public.is_participant(sender_id, receiver_id, app_public.current_user_id()) OR app_public.reads_group_message(group_id, group_seq, app_public.current_user_id())));
 
 --
 -- Name: POLICY update_participant ON messages; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON POLICY update_participant ON app_public.messages IS 'Participants may update; triggers decide which columns each may change.';
+COMMENT ON POLICY update_participant ON app_public.messages IS 'Readers may try to update a message; the triggers decide what each may change (the sender edits; a receiver marks read).';
+
+--
+-- Name: conversation_members update_self_or_managed; Type: POLICY; Schema: app_public; Owner: -
+--
+
+CREATE POLICY update_self_or_managed ON app_public.conversation_members FOR UPDATE USING (((user_id = app_public.current_user_id()) OR (app_public.group_manager(conversation_id) = app_public.current_user_id())));
+
+--
+-- Name: POLICY update_self_or_managed ON conversation_members; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON POLICY update_self_or_managed ON app_public.conversation_members IS 'A member leaves (left_at) and moves their read position; the manager removes members (left_at).';
 
 --
 -- Name: users; Type: ROW SECURITY; Schema: app_public; Owner: -
@@ -2730,13 +3825,13 @@ ALTER TABLE app_public.users ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY visible_message ON app_public.message_history FOR SELECT USING ((EXISTS ( SELECT 1
    FROM app_public.messages m
-  WHERE (m.id = message_history.message_id))));
+  WHERE ((m.id = message_history.message_id) AND (app_public.is_participant(m.sender_id, m.receiver_id, app_public.current_user_id()) OR app_public.reads_group_message(m.group_id, m.group_seq, app_public.current_user_id()))))));
 
 --
 -- Name: POLICY visible_message ON message_history; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON POLICY visible_message ON app_public.message_history IS 'History is visible exactly when its message is (the subquery runs under the messages policy).';
+COMMENT ON POLICY visible_message ON app_public.message_history IS 'A message''s earlier versions are visible to whoever sees the message.';
 
 --
 -- Name: SCHEMA app_public; Type: ACL; Schema: -; Owner: -
@@ -2745,10 +3840,22 @@ COMMENT ON POLICY visible_message ON app_public.message_history IS 'History is v
 GRANT USAGE ON SCHEMA app_public TO signalbox_visitor;
 
 --
+-- Name: FUNCTION announce_users(users bigint[]); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.announce_users(users bigint[]) FROM PUBLIC;
+
+--
 -- Name: FUNCTION announcing_instance(); Type: ACL; Schema: app_private; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app_private.announcing_instance() FROM PUBLIC;
+
+--
+-- Name: FUNCTION group_audience(group_id bigint, group_seq bigint, sender_id bigint); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.group_audience(group_id bigint, group_seq bigint, sender_id bigint) FROM PUBLIC;
 
 --
 -- Name: FUNCTION live_events_sql(event_type text, items_sql text); Type: ACL; Schema: app_private; Owner: -
@@ -2773,6 +3880,48 @@ REVOKE ALL ON FUNCTION app_private.prune_batch(target text, cutoff timestamp wit
 --
 
 REVOKE ALL ON FUNCTION app_private.record_live_event(recipients bigint[], event_type text, message_id bigint) FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_conversation_members__announce_change(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_conversation_members__announce_change() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_conversation_members__begin_period(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_conversation_members__begin_period() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_conversation_members__drop_empty_group(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_conversation_members__drop_empty_group() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_conversation_members__end_period(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_conversation_members__end_period() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_conversation_members__limit_size(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_conversation_members__limit_size() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_conversations__add_creator(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_conversations__add_creator() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_conversations__announce_change(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_conversations__announce_change() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_messages__announce_change(); Type: ACL; Schema: app_private; Owner: -
@@ -2823,10 +3972,22 @@ REVOKE ALL ON FUNCTION app_private.tg_messages__forbid_immutable_change() FROM P
 REVOKE ALL ON FUNCTION app_private.tg_messages__maintain_reply_count() FROM PUBLIC;
 
 --
+-- Name: FUNCTION tg_messages__notify_group_members(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_messages__notify_group_members() FROM PUBLIC;
+
+--
 -- Name: FUNCTION tg_messages__notify_receiver(); Type: ACL; Schema: app_private; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app_private.tg_messages__notify_receiver() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_messages__open_direct_conversation(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_messages__open_direct_conversation() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_messages__protect_derived_columns(); Type: ACL; Schema: app_private; Owner: -
@@ -2863,6 +4024,12 @@ REVOKE ALL ON FUNCTION app_private.tg_messages__set_thread_position() FROM PUBLI
 --
 
 REVOKE ALL ON FUNCTION app_private.tg_messages__stamp_read_at() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_messages__take_group_position(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_messages__take_group_position() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_sessions__announce_revocation(); Type: ACL; Schema: app_private; Owner: -
@@ -2910,6 +4077,13 @@ REVOKE ALL ON FUNCTION app_public.conversation_page(visitor text, caller bigint,
 GRANT ALL ON FUNCTION app_public.conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer) TO signalbox_visitor;
 
 --
+-- Name: FUNCTION create_group(title text, member_ids bigint[]); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.create_group(title text, member_ids bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.create_group(title text, member_ids bigint[]) TO signalbox_visitor;
+
+--
 -- Name: FUNCTION current_user_id(); Type: ACL; Schema: app_public; Owner: -
 --
 
@@ -2924,11 +4098,46 @@ REVOKE ALL ON FUNCTION app_public.end_session(token_hash bytea) FROM PUBLIC;
 GRANT ALL ON FUNCTION app_public.end_session(token_hash bytea) TO signalbox_visitor;
 
 --
+-- Name: FUNCTION group_manager(conversation_id bigint); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.group_manager(conversation_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.group_manager(conversation_id bigint) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION group_page(visitor text, caller bigint, group_id bigint, before bigint, page_size integer); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.group_page(visitor text, caller bigint, group_id bigint, before bigint, page_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.group_page(visitor text, caller bigint, group_id bigint, before bigint, page_size integer) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION group_unread_count(conversation_id bigint); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.group_unread_count(conversation_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.group_unread_count(conversation_id bigint) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION is_group_member(conversation_id bigint, who bigint); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.is_group_member(conversation_id bigint, who bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.is_group_member(conversation_id bigint, who bigint) TO signalbox_visitor;
+
+--
 -- Name: FUNCTION is_participant(sender_id bigint, receiver_id bigint, who bigint); Type: ACL; Schema: app_public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app_public.is_participant(sender_id bigint, receiver_id bigint, who bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION app_public.is_participant(sender_id bigint, receiver_id bigint, who bigint) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION leave_group(conversation_id bigint, member_id bigint); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.leave_group(conversation_id bigint, member_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.leave_group(conversation_id bigint, member_id bigint) TO signalbox_visitor;
 
 --
 -- Name: FUNCTION live_sessions(token_hashes bytea[]); Type: ACL; Schema: app_public; Owner: -
@@ -2981,6 +4190,12 @@ GRANT INSERT(content),UPDATE(content) ON TABLE app_public.messages TO signalbox_
 GRANT UPDATE(read) ON TABLE app_public.messages TO signalbox_visitor;
 
 --
+-- Name: COLUMN messages.group_id; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(group_id) ON TABLE app_public.messages TO signalbox_visitor;
+
+--
 -- Name: FUNCTION message_json(m app_public.messages); Type: ACL; Schema: app_public; Owner: -
 --
 
@@ -3000,6 +4215,13 @@ GRANT ALL ON FUNCTION app_public.other_participant(sender_id bigint, receiver_id
 
 REVOKE ALL ON FUNCTION app_public.read_receipt_json(m app_public.messages) FROM PUBLIC;
 GRANT ALL ON FUNCTION app_public.read_receipt_json(m app_public.messages) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION reads_group_message(group_id bigint, group_seq bigint, who bigint); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.reads_group_message(group_id bigint, group_seq bigint, who bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.reads_group_message(group_id bigint, group_seq bigint, who bigint) TO signalbox_visitor;
 
 --
 -- Name: TABLE users; Type: ACL; Schema: app_public; Owner: -
@@ -3059,6 +4281,54 @@ GRANT INSERT(blocker_id) ON TABLE app_public.blocks TO signalbox_visitor;
 --
 
 GRANT INSERT(blocked_id) ON TABLE app_public.blocks TO signalbox_visitor;
+
+--
+-- Name: TABLE conversation_members; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT SELECT ON TABLE app_public.conversation_members TO signalbox_visitor;
+
+--
+-- Name: COLUMN conversation_members.conversation_id; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(conversation_id) ON TABLE app_public.conversation_members TO signalbox_visitor;
+
+--
+-- Name: COLUMN conversation_members.user_id; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(user_id) ON TABLE app_public.conversation_members TO signalbox_visitor;
+
+--
+-- Name: COLUMN conversation_members.role; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(role) ON TABLE app_public.conversation_members TO signalbox_visitor;
+
+--
+-- Name: COLUMN conversation_members.left_at; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT UPDATE(left_at) ON TABLE app_public.conversation_members TO signalbox_visitor;
+
+--
+-- Name: COLUMN conversation_members.read_seq; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT UPDATE(read_seq) ON TABLE app_public.conversation_members TO signalbox_visitor;
+
+--
+-- Name: TABLE conversations; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT SELECT ON TABLE app_public.conversations TO signalbox_visitor;
+
+--
+-- Name: COLUMN conversations.title; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT UPDATE(title) ON TABLE app_public.conversations TO signalbox_visitor;
 
 --
 -- Name: TABLE idempotency_keys; Type: ACL; Schema: app_public; Owner: -

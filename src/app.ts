@@ -28,6 +28,7 @@ import passwordsPlugin from './plugins/passwords';
 import webPlugin from './plugins/web';
 import authRoutes from './routes/auth';
 import conversationRoutes from './routes/conversations';
+import groupRoutes from './routes/groups';
 import healthRoutes from './routes/health';
 import messageRoutes from './routes/messages';
 import notificationRoutes from './routes/notifications';
@@ -199,6 +200,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await protectedScope.register(userRoutes, { exportMaxConcurrent: config.EXPORT_MAX_CONCURRENT });
     await protectedScope.register(messageRoutes, { sendRateLimit: config.SEND_RATE_LIMIT });
     await protectedScope.register(conversationRoutes);
+    await protectedScope.register(groupRoutes);
     await protectedScope.register(notificationRoutes);
     await protectedScope.register(searchRoutes, { timeoutMs: config.SEARCH_TIMEOUT_MS, rankWindow: config.SEARCH_RANK_WINDOW });
     await protectedScope.register(streamRoutes, { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES });

@@ -31,7 +31,7 @@ t.test('migrations/schema.sql is the dump of the committed migrations', async (t
   }
   const committed = fs.readFileSync(schemaFile, 'utf8').replace(/^(--[^\n]*\n)+\n/, '');
   t.ok(committed.includes('CREATE TRIGGER _500_notify_receiver'), 'the dump shows the triggers');
-  t.ok(committed.includes('CREATE POLICY select_participant'), 'and the policies');
+  t.ok(committed.includes('CREATE POLICY select_reader'), 'and the policies');
   t.equal(dumpSchema(db.url), committed, 'schema.sql is current: run `npm run gm -- migrate` (or commit) and commit the file');
 });
 

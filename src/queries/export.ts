@@ -10,8 +10,11 @@ import { z } from 'zod';
  * decides what is the caller's exactly as for every other view.
  *
  * Lines, in this order (each `{"type": …, …}`): `account`, `user` (each
- * person the caller has a conversation with), `message` (every message
- * sent or received, the API's shape, oldest first), `history` (earlier
+ * person the caller has a direct conversation with, and the senders of the
+ * group messages they saw), `membership` (each period in a group, with the
+ * group's title while the caller is in it), `message` (every message sent
+ * or received, and the group messages of their periods as they read them
+ * now, the API's shape, oldest first), `history` (earlier
  * versions of the caller's own messages), `notification`, `block`, and
  * last `end` with the counts: a file without it was cut short.
  */
@@ -30,8 +33,24 @@ function sections(me: number) {
                  'id', u.id, 'username', u.username, 'displayName', u.display_name))::text as line
           from app_public.users u
          where u.id in (select app_public.other_participant(m.sender_id, m.receiver_id, ${me})
-                          from app_public.messages m where m.sender_id = ${me} or m.receiver_id = ${me})
+                          from app_public.messages m
+                         where m.group_id is null and (m.sender_id = ${me} or m.receiver_id = ${me})
+                        union
+                        select m.sender_id from app_public.messages m
+                         where m.group_id in (select p.conversation_id from app_public.conversation_members p where p.user_id = ${me}))
          order by u.id`,
+    },
+    {
+      name: 'export_memberships',
+      query: sql.fragment`
+        select json_build_object('type', 'membership', 'membership', json_build_object(
+                 'groupId', p.conversation_id, 'title', c.title, 'role', p.role,
+                 'joinedAt', app_public.api_time(p.joined_at), 'leftAt', app_public.api_time(p.left_at),
+                 'readPosition', greatest(p.read_seq, p.joined_seq)))::text as line
+          from app_public.conversation_members p
+          left join app_public.conversations c on c.id = p.conversation_id
+         where p.user_id = ${me}
+         order by p.id`,
     },
     {
       name: 'export_messages',
@@ -39,6 +58,7 @@ function sections(me: number) {
         select json_build_object('type', 'message', 'message', app_public.message_json(m))::text as line
           from app_public.messages m
          where m.sender_id = ${me} or m.receiver_id = ${me}
+            or m.group_id in (select p.conversation_id from app_public.conversation_members p where p.user_id = ${me})
          order by m.id`,
     },
     {

@@ -11,12 +11,17 @@ import { beforeCursor, headedPage, nullableColumns, paginate, type Page } from '
 
 export const messageColumns = sql.fragment`
   m.id, m.sender_id as "senderId", m.receiver_id as "receiverId",
-  m.parent_message_id as "parentMessageId", m.content, m.sent_at as "sentAt",
+  m.group_id as "groupId", m.parent_message_id as "parentMessageId", m.content, m.sent_at as "sentAt",
   m.edited, m.edited_at as "editedAt", m.read, m.read_at as "readAt",
   m.reply_count as "replyCount"`;
 
 
-export type SendInput = { receiverId?: number | undefined; parentMessageId?: number | undefined; content: string };
+export type SendInput = {
+  receiverId?: number | undefined;
+  groupId?: number | undefined;
+  parentMessageId?: number | undefined;
+  content: string;
+};
 
 /** An Idempotency-Key and the hash of the request it came with. */
 export type Idempotency = { key: string; requestHash: Buffer };
@@ -27,8 +32,9 @@ const sentRow = messageRow.extend({ claimed: z.boolean() });
 export type Replay = { replay: Message; requestHash: Buffer };
 
 /**
- * Sends a message, or a reply when parentMessageId is given (the receiver
- * then defaults to the parent's other participant, in a trigger). Returns
+ * Sends a message to a receiver or a group, or a reply when
+ * parentMessageId is given (its conversation then defaults to the parent's,
+ * in a trigger). Returns
  * null when the parent is not visible to the sender.
  *
  * With `once`, a key this sender used within 24 h answers with what it
@@ -59,8 +65,8 @@ export async function sendMessage(
   const parentId = input.parentMessageId ?? null;
   const row = await connection.maybeOne(sql.type(sentRow)`
     with m as (
-      insert into app_public.messages (sender_id, receiver_id, parent_message_id, content)
-      select ${me}, ${input.receiverId ?? null}::bigint, ${parentId}::bigint, ${input.content}
+      insert into app_public.messages (sender_id, receiver_id, group_id, parent_message_id, content)
+      select ${me}, ${input.receiverId ?? null}::bigint, ${input.groupId ?? null}::bigint, ${parentId}::bigint, ${input.content}
        where ${parentId}::bigint is null
           or exists (select 1 from app_public.messages m
                       where m.id = ${parentId}::bigint and ${visibleTo(me)})
@@ -236,7 +242,7 @@ export async function getThreadPage(
         from app_public.messages t
         join app_public.messages r on r.id = t.thread_root_id
         left join app_public.messages c on c.id = ${after}::bigint and c.thread_root_id = r.id
-       where t.id = ${id} and app_public.is_participant(r.sender_id, r.receiver_id, ${me}::bigint)
+       where t.id = ${id} and ${visibleTo(me, 'r')}
     ),
     levels (depth, below, ids, taken) as (
       -- The rest of the cursor's level (the root's level on the first page).

@@ -16,7 +16,8 @@ export type User = z.infer<typeof userRow>;
 export const messageRow = z.object({
   id: z.number().int(),
   senderId: z.number().int(),
-  receiverId: z.number().int(),
+  receiverId: z.number().int().nullable(),
+  groupId: z.number().int().nullable(),
   parentMessageId: z.number().int().nullable(),
   content: z.string(),
   sentAt: z.string(),

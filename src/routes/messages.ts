@@ -58,8 +58,9 @@ const routes: FastifyPluginAsyncZod<MessageRouteOptions> = async (app, options) 
         tags: ['messages'],
         summary: 'Send a message, or reply to one',
         description:
-          'A reply needs only parentMessageId: it goes to the other participant of the parent. ' +
-          'receiverId that disagrees with the parent\'s conversation is a 422.\n\n' +
+          'To a user (receiverId) or to a group the caller is in (groupId; 404 for any other group). ' +
+          'A reply needs only parentMessageId: it goes to the parent\'s conversation (its group, or its other ' +
+          'participant). receiverId or groupId that disagrees with the parent\'s conversation is a 422.\n\n' +
           'Idempotency-Key (1-255 visible ASCII characters) makes a retry safe: the key is stored with the ' +
           'message, in the same transaction. The same key with the same request within 24 hours answers 200 ' +
           'with the original message (header Idempotent-Replayed: true) and writes nothing; the same key with ' +
@@ -72,20 +73,31 @@ const routes: FastifyPluginAsyncZod<MessageRouteOptions> = async (app, options) 
             .optional(),
         }),
         body: z
-          .object({ receiverId: bodyId.optional(), parentMessageId: bodyId.optional(), content })
+          .object({ receiverId: bodyId.optional(), groupId: bodyId.optional(), parentMessageId: bodyId.optional(), content })
           .strict()
-          .refine((b) => b.receiverId !== undefined || b.parentMessageId !== undefined, {
-            message: 'receiverId or parentMessageId is required',
+          .refine((b) => b.receiverId !== undefined || b.groupId !== undefined || b.parentMessageId !== undefined, {
+            message: 'receiverId, groupId or parentMessageId is required',
             path: ['receiverId'],
+          })
+          .refine((b) => b.receiverId === undefined || b.groupId === undefined, {
+            message: 'a message goes to a receiver or to a group, not both',
+            path: ['groupId'],
           }),
         response: { 201: messageRow, 200: messageRow, ...errors(400, 401, 404, 409, 422, 429, 503) },
       },
     },
     async (request, reply) => {
       const key = request.headers['idempotency-key'];
-      const { receiverId, parentMessageId, content: text } = request.body;
+      const { receiverId, groupId, parentMessageId, content: text } = request.body;
       const once = key
-        ? { key, requestHash: crypto.createHash('sha256').update(JSON.stringify([receiverId ?? null, parentMessageId ?? null, text])).digest() }
+        ? {
+            key,
+            // A group send hashes one more field; a direct send's hash is what it was before groups.
+            requestHash: crypto
+              .createHash('sha256')
+              .update(JSON.stringify([receiverId ?? null, parentMessageId ?? null, text, ...(groupId ? [groupId] : [])]))
+              .digest(),
+          }
         : undefined;
       const send = () =>
         request.asCaller(async (tx, me) => {

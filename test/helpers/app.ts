@@ -90,8 +90,8 @@ export function call(
 export async function send(
   app: FastifyInstance,
   from: Session,
-  body: { receiverId?: number; parentMessageId?: number; content: string },
-): Promise<{ id: number; senderId: number; receiverId: number; [k: string]: unknown }> {
+  body: { receiverId?: number; groupId?: number; parentMessageId?: number; content: string },
+): Promise<{ id: number; senderId: number; receiverId: number; groupId: number | null; [k: string]: unknown }> {
   const res = await call(app, from, 'POST', '/messages', body);
   if (res.statusCode !== 201) throw new Error(`send failed: ${res.statusCode} ${res.body}`);
   return res.json();
