@@ -192,6 +192,41 @@ t.test('two people use the web client', { skip: missing ? `needs Chromium at ${C
   await a.page.getByRole('button', { name: 'Block bob_ui', exact: true }).waitFor();
   t.pass('A unblocks B from the same place');
 
+  // A makes a group with B; they talk in it; B leaves.
+  await a.page.goto(`${base}/#/conversations`);
+  const newGroup = a.page.locator('form', { has: a.page.getByRole('heading', { name: 'New group' }) });
+  await newGroup.getByLabel('Title').fill('Weekend plans');
+  await newGroup.getByLabel(/Members/).fill('bob_ui');
+  await newGroup.getByRole('button', { name: 'Create group' }).click();
+  await a.page.getByRole('heading', { name: 'Weekend plans' }).waitFor();
+  t.pass('A creates a group and lands in it');
+  await a.page.getByLabel(/New message to Weekend plans/).fill('Group hello from Alice');
+  await a.page.getByRole('button', { name: 'Send', exact: true }).click();
+  await a.page.locator('article', { hasText: 'Group hello from Alice' }).waitFor();
+  await b.page.goto(`${base}/#/conversations`);
+  await b.page.getByRole('link', { name: /Weekend plans/ }).click();
+  const fromAlice = b.page.locator('article', { hasText: 'Group hello from Alice' });
+  await fromAlice.waitFor();
+  t.match(await fromAlice.locator('.meta strong').textContent(), 'alice_ui', 'B sees the group message under its sender\'s name');
+  await a.page.getByLabel(/New message to Weekend plans/).fill('Are you coming?');
+  await a.page.getByRole('button', { name: 'Send', exact: true }).click();
+  await b.page.getByText('Are you coming?').waitFor();
+  t.pass('A\'s next group message reaches B\'s open group without a reload');
+  await b.page.getByLabel(/New message to Weekend plans/).fill('Yes!');
+  await b.page.getByRole('button', { name: 'Send', exact: true }).click();
+  await a.page.getByText('Yes!').waitFor();
+  t.pass('and B\'s answer reaches A\'s');
+  await a.page.locator('summary', { hasText: '2 members' }).click();
+  t.ok(await a.page.getByRole('button', { name: 'Remove bob_ui' }).isVisible(), 'the owner may remove B');
+  await shot(a.page, '06e-group');
+  b.page.once('dialog', (d) => void d.accept());
+  await b.page.getByRole('button', { name: 'Leave group' }).click();
+  await b.page.getByRole('heading', { name: 'Conversations' }).waitFor();
+  t.equal(await b.page.getByRole('link', { name: /Weekend plans/ }).count(), 0, 'B left: the group is no longer in B\'s list');
+  await a.page.reload();
+  await a.page.locator('summary', { hasText: '1 member' }).waitFor();
+  t.pass('A sees one member left');
+
   // A downloads everything of A's from the account page.
   await a.page.goto(`${base}/#/account`);
   const exportLink = a.page.getByRole('link', { name: 'Download all my data' });

@@ -4,6 +4,7 @@ import { api, attempt, whenUnauthorized } from './api.js';
 import { clearError, focusMain } from './dom.js';
 import { connectEvents, refreshCounts } from './live.js';
 import { state } from './state.js';
+import { groupView } from './groups.js';
 import { accountView, authView, conversationsView, conversationView, inboxView, notificationsView, searchView } from './views.js';
 
 const nav = document.getElementById('nav');
@@ -54,6 +55,7 @@ export async function route() {
   }
   const hash = location.hash || '#/conversations';
   const conversation = /^#\/c\/(\d+)$/.exec(hash);
+  const group = /^#\/g\/(\d+)$/.exec(hash);
   const search = /^#\/search(?:\?(.*))?$/.exec(hash);
   const views = {
     '#/conversations': conversationsView,
@@ -63,7 +65,9 @@ export async function route() {
   };
   const view = conversation
     ? () => conversationView(Number(conversation[1]))
-    : search
+    : group
+      ? () => groupView(Number(group[1]))
+      : search
       ? () => searchView(new URLSearchParams(search[1] ?? ''))
       : views[hash] ?? conversationsView;
   state.view = (await attempt(view)) ?? null;

@@ -14,5 +14,10 @@ export function nameOf(userId, fallback) {
 export async function learnNames(ids) {
   if (ids.every((id) => state.users.has(id) || id === state.me.id)) return;
   const list = await api('GET', '/conversations?limit=100');
-  for (const c of list.conversations) state.users.set(c.user.id, c.user.displayName || c.user.username);
+  for (const c of list.conversations) if (c.user) state.users.set(c.user.id, c.user.displayName || c.user.username);
+}
+
+/** Learns the names of a group's members (what its messages' senderIds are). */
+export function learnMembers(group) {
+  for (const m of group.members) state.users.set(m.userId, m.displayName || m.username);
 }

@@ -4,6 +4,7 @@
 import { actionButton, api, ApiError, attempt } from './api.js';
 import { formValues, h, render, when } from './dom.js';
 import { refreshCounts } from './live.js';
+import { newGroupForm } from './groups.js';
 import { route, signedIn, signedOut } from './session.js';
 import { learnNames, nameOf, state } from './state.js';
 
@@ -65,17 +66,20 @@ export async function conversationsView() {
     h('button', { type: 'submit' }, 'Send'),
   );
   const items = data.conversations.map((c) => {
-    state.users.set(c.user.id, c.user.displayName || c.user.username);
-    const from = c.lastMessage.senderId === state.me.id ? 'You: ' : '';
-    return h('li', { class: `item${c.unreadCount ? ' unread' : ''}`, dataset: { userId: c.user.id } },
-      h('a', { href: `#/c/${c.user.id}` }, h('strong', {}, c.user.displayName || c.user.username)),
+    if (c.user) state.users.set(c.user.id, c.user.displayName || c.user.username);
+    const from = c.lastMessage.senderId === state.me.id ? 'You: ' : c.group ? `${nameOf(c.lastMessage.senderId)}: ` : '';
+    const link = c.group
+      ? h('a', { href: `#/g/${c.group.id}` }, h('strong', {}, c.group.title), h('span', { class: 'meta' }, ' · group'))
+      : h('a', { href: `#/c/${c.user.id}` }, h('strong', {}, c.user.displayName || c.user.username));
+    return h('li', { class: `item${c.unreadCount ? ' unread' : ''}`, dataset: c.group ? { groupId: c.group.id } : { userId: c.user.id } },
+      link,
       c.unreadCount ? h('span', { class: 'count badge' }, `${c.unreadCount} unread`) : null,
       h('div', { class: 'content' }, from + c.lastMessage.content.slice(0, 140)),
       h('div', { class: 'meta' }, when(c.lastMessage.sentAt)),
     );
   });
   render(
-    start,
+    h('div', { class: 'two' }, start, newGroupForm()),
     h('h2', {}, 'Conversations'),
     items.length ? h('ul', { class: 'list', id: 'conversations' }, items) : h('p', { class: 'meta' }, 'No conversations yet.'),
   );
@@ -83,7 +87,7 @@ export async function conversationsView() {
 }
 
 /** One message and its replies, with the actions the caller may take. */
-function messageNode(node, partnerId, reload) {
+export function messageNode(node, partnerId, reload) {
   const mine = node.senderId === state.me.id;
   const canRead = node.receiverId === state.me.id && !node.read;
   const body = h('div', { class: 'content' }, node.content);
@@ -171,7 +175,7 @@ function messageNode(node, partnerId, reload) {
  * starts a tree of its own, marked as a reply. (Fetching each message's
  * thread was one request per thread, again on every live notification.)
  */
-function treesOf(messages) {
+export function treesOf(messages) {
   const byId = new Map(messages.map((m) => [m.id, { ...m, replies: [] }]));
   const roots = [];
   for (const node of [...byId.values()].sort((a, b) => a.id - b.id)) {
@@ -321,7 +325,7 @@ export async function searchView(params) {
     return null;
   }
   const data = await api('GET', `/search?${new URLSearchParams({ q, ...(after ? { after } : {}) })}`);
-  await learnNames(data.results.flatMap((r) => [r.message.senderId, r.message.receiverId]));
+  await learnNames(data.results.flatMap((r) => [r.message.senderId, r.message.receiverId ?? r.message.senderId]));
   const partnerOf = (m) => (m.senderId === state.me.id ? m.receiverId : m.senderId);
   const who = (id) => (id === state.me.id ? 'You' : nameOf(id));
   render(
@@ -330,9 +334,10 @@ export async function searchView(params) {
     data.results.length
       ? h('ul', { class: 'list results' }, data.results.map(({ message: m, snippet }) =>
         h('li', { class: 'item' },
-          h('strong', {}, `${who(m.senderId)} → ${who(m.receiverId)}`), ' ', h('span', { class: 'meta' }, when(m.sentAt)),
+          h('strong', {}, m.groupId ? `${who(m.senderId)} → a group` : `${who(m.senderId)} → ${who(m.receiverId)}`), ' ',
+          h('span', { class: 'meta' }, when(m.sentAt)),
           snippetNode(snippet),
-          h('div', { class: 'actions' }, h('a', { href: `#/c/${partnerOf(m)}` }, 'Open conversation')))))
+          h('div', { class: 'actions' }, h('a', { href: m.groupId ? `#/g/${m.groupId}` : `#/c/${partnerOf(m)}` }, 'Open conversation')))))
       : h('p', { class: 'meta' }, 'No messages match.'),
     data.nextCursor ? h('p', {}, h('a', { href: `#/search?${new URLSearchParams({ q, after: data.nextCursor })}` }, 'More results')) : '',
   );
@@ -357,7 +362,7 @@ export async function notificationsView() {
           actionButton(`${n.kind === 'reply' ? 'Reply' : 'Message'} from ${state.users.get(n.senderId) ?? `user #${n.senderId}`}`, async () => {
             await api('POST', `/notifications/${n.id}/read`);
             refreshCounts();
-            location.hash = `#/c/${n.senderId}`;
+            location.hash = n.groupId ? `#/g/${n.groupId}` : `#/c/${n.senderId}`;
           }),
           h('div', { class: 'content' }, n.preview),
           h('div', { class: 'meta' }, when(n.createdAt), n.readAt ? ' · read' : ' · unread'),

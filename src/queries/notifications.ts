@@ -8,6 +8,8 @@ export const notificationRow = z.object({
   kind: z.enum(['message', 'reply']),
   messageId: z.number().int(),
   senderId: z.number().int(),
+  /** The group of a group message's notification; null for a direct one. */
+  groupId: z.number().int().nullable(),
   preview: z.string(),
   createdAt: z.string(),
   readAt: z.string().nullable(),
@@ -15,7 +17,7 @@ export const notificationRow = z.object({
 export type Notification = z.infer<typeof notificationRow>;
 
 const notificationColumns = sql.fragment`
-  n.id, n.kind, n.message_id as "messageId", m.sender_id as "senderId",
+  n.id, n.kind, n.message_id as "messageId", m.sender_id as "senderId", m.group_id as "groupId",
   left(m.content, 200) as preview, n.created_at as "createdAt", n.read_at as "readAt"`;
 
 /** A page of the caller's notifications, newest first, with the unread count. */
@@ -80,7 +82,7 @@ export async function streamEventsAfter(
       order by n.seq
       limit ${limit})
     union all
-    (select null, null, null, null, null, null, null, e.seq, e.type, (
+    (select null, null, null, null, null, null, null, null, e.seq, e.type, (
             -- Built now from the messages that still exist: an event keeps
             -- ids, never content, so a deleted message is never replayed.
             select case when count(m.id) > 0 or e.message_count > cardinality(e.message_ids) then
