@@ -36,17 +36,19 @@ import { projectRoot } from '../src/paths';
 import {
   argValue,
   autocannonLoad,
+  cpuNow,
   log,
   makeUsers,
   median,
-  percentile,
+  pgbench,
+  recordStatements,
   scratchDatabase,
   startServer,
   stopServer,
   type BenchUser,
 } from './lib';
 import { summariseProfile, type ProfileSummary } from './profile';
-import { pgbenchScript, startRecorder, type WireStatement } from './wire';
+import { pgbenchScript } from './wire';
 
 const args = process.argv.slice(2);
 const APP = path.resolve(argValue('--app') ?? projectRoot);
@@ -156,78 +158,6 @@ async function build(client: pg.Client) {
   return { alice, bob, flatRoot, chainRoot };
 }
 
-/** CPU time used so far, in ms: the whole machine (all cores, busy only) and, given a pid, that process. */
-function cpuNow(pid?: number): { machine: number; process: number } {
-  const ticks = 100; // USER_HZ on Linux
-  const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  // user nice system idle iowait irq softirq steal: busy = all but idle and iowait
-  const busy = fields.slice(0, 8).reduce((a, b) => a + b, 0) - fields[3]! - fields[4]!;
-  let own = 0;
-  if (pid) {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    own = Number(after[11]) + Number(after[12]); // utime, stime
-  }
-  return { machine: (busy * 1000) / ticks, process: (own * 1000) / ticks };
-}
-
-function pgbench(url: string, script: string, connections: number, seconds: number): { tps: number; p50: number } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ceiling-'));
-  try {
-    const file = path.join(dir, 'script.sql');
-    fs.writeFileSync(file, script);
-    const out = spawnSync(
-      'pgbench',
-      ['-n', '-M', 'extended', '-f', file, '-c', String(connections), '-j', String(Math.min(connections, 2)), '-T', String(seconds), '-l', '--log-prefix', path.join(dir, 'log'), url],
-      { encoding: 'utf8' },
-    );
-    if (out.status !== 0) throw new Error(`pgbench failed: ${out.stderr}`);
-    const tps = Number(/tps = ([\d.]+)/.exec(out.stdout)?.[1]);
-    const latencies: number[] = [];
-    for (const name of fs.readdirSync(dir).filter((f) => f.startsWith('log'))) {
-      for (const line of fs.readFileSync(path.join(dir, name), 'utf8').split('\n')) {
-        const us = Number(line.split(' ')[2]);
-        if (line && Number.isFinite(us)) latencies.push(us / 1000);
-      }
-    }
-    return { tps, p50: percentile(latencies, 50) };
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function request(p: Path): Promise<void> {
-  const res = await fetch(`http://127.0.0.1:${PORT}${p.path}`, {
-    method: p.method,
-    headers: { authorization: `Bearer ${p.token}`, 'content-type': 'application/json' },
-    ...(p.body ? { body: p.body } : {}),
-  });
-  await res.arrayBuffer();
-  if (res.status >= 300) throw new Error(`${p.method} ${p.path}: ${res.status}`);
-}
-
-/** The statements one request of `p` sends, read off the wire (the LISTEN connection's left out). */
-async function record(url: string, p: Path): Promise<WireStatement[]> {
-  const target = new URL(url);
-  const recorder = await startRecorder({ host: target.hostname, port: Number(target.port || 5432) });
-  const proxied = new URL(url);
-  proxied.host = `127.0.0.1:${recorder.port}`;
-  const server = await startServer(proxied.toString(), PORT, p.env, APP);
-  try {
-    for (let i = 0; i < p.warm; i++) await request(p);
-    await new Promise((r) => setTimeout(r, 200));
-    recorder.take();
-    await request(p);
-    await new Promise((r) => setTimeout(r, 200));
-    const statements = recorder.take();
-    const listening = new Set(statements.filter((s) => /^\s*LISTEN\b/i.test(s.text)).map((s) => s.connection));
-    return statements.filter((s) => !listening.has(s.connection));
-  } finally {
-    await stopServer(server);
-    await recorder.close();
-  }
-}
-
 async function main(): Promise<void> {
   const { url, drop } = await scratchDatabase(DB, path.join(APP, 'migrations'));
   const client = new pg.Client({ connectionString: url });
@@ -261,7 +191,7 @@ async function main(): Promise<void> {
     if (ONLY) paths.splice(0, paths.length, ...paths.filter((p) => ONLY.includes(p.key)));
     const scripts = new Map<string, string>();
     for (const p of paths) {
-      const statements = await record(url, p);
+      const statements = await recordStatements(url, PORT, p, APP);
       scripts.set(p.key, pgbenchScript(statements));
       results.paths.push({ key: p.key, label: p.label, statements: statements.map((s) => s.text.replace(/\s+/g, ' ').trim()), runs: [] });
       log(`${p.key}: ${statements.length} statements recorded`);

@@ -3,8 +3,9 @@
  * stamped log, statistics, and users with sessions made in SQL (no argon2,
  * no HTTP). Every server listens on 127.0.0.1 only.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import type pg from 'pg';
@@ -13,6 +14,7 @@ import { loadConfig } from '../src/config';
 import { adminQuery, resolveServer, withDatabase } from '../src/db/admin';
 import { ensureRoles, migrateDatabase } from '../src/db/setup';
 import { projectRoot } from '../src/paths';
+import { startRecorder, type WireStatement } from './wire';
 
 /** The value after `--name` on the command line, if given. */
 export const argValue = (name: string): string | undefined => {
@@ -145,4 +147,80 @@ export async function scratchDatabase(
       await stop();
     },
   };
+}
+
+/** CPU time used so far, in ms: the whole machine (all cores, busy only) and, given a pid, that process. */
+export function cpuNow(pid?: number): { machine: number; process: number } {
+  const ticks = 100; // USER_HZ on Linux
+  const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: busy = all but idle and iowait
+  const busy = fields.slice(0, 8).reduce((a, b) => a + b, 0) - fields[3]! - fields[4]!;
+  let own = 0;
+  if (pid) {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    own = Number(after[11]) + Number(after[12]); // utime, stime
+  }
+  return { machine: (busy * 1000) / ticks, process: (own * 1000) / ticks };
+}
+
+/** pgbench running `script` (-M extended, as node-postgres sends): tps and the p50 from its per-transaction log. */
+export function pgbench(url: string, script: string, connections: number, seconds: number): { tps: number; p50: number } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ceiling-'));
+  try {
+    const file = path.join(dir, 'script.sql');
+    fs.writeFileSync(file, script);
+    const out = spawnSync(
+      'pgbench',
+      ['-n', '-M', 'extended', '-f', file, '-c', String(connections), '-j', String(Math.min(connections, 2)), '-T', String(seconds), '-l', '--log-prefix', path.join(dir, 'log'), url],
+      { encoding: 'utf8' },
+    );
+    if (out.status !== 0) throw new Error(`pgbench failed: ${out.stderr}`);
+    const tps = Number(/tps = ([\d.]+)/.exec(out.stdout)?.[1]);
+    const latencies: number[] = [];
+    for (const name of fs.readdirSync(dir).filter((f) => f.startsWith('log'))) {
+      for (const line of fs.readFileSync(path.join(dir, name), 'utf8').split('\n')) {
+        const us = Number(line.split(' ')[2]);
+        if (line && Number.isFinite(us)) latencies.push(us / 1000);
+      }
+    }
+    return { tps, p50: percentile(latencies, 50) };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One API request as a bench path describes it; a non-2xx answer throws. */
+export type BenchRequest = { method: 'GET' | 'POST'; path: string; body?: string; token: string; env: Record<string, string>; warm: number };
+
+export async function benchRequest(port: number, p: BenchRequest): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${port}${p.path}`, {
+    method: p.method,
+    headers: { authorization: `Bearer ${p.token}`, 'content-type': 'application/json' },
+    ...(p.body ? { body: p.body } : {}),
+  });
+  await res.arrayBuffer();
+  if (res.status >= 300) throw new Error(`${p.method} ${p.path}: ${res.status}`);
+}
+
+/** The statements one request of `p` sends, read off the wire (the LISTEN connection's left out). */
+export async function recordStatements(url: string, port: number, p: BenchRequest, appDir: string): Promise<WireStatement[]> {
+  const target = new URL(url);
+  const recorder = await startRecorder({ host: target.hostname, port: Number(target.port || 5432) });
+  const proxied = new URL(url);
+  proxied.host = `127.0.0.1:${recorder.port}`;
+  const server = await startServer(proxied.toString(), port, p.env, appDir);
+  try {
+    for (let i = 0; i < p.warm; i++) await benchRequest(port, p);
+    await new Promise((r) => setTimeout(r, 200));
+    recorder.take();
+    await benchRequest(port, p);
+    await new Promise((r) => setTimeout(r, 200));
+    const statements = recorder.take();
+    const listening = new Set(statements.filter((s) => /^\s*LISTEN\b/i.test(s.text)).map((s) => s.connection));
+    return statements.filter((s) => !listening.has(s.connection));
+  } finally {
+    await stopServer(server);
+    await recorder.close();
+  }
 }

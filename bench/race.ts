@@ -84,12 +84,14 @@ export const STATEMENTS = {
   markRead: `update app_public.messages set read = true where id = $1 and receiver_id = app_public.current_user_id()`,
   bulkMarkRead: `update app_public.messages set read = true where receiver_id = app_public.current_user_id() and read = false`,
   deleteSelf: `delete from app_public.users where id = app_public.current_user_id()`,
+  groupSend: `insert into app_public.messages (sender_id, group_id, content) values (app_public.current_user_id(), $1, $2)`,
+  leave: `select app_public.leave_group($1, app_public.current_user_id())`,
 };
 
 export type Scenario = { name: string; seen: string[]; ms: number };
 
 /**
- * The four races of the lock order, 1,000 pairs each (the bulk one: five
+ * The six races of the lock order, 1,000 pairs each (the bulk one: five
  * 10,000-row mark-reads against 200 pairs of replies each), on the
  * database at `url`, with a connecting role that may switch to `visitorRole`.
  */
@@ -160,6 +162,31 @@ export async function lockOrderScenarios(url: string, visitorRole: string, lanes
       return race(visitorRole, lanes, 1000, (i) => [
         { user: Number(rows[i]!.id), statement: STATEMENTS.deleteSelf, params: [] },
         { user: r, statement: STATEMENTS.reply, params: [Number(rows[i]!.m), `goodbye ${i}`] },
+      ]);
+    });
+    await timed('account deletion vs group send (the member who leaves)', async () => {
+      // 1,000 groups of four: the two raced users and two bystanders.
+      const { rows } = await admin.query<{ id: string; g: string }>(
+        `with u as (insert into app_public.users (username) select 'group_leaver_' || g from generate_series(1, 1000) g returning id),
+              g as (insert into app_public.conversations (kind, title) select 'group', 'race ' || id from u returning id, title),
+              m as (insert into app_public.conversation_members (conversation_id, user_id)
+                    select g.id, x.user_id from g join u on g.title = 'race ' || u.id
+                    cross join lateral (values (u.id), ($1::bigint), ($2::bigint)) x (user_id) returning 1)
+         select u.id, g.id as g from u join g on g.title = 'race ' || u.id order by u.id`, [s, r]);
+      return race(visitorRole, lanes, 1000, (i) => [
+        { user: Number(rows[i]!.id), statement: STATEMENTS.deleteSelf, params: [] },
+        { user: r, statement: STATEMENTS.groupSend, params: [Number(rows[i]!.g), `to the group ${i}`] },
+      ]);
+    });
+    await timed('leave vs group send', async () => {
+      const { rows } = await admin.query<{ g: string }>(
+        `with g as (insert into app_public.conversations (kind, title) select 'group', 'leave race ' || i from generate_series(1, 1000) i returning id),
+              m as (insert into app_public.conversation_members (conversation_id, user_id)
+                    select g.id, x.user_id from g cross join (values ($1::bigint), ($2::bigint)) x (user_id) returning 1)
+         select id as g from g order by id`, [s, r]);
+      return race(visitorRole, lanes, 1000, (i) => [
+        { user: s, statement: STATEMENTS.leave, params: [Number(rows[i]!.g)] },
+        { user: r, statement: STATEMENTS.groupSend, params: [Number(rows[i]!.g), `before or after ${i}`] },
       ]);
     });
   } finally {

@@ -131,7 +131,7 @@ function literal(value: string | Buffer | null): string {
  */
 function hideColons(sql: string): string {
   return sql.replace(/(?<![A-Za-z0-9_])'((?:[^']|'')*)'/g, (whole, body: string) =>
-    /:[A-Za-z_]/.test(body) ? `E'${body.replace(/\\/g, '\\\\').replace(/:/g, '\\x3a')}'` : whole,
+    /:[A-Za-z0-9_]/.test(body) ? `E'${body.replace(/\\/g, '\\\\').replace(/:/g, '\\x3a')}'` : whole,
   );
 }
 
@@ -142,8 +142,9 @@ function hideColons(sql: string): string {
 export function pgbenchScript(statements: readonly WireStatement[]): string {
   return statements
     .map((s) => {
-      const text = hideColons(s.text)
-        .replace(/\$(\d+)/g, (_, n: string) => literal(s.params[Number(n) - 1] ?? null))
+      // Colons hidden after the parameters are written in: a parameter's
+      // text ('host:pid:…', JSON) is a literal like any other.
+      const text = hideColons(s.text.replace(/\$(\d+)/g, (_, n: string) => literal(s.params[Number(n) - 1] ?? null)))
         .trim()
         .replace(/;$/, '');
       if (/;\s*\n/.test(text)) throw new Error(`a statement pgbench would split: ${text.slice(0, 80)}`);

@@ -480,13 +480,9 @@ CREATE FUNCTION app_private.tg_conversations__announce_change() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-declare
-  touched bigint[];
 begin
-  select array_agg(distinct p.user_id) into touched
-    from new_conversations g
-    join app_public.conversation_members p on p.conversation_id = g.id;
-  perform app_private.announce_users(touched);
+  perform app_private.announce_users(array(
+    select p.user_id from app_public.conversation_members p where p.conversation_id = new.id and p.left_seq is null));
   return null;
 end;
 $$;
@@ -495,7 +491,7 @@ $$;
 -- Name: FUNCTION tg_conversations__announce_change(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_conversations__announce_change() IS 'Announces the members of groups a statement changed (a new title) so their cached views go.';
+COMMENT ON FUNCTION app_private.tg_conversations__announce_change() IS 'Announces the current members of a renamed group so their cached views go.';
 
 --
 -- Name: tg_messages__announce_change(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -1222,6 +1218,17 @@ begin
     raise exception 'user % is not a member of group %', new.sender_id, new.group_id
       using errcode = 'SB008', hint = 'Only current members send to a group.';
   end if;
+  -- The members' users rows, in user-id order, before anything else this
+  -- send locks (the parent, the counters): a direct message's receiver is
+  -- locked as early, by the foreign-key check, and an account deletion
+  -- takes its users row first too. A member whose deletion committed is
+  -- not among them; one being deleted waits for this send, and then takes
+  -- its notification and events with it.
+  perform from app_public.users u
+   where u.id in (select p.user_id from app_public.conversation_members p
+                   where p.conversation_id = new.group_id and p.left_seq is null)
+   order by u.id
+   for key share of u;
   return new;
 end;
 $$;
@@ -1230,7 +1237,7 @@ $$;
 -- Name: FUNCTION tg_messages__take_group_position(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_messages__take_group_position() IS 'Numbers a group message from its group''s counter (locked to commit) and raises SB008 unless the group exists and the sender is a current member.';
+COMMENT ON FUNCTION app_private.tg_messages__take_group_position() IS 'Numbers a group message from its group''s counter (locked to commit), raises SB008 unless the group exists and the sender is a current member, and locks the members'' users rows (FOR KEY SHARE, in user-id order) as the lock order has them: before the parent and the counters.';
 
 --
 -- Name: tg_sessions__announce_revocation(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -3433,7 +3440,7 @@ COMMENT ON TRIGGER _900_announce_update ON app_public.conversation_members IS 'A
 -- Name: conversations _900_announce_update; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
-CREATE TRIGGER _900_announce_update AFTER UPDATE ON app_public.conversations REFERENCING NEW TABLE AS new_conversations FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_conversations__announce_change();
+CREATE TRIGGER _900_announce_update AFTER UPDATE OF title ON app_public.conversations FOR EACH ROW WHEN ((old.title IS DISTINCT FROM new.title)) EXECUTE FUNCTION app_private.tg_conversations__announce_change();
 
 --
 -- Name: TRIGGER _900_announce_update ON conversations; Type: COMMENT; Schema: app_public; Owner: -

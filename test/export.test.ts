@@ -99,3 +99,28 @@ t.test('one snapshot, streamed under backpressure; one export at a time per serv
   }
   t.equal(status, 200, 'a client that hung up mid-export gave its place back');
 });
+
+t.test('groups in the export: the caller\'s periods, and others\' group messages only as the caller saw them', async (t) => {
+  const { app } = await buildTestApp(t, { live: false });
+  const [ann, bob, dan] = [await signUp(app, 'ann'), await signUp(app, 'bob'), await signUp(app, 'dan')];
+  const group = (await call(app, ann, 'POST', '/groups', { title: 'Export club', memberIds: [bob.id] })).json() as { id: number };
+  const before = await send(app, bob, { groupId: group.id, content: 'before dan joined' });
+  await call(app, ann, 'POST', `/groups/${group.id}/members`, { userId: dan.id });
+  const during = await send(app, bob, { groupId: group.id, content: 'while dan is in' });
+  await call(app, bob, 'PATCH', `/messages/${during.id}`, { content: 'while dan is in (edited)' });
+  const own = await send(app, dan, { groupId: group.id, content: 'dan says hi' });
+  await call(app, dan, 'DELETE', `/groups/${group.id}/members/${dan.id}`);
+  const after = await send(app, bob, { groupId: group.id, content: 'after dan left' });
+
+  const lines = parse((await call(app, dan, 'GET', '/me/export')).body);
+  const messages = lines.filter((l) => l.type === 'message').map((l) => l.message);
+  t.strictSame(messages.map((m) => m.id), [during.id, own.id], 'the messages of dan\'s period, none from before or after');
+  t.equal(messages[0].content, 'while dan is in (edited)', 'as dan reads it now');
+  t.notOk(lines.some((l) => l.type === 'history'), 'no history of someone else\'s message');
+  t.match(lines.filter((l) => l.type === 'membership'), [{ membership: { groupId: group.id, title: null, role: 'member', leftAt: /Z$/ } }],
+    'dan\'s period, ended (the title is for current members only)');
+  t.strictSame(lines.filter((l) => l.type === 'user').map((l) => l.user.id).sort(), [bob.id, dan.id].sort(), 'the senders dan read');
+  t.notOk(JSON.stringify(lines).includes('before dan joined') || JSON.stringify(lines).includes('after dan left'), 'no word of the other messages');
+  t.match(lines.at(-1), { type: 'end', counts: { messages: 2, memberships: 1 } });
+  t.ok(before.id && after.id);
+});

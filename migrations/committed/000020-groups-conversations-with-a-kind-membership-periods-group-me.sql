@@ -1,5 +1,5 @@
 --! Previous: sha1:15d2c2d2de3699a44f76e7d5c79973ebbf434ac6
---! Hash: sha1:5637e093d1e05e49838c683369f5818a9a549d72
+--! Hash: sha1:751badc7289dde201db7ee15d5374aefc0cf4d3b
 --! Message: groups: conversations with a kind, membership periods, group messages numbered in commit order, fan-out in one statement
 
 --------------------------------------------------------------------------------
@@ -31,10 +31,12 @@
 --
 -- Lock order (README "Lock order", extended): the group row is taken first
 -- by a send (before the message row exists), by an add (before the member
--- row exists) and by leave_group (before the member row); then, as before,
--- the message rows, the parent, the delivery counters in user-id order. An
--- account deletion takes no group row, except the delete of a group whose
--- last member it was (nobody else can be writing to it).
+-- row exists) and by leave_group (before the member row); a send then takes
+-- its members' users rows (FOR KEY SHARE, in user-id order: where a direct
+-- send's foreign-key check takes its receiver's), then, as before, the
+-- parent and the delivery counters in user-id order. An account deletion
+-- takes its users row first and no group row, except the delete of a group
+-- whose last member it was (nobody else can be writing to it).
 --------------------------------------------------------------------------------
 
 create table app_public.conversations (
@@ -399,22 +401,20 @@ comment on trigger _900_announce_delete on app_public.conversation_members is 'A
 create function app_private.tg_conversations__announce_change() returns trigger
   language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
 as $$
-declare
-  touched bigint[];
 begin
-  select array_agg(distinct p.user_id) into touched
-    from new_conversations g
-    join app_public.conversation_members p on p.conversation_id = g.id;
-  perform app_private.announce_users(touched);
+  perform app_private.announce_users(array(
+    select p.user_id from app_public.conversation_members p where p.conversation_id = new.id and p.left_seq is null));
   return null;
 end;
 $$;
 comment on function app_private.tg_conversations__announce_change() is
-  'Announces the members of groups a statement changed (a new title) so their cached views go.';
+  'Announces the current members of a renamed group so their cached views go.';
+-- A row trigger on the title alone: a send's update of last_seq changes no
+-- view by itself (the message's own trigger announces it).
 create trigger _900_announce_update
-  after update on app_public.conversations
-  referencing new table as new_conversations
-  for each statement execute function app_private.tg_conversations__announce_change();
+  after update of title on app_public.conversations
+  for each row when (old.title is distinct from new.title)
+  execute function app_private.tg_conversations__announce_change();
 comment on trigger _900_announce_update on app_public.conversations is 'A renamed group changes its members'' views.';
 
 -- One announcement of changed views for a set of users, in the payload the
@@ -492,11 +492,22 @@ begin
     raise exception 'user % is not a member of group %', new.sender_id, new.group_id
       using errcode = 'SB008', hint = 'Only current members send to a group.';
   end if;
+  -- The members' users rows, in user-id order, before anything else this
+  -- send locks (the parent, the counters): a direct message's receiver is
+  -- locked as early, by the foreign-key check, and an account deletion
+  -- takes its users row first too. A member whose deletion committed is
+  -- not among them; one being deleted waits for this send, and then takes
+  -- its notification and events with it.
+  perform from app_public.users u
+   where u.id in (select p.user_id from app_public.conversation_members p
+                   where p.conversation_id = new.group_id and p.left_seq is null)
+   order by u.id
+   for key share of u;
   return new;
 end;
 $$;
 comment on function app_private.tg_messages__take_group_position() is
-  'Numbers a group message from its group''s counter (locked to commit) and raises SB008 unless the group exists and the sender is a current member.';
+  'Numbers a group message from its group''s counter (locked to commit), raises SB008 unless the group exists and the sender is a current member, and locks the members'' users rows (FOR KEY SHARE, in user-id order) as the lock order has them: before the parent and the counters.';
 create trigger _120_take_group_position
   before insert on app_public.messages
   for each row when (new.group_id is not null)
