@@ -1358,6 +1358,81 @@ $$;
 COMMENT ON FUNCTION app_public.api_time(t timestamp with time zone) IS 'A timestamp in the API''s format: ISO 8601, UTC, milliseconds, "Z".';
 
 --
+-- Name: caller_conversations(bigint, integer); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.caller_conversations(before bigint, page_size integer) RETURNS text
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  me bigint := app_public.current_user_id();
+  entries text[];
+  last_ids bigint[];
+begin
+  if me is null then
+    return null;
+  end if;
+  with mine as (
+    select c.id, 'direct' as kind, c.title, c.user_high as partner_id, 0::bigint as joined_seq
+      from app_public.conversations c where c.kind = 'direct' and c.user_low = me
+    union all
+    select c.id, 'direct', c.title, c.user_low, 0
+      from app_public.conversations c where c.kind = 'direct' and c.user_high = me and c.user_low <> me
+    union all
+    select c.id, 'group', c.title, null, p.joined_seq
+      from app_public.conversation_members p
+      join app_public.conversations c on c.id = p.conversation_id
+     where p.user_id = me and p.left_seq is null
+  ), latest as (
+    select mine.*, last.id as last_id
+      from mine
+      cross join lateral (
+        (select m.id from app_public.messages m
+          where mine.kind = 'direct' and m.group_id is null
+            and m.user_low = least(me, mine.partner_id) and m.user_high = greatest(me, mine.partner_id)
+          order by m.user_low desc, m.user_high desc, m.id desc limit 1)
+        union all
+        (select m.id from app_public.messages m
+          where mine.kind = 'group' and m.group_id = mine.id and m.group_seq > mine.joined_seq
+          order by m.group_id desc, m.group_seq desc limit 1)
+      ) last
+     where last.id < coalesce(before, 9223372036854775807)
+     order by last.id desc
+     limit page_size + 1
+  )
+  select array_agg(json_build_object(
+           'kind', l.kind,
+           'user', case when l.kind = 'direct' then json_build_object(
+                     'id', u.id, 'username', u.username, 'displayName', u.display_name,
+                     'createdAt', app_public.api_time(u.created_at)) end,
+           'group', case when l.kind = 'group' then json_build_object('id', l.id, 'title', l.title) end,
+           'lastMessage', app_public.message_json(m),
+           'unreadCount', case when l.kind = 'group' then
+               (select count(*) from app_public.messages g
+                 where g.group_id = l.id and g.group_seq > (select greatest(p.read_seq, p.joined_seq) from app_public.conversation_members p
+                                                             where p.conversation_id = l.id and p.user_id = me and p.left_seq is null)
+                   and g.sender_id <> me)
+             else (select count(*) from app_public.messages d
+                    where d.receiver_id = me and d.read = false and d.sender_id = l.partner_id) end
+         )::text order by l.last_id desc),
+         array_agg(l.last_id order by l.last_id desc)
+    into entries, last_ids
+    from latest l
+    join app_public.messages m on m.id = l.last_id
+    left join app_public.users u on u.id = l.partner_id;
+  return '{"conversations":[' || coalesce(array_to_string(entries[1:page_size], ','), '') || '],"nextCursor":'
+         || case when cardinality(last_ids) > page_size then last_ids[page_size]::text else 'null' end || '}';
+end;
+$$;
+
+--
+-- Name: FUNCTION caller_conversations(before bigint, page_size integer); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.caller_conversations(before bigint, page_size integer) IS 'GET /conversations: the caller''s (current_user_id()) direct and group conversations, newest message first, before a last-message id, as the API''s JSON text ({conversations: [{kind, user, group, lastMessage, unreadCount}], nextCursor}); scoped by the same rules as the policies.';
+
+--
 -- Name: caller_password_hash(); Type: FUNCTION; Schema: app_public; Owner: -
 --
 
@@ -1373,6 +1448,25 @@ $$;
 --
 
 COMMENT ON FUNCTION app_public.caller_password_hash() IS 'The signed-in caller''s own password hash (DELETE /me checks the password); null without a caller.';
+
+--
+-- Name: conversation_list(text, bigint, bigint, integer); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.conversation_list(visitor text, caller bigint, before bigint, page_size integer) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+begin
+  perform set_config('role', visitor, true), set_config('signalbox.user_id', caller::text, true);
+  return app_public.caller_conversations(before, page_size);
+end;
+$$;
+
+--
+-- Name: FUNCTION conversation_list(visitor text, caller bigint, before bigint, page_size integer); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.conversation_list(visitor text, caller bigint, before bigint, page_size integer) IS 'GET /conversations in one statement: sets the request role and the caller (transaction-locally), then app_public.caller_conversations.';
 
 --
 -- Name: conversation_page(text, bigint, bigint, bigint, integer); Type: FUNCTION; Schema: app_public; Owner: -
@@ -4070,11 +4164,25 @@ REVOKE ALL ON FUNCTION app_public.api_time(t timestamp with time zone) FROM PUBL
 GRANT ALL ON FUNCTION app_public.api_time(t timestamp with time zone) TO signalbox_visitor;
 
 --
+-- Name: FUNCTION caller_conversations(before bigint, page_size integer); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.caller_conversations(before bigint, page_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.caller_conversations(before bigint, page_size integer) TO signalbox_visitor;
+
+--
 -- Name: FUNCTION caller_password_hash(); Type: ACL; Schema: app_public; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app_public.caller_password_hash() FROM PUBLIC;
 GRANT ALL ON FUNCTION app_public.caller_password_hash() TO signalbox_visitor;
+
+--
+-- Name: FUNCTION conversation_list(visitor text, caller bigint, before bigint, page_size integer); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.conversation_list(visitor text, caller bigint, before bigint, page_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.conversation_list(visitor text, caller bigint, before bigint, page_size integer) TO signalbox_visitor;
 
 --
 -- Name: FUNCTION conversation_page(visitor text, caller bigint, partner bigint, before bigint, page_size integer); Type: ACL; Schema: app_public; Owner: -

@@ -164,6 +164,10 @@ t.test('edits keep history for members; unread counts come from the read positio
     ['direct', cid.id, 1, 'direct to bob'],
     ['group', group.id, 3, 'third, from cid'],
   ], 'newest first, direct and group together, each with its unread count');
+  const first = (await call(app, bob, 'GET', '/conversations?limit=1')).json();
+  t.equal(first.conversations[0].kind, 'direct', 'a page of one: the newest');
+  const second = (await call(app, bob, 'GET', `/conversations?limit=1&before=${first.nextCursor}`)).json();
+  t.strictSame([second.conversations.map((c: { kind: string }) => c.kind), second.nextCursor], [['group'], null], 'the cursor pages on to the group, the last');
   const cidList = (await call(app, cid, 'GET', '/conversations')).json().conversations as { kind: string; unreadCount: number }[];
   t.equal(cidList.find((c) => c.kind === 'group')!.unreadCount, 2, 'one\'s own messages are never unread');
 

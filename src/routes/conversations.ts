@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { notFound } from '../http-errors';
-import { conversationRow, getConversationPage, listConversations, markConversationRead } from '../queries/conversations';
+import { conversationRow, getConversationList, getConversationPage, markConversationRead } from '../queries/conversations';
 import { messageRow } from '../queries/schemas';
 import { errors, idParam, pageQuery } from './inputs';
 
@@ -17,16 +17,15 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['conversations'],
-        summary: 'One entry per partner, most recent first (cached 60 s, per user)',
+        summary: 'The caller\'s direct and group conversations, most recent first (cached 60 s, per user)',
         description: 'Answers 304 to a matching If-None-Match. Extension: ?limit and ?before (a last-message id) paginate.',
         querystring: pageQuery,
         response: { 200: conversationList, 304: z.null(), ...errors(400, 401) },
       },
     },
     async (request, reply) =>
-      app.viewCache.serve(request, reply, async () =>
-        JSON.stringify(await request.readAsCaller((tx, me) => listConversations(tx, me, request.query))),
-      ),
+      // JSON text from PostgreSQL, in one statement (queries/conversations.ts).
+      app.viewCache.serve(request, reply, () => request.readView((pool, caller) => getConversationList(pool, caller, request.query))),
   );
 
   app.get(
