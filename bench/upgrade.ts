@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     await client.query(
       `insert into app_public.messages (id, sender_id, receiver_id, content, sent_at, thread_root_id, read, read_at)
        overriding system value
-       select g, $1::bigint + (g * 7919) % 1000, $1::bigint + (g * 104729 + 1 + g / 997) % 1000,
+       select g, $1::bigint + (g * 7919::bigint) % 1000, $1::bigint + (g * 104729::bigint + 1 + g / 997) % 1000,
               'message number ' || g || ' of the upgrade bench', now() - (($2::int - g) * interval '1 second'), g,
               g % 3 = 0, case when g % 3 = 0 then now() end
          from generate_series(1, $2::int) g`,

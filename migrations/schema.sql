@@ -602,14 +602,14 @@ begin
   if rows_in = 0 then
     return null;
   elsif rows_in = 1 then
-    -- An edit, a mark-read, a parent's reply_count: one row, no join.
+    -- An edit, an unsend, a mark-read, a parent's reply_count: one row, no join.
     select * into n from new_messages;
     select * into o from old_messages;
     if n.content is distinct from o.content then
       perform app_private.record_live_event(
         case when n.group_id is null then array[n.sender_id, n.receiver_id]
              else app_private.group_audience(n.group_id, n.group_seq, n.sender_id) end,
-        'message.edited', n.id);
+        case when n.deleted_at is not null then 'message.deleted' else 'message.edited' end, n.id);
     end if;
     if n.read and not o.read and n.sender_id <> n.receiver_id then
       perform app_private.record_live_event(array[n.sender_id], 'message.read', n.id);
@@ -617,19 +617,21 @@ begin
     return null;
   end if;
   -- Several rows: both join the transition tables, planned per statement.
-  execute app_private.live_events_sql('message.edited', $items$
-    select distinct u.user_id, n.id as message_id
-      from new_messages n
-      join old_messages o on o.id = n.id
-      cross join lateral (values (n.sender_id), (n.receiver_id)) u (user_id)
-     where n.content is distinct from o.content and n.group_id is null
-    union
-    select u.user_id, n.id
-      from new_messages n
-      join old_messages o on o.id = n.id
-      cross join lateral unnest(app_private.group_audience(n.group_id, n.group_seq, n.sender_id)) u (user_id)
-     where n.content is distinct from o.content and n.group_id is not null
-  $items$);
+  foreach n.content in array array['message.edited', 'message.deleted'] loop
+    execute app_private.live_events_sql(n.content, format($items$
+      select distinct u.user_id, n.id as message_id
+        from new_messages n
+        join old_messages o on o.id = n.id
+        cross join lateral (values (n.sender_id), (n.receiver_id)) u (user_id)
+       where n.content is distinct from o.content and n.group_id is null and (n.deleted_at is not null) = %1$L
+      union
+      select u.user_id, n.id
+        from new_messages n
+        join old_messages o on o.id = n.id
+        cross join lateral unnest(app_private.group_audience(n.group_id, n.group_seq, n.sender_id)) u (user_id)
+       where n.content is distinct from o.content and n.group_id is not null and (n.deleted_at is not null) = %1$L
+    $items$, n.content = 'message.deleted'));
+  end loop;
   execute app_private.live_events_sql('message.read', $items$
     select n.sender_id as user_id, n.id as message_id
       from new_messages n
@@ -644,7 +646,7 @@ $_$;
 -- Name: FUNCTION tg_messages__announce_live_update(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_messages__announce_live_update() IS 'message.edited to both participants (a group message: its audience) when content changed; message.read (a read receipt) to the sender when a direct message became read. One event per recipient, type and statement: a one-row statement through record_live_event, several rows through live_events_sql (planned per statement).';
+COMMENT ON FUNCTION app_private.tg_messages__announce_live_update() IS 'message.edited to both participants (a group message: its audience) when content changed, message.deleted when it was unsent; message.read (a read receipt) to the sender when a direct message became read. One event per recipient, type and statement: a one-row statement through record_live_event, several rows through live_events_sql (planned per statement).';
 
 --
 -- Name: tg_messages__check_participant_role(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -769,6 +771,28 @@ $$;
 COMMENT ON FUNCTION app_private.tg_messages__forbid_immutable_change() IS 'Raises SB002 naming the changed column; the trigger''s WHEN clause decides when it runs.';
 
 --
+-- Name: tg_messages__forget_unsent_words(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_messages__forget_unsent_words() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  delete from app_public.message_history where message_id = new.id;
+  update app_public.reports set content_snapshot = null where message_id = new.id and content_snapshot is not null;
+  update app_public.notifications set read_at = new.deleted_at where message_id = new.id and read_at is null;
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_messages__forget_unsent_words(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_messages__forget_unsent_words() IS 'After an unsend: deletes the message''s history, clears report snapshots of it, marks its notifications read.';
+
+--
 -- Name: tg_messages__maintain_reply_count(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -821,6 +845,37 @@ $_$;
 --
 
 COMMENT ON FUNCTION app_private.tg_messages__maintain_reply_count() IS 'Adds inserted replies to (and subtracts deleted replies from) their parents'' reply_count: a primary-key update for one parent, else one UPDATE planned per statement.';
+
+--
+-- Name: tg_messages__make_tombstone(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_messages__make_tombstone() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  actor bigint := app_public.current_user_id();
+begin
+  if old.deleted_at is not null then
+    raise exception 'message % was unsent; it cannot change', old.id
+      using errcode = 'SB002', hint = 'An unsent message stays a tombstone.';
+  end if;
+  if actor is not null and actor <> old.sender_id and not app_public.is_moderator(actor) then
+    raise exception 'only the sender may unsend message %', old.id
+      using errcode = 'SB003', hint = 'Act as the sender (signalbox.user_id), or report the message.';
+  end if;
+  new.deleted_at := clock_timestamp();
+  new.content := null;
+  return new;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_messages__make_tombstone(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_messages__make_tombstone() IS 'Unsend: when deleted_at is set, SB003 unless the actor is the sender or a moderator (none: a DBA), then content null and deleted_at at clock_timestamp(); SB002 when a tombstone''s deleted_at or content would change.';
 
 --
 -- Name: tg_messages__notify_group_members(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -1148,6 +1203,28 @@ $$;
 COMMENT ON FUNCTION app_private.tg_messages__refuse_blocked_sender() IS 'Raises SB007 when the message''s receiver has blocked its sender.';
 
 --
+-- Name: tg_messages__refuse_suspended_sender(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_messages__refuse_suspended_sender() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  if exists (select from app_public.users u where u.id = new.sender_id and u.suspended_at is not null) then
+    raise exception 'user % is suspended', new.sender_id using errcode = 'SB011';
+  end if;
+  return new;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_messages__refuse_suspended_sender(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_messages__refuse_suspended_sender() IS 'Raises SB011 when the sender is suspended.';
+
+--
 -- Name: tg_messages__set_thread_position(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -1238,6 +1315,35 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.tg_messages__take_group_position() IS 'Numbers a group message from its group''s counter (locked to commit), raises SB008 unless the group exists and the sender is a current member, and locks the members'' users rows (FOR KEY SHARE, in user-id order) as the lock order has them: before the parent and the counters.';
+
+--
+-- Name: tg_reports__take_snapshot(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_reports__take_snapshot() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  select m.content, m.sender_id into new.content_snapshot, new.reported_user_id
+    from app_public.messages m where m.id = new.message_id and m.deleted_at is null;
+  if not found then
+    raise exception 'message % does not exist or was unsent', new.message_id using errcode = 'SB005';
+  end if;
+  new.status := 'open';
+  new.resolved_at := null;
+  new.resolved_by := null;
+  new.action := null;
+  new.created_at := clock_timestamp();
+  return new;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_reports__take_snapshot(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_reports__take_snapshot() IS 'Fills a new report from its message: the content as it is now (the snapshot) and the sender; a report starts open.';
 
 --
 -- Name: tg_sessions__announce_revocation(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -1408,13 +1514,9 @@ begin
                      'createdAt', app_public.api_time(u.created_at)) end,
            'group', case when l.kind = 'group' then json_build_object('id', l.id, 'title', l.title) end,
            'lastMessage', app_public.message_json(m),
-           'unreadCount', case when l.kind = 'group' then
-               (select count(*) from app_public.messages g
-                 where g.group_id = l.id and g.group_seq > (select greatest(p.read_seq, p.joined_seq) from app_public.conversation_members p
-                                                             where p.conversation_id = l.id and p.user_id = me and p.left_seq is null)
-                   and g.sender_id <> me)
+           'unreadCount', case when l.kind = 'group' then app_public.group_unread_count(l.id)
              else (select count(*) from app_public.messages d
-                    where d.receiver_id = me and d.read = false and d.sender_id = l.partner_id) end
+                    where d.receiver_id = me and d.read = false and d.sender_id = l.partner_id and d.deleted_at is null) end
          )::text order by l.last_id desc),
          array_agg(l.last_id order by l.last_id desc)
     into entries, last_ids
@@ -1642,6 +1744,7 @@ CREATE FUNCTION app_public.group_unread_count(conversation_id bigint) RETURNS bi
     join app_public.messages m
       on m.group_id = p.conversation_id and m.group_seq > greatest(p.read_seq, p.joined_seq)
      and m.group_seq <= coalesce(p.left_seq, 9223372036854775807) and m.sender_id <> p.user_id
+     and m.deleted_at is null
    where p.conversation_id = group_unread_count.conversation_id
      and p.user_id = app_public.current_user_id() and p.left_seq is null
 $$;
@@ -1669,6 +1772,23 @@ $$;
 --
 
 COMMENT ON FUNCTION app_public.is_group_member(conversation_id bigint, who bigint) IS 'Whether `who` is a current member of the group.';
+
+--
+-- Name: is_moderator(bigint); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.is_moderator(who bigint) RETURNS boolean
+    LANGUAGE sql STABLE STRICT SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select coalesce((select u.is_moderator from app_public.users u where u.id = who), false)
+$$;
+
+--
+-- Name: FUNCTION is_moderator(who bigint); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.is_moderator(who bigint) IS 'Whether `who` is a moderator (users.is_moderator).';
 
 --
 -- Name: is_participant(bigint, bigint, bigint); Type: FUNCTION; Schema: app_public; Owner: -
@@ -1762,7 +1882,7 @@ CREATE TABLE app_public.messages (
     sender_id bigint NOT NULL,
     receiver_id bigint,
     parent_message_id bigint,
-    content text NOT NULL,
+    content text,
     sent_at timestamp with time zone DEFAULT now() NOT NULL,
     edited boolean DEFAULT false NOT NULL,
     edited_at timestamp with time zone,
@@ -1776,13 +1896,15 @@ CREATE TABLE app_public.messages (
     search tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, content)) STORED,
     group_id bigint,
     group_seq bigint,
+    deleted_at timestamp with time zone,
     CONSTRAINT messages_content_length CHECK (((char_length(btrim(content)) >= 1) AND (char_length(btrim(content)) <= 10000))),
     CONSTRAINT messages_depth_limit CHECK (((depth >= 0) AND (depth <= 1000))),
     CONSTRAINT messages_direct_or_group CHECK ((((group_id IS NULL) AND (receiver_id IS NOT NULL) AND (group_seq IS NULL)) OR ((group_id IS NOT NULL) AND (receiver_id IS NULL) AND (group_seq IS NOT NULL)))),
     CONSTRAINT messages_edited_has_time CHECK ((edited = (edited_at IS NOT NULL))),
     CONSTRAINT messages_group_never_read CHECK (((group_id IS NULL) OR (NOT read))),
     CONSTRAINT messages_read_has_time CHECK ((read = (read_at IS NOT NULL))),
-    CONSTRAINT messages_reply_count_non_negative CHECK ((reply_count >= 0))
+    CONSTRAINT messages_reply_count_non_negative CHECK ((reply_count >= 0)),
+    CONSTRAINT messages_tombstone CHECK (((content IS NULL) = (deleted_at IS NOT NULL)))
 );
 
 --
@@ -1802,6 +1924,12 @@ COMMENT ON COLUMN app_public.messages.receiver_id IS 'The receiver of a direct m
 --
 
 COMMENT ON COLUMN app_public.messages.parent_message_id IS 'The message this one replies to; must be in the same conversation.';
+
+--
+-- Name: COLUMN messages.content; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.content IS 'The words; null once the message is unsent (a tombstone, deleted_at set).';
 
 --
 -- Name: COLUMN messages.sent_at; Type: COMMENT; Schema: app_public; Owner: -
@@ -1870,6 +1998,12 @@ COMMENT ON COLUMN app_public.messages.group_id IS 'The group of a group message 
 COMMENT ON COLUMN app_public.messages.group_seq IS 'The message''s position in its group (in commit order), set by a trigger under the group row''s lock.';
 
 --
+-- Name: COLUMN messages.deleted_at; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.messages.deleted_at IS 'When the sender (or a moderator) unsent the message: its content and every copy of it are gone; the row stays for its replies.';
+
+--
 -- Name: CONSTRAINT messages_direct_or_group ON messages; Type: COMMENT; Schema: app_public; Owner: -
 --
 
@@ -1880,6 +2014,12 @@ COMMENT ON CONSTRAINT messages_direct_or_group ON app_public.messages IS 'A mess
 --
 
 COMMENT ON CONSTRAINT messages_group_never_read ON app_public.messages IS 'A group message''s read state is each member''s read position (conversation_members.read_seq), not the read flag.';
+
+--
+-- Name: CONSTRAINT messages_tombstone ON messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON CONSTRAINT messages_tombstone ON app_public.messages IS 'A message has words, or it is a tombstone: never both, never neither.';
 
 --
 -- Name: message_json(app_public.messages); Type: FUNCTION; Schema: app_public; Owner: -
@@ -1894,7 +2034,7 @@ CREATE FUNCTION app_public.message_json(m app_public.messages) RETURNS json
     'content', m.content, 'sentAt', app_public.api_time(m.sent_at),
     'edited', m.edited, 'editedAt', app_public.api_time(m.edited_at),
     'read', m.read, 'readAt', app_public.api_time(m.read_at),
-    'replyCount', m.reply_count)
+    'replyCount', m.reply_count, 'deletedAt', app_public.api_time(m.deleted_at))
 $$;
 
 --
@@ -1963,6 +2103,8 @@ CREATE TABLE app_public.users (
     username text NOT NULL,
     display_name text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    is_moderator boolean DEFAULT false NOT NULL,
+    suspended_at timestamp with time zone,
     CONSTRAINT users_display_name_length CHECK (((char_length(display_name) >= 1) AND (char_length(display_name) <= 100))),
     CONSTRAINT users_username_format CHECK ((username ~ '^[a-z0-9_]{3,32}$'::text))
 );
@@ -1986,6 +2128,18 @@ COMMENT ON COLUMN app_public.users.username IS 'Unique handle, 3-32 of [a-z0-9_]
 COMMENT ON COLUMN app_public.users.display_name IS 'Optional name shown instead of the username.';
 
 --
+-- Name: COLUMN users.is_moderator; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.users.is_moderator IS 'A moderator sees open reports and resolves them (GET /moderation/reports). Set by a DBA: update app_public.users set is_moderator = true where username = …;';
+
+--
+-- Name: COLUMN users.suspended_at; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.users.suspended_at IS 'When a moderator suspended the account (null: not suspended): a suspended user can neither sign in nor send (SB011), and their sessions were ended.';
+
+--
 -- Name: register_user(text, text, text); Type: FUNCTION; Schema: app_public; Owner: -
 --
 
@@ -2007,6 +2161,103 @@ $$;
 --
 
 COMMENT ON FUNCTION app_public.register_user(username text, display_name text, password_hash text) IS 'Sign-up: a user and their password hash (argon2id, computed by the service) in one call; 23505 on users_username_key when the name is taken.';
+
+--
+-- Name: reports; Type: TABLE; Schema: app_public; Owner: -
+--
+
+CREATE TABLE app_public.reports (
+    id bigint NOT NULL,
+    message_id bigint NOT NULL,
+    reporter_id bigint NOT NULL,
+    reported_user_id bigint NOT NULL,
+    reason text NOT NULL,
+    content_snapshot text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    status text DEFAULT 'open'::text NOT NULL,
+    resolved_at timestamp with time zone,
+    resolved_by bigint,
+    action text,
+    CONSTRAINT reports_action CHECK ((action = ANY (ARRAY['dismiss'::text, 'delete_message'::text, 'suspend_user'::text]))),
+    CONSTRAINT reports_not_own CHECK ((reported_user_id <> reporter_id)),
+    CONSTRAINT reports_reason_length CHECK (((char_length(btrim(reason)) >= 1) AND (char_length(btrim(reason)) <= 1000))),
+    CONSTRAINT reports_resolved_together CHECK ((((status = 'resolved'::text) = (resolved_at IS NOT NULL)) AND ((status = 'resolved'::text) = (action IS NOT NULL)))),
+    CONSTRAINT reports_status CHECK ((status = ANY (ARRAY['open'::text, 'resolved'::text])))
+);
+
+--
+-- Name: TABLE reports; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TABLE app_public.reports IS 'A user''s report of a message they can read: the reason, and the content as it was when reported (later edits do not change it; an unsend clears it). Moderators resolve reports. Goes with the message, the reporter or the reported account.';
+
+--
+-- Name: COLUMN reports.reported_user_id; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.reports.reported_user_id IS 'The message''s sender (set by a trigger).';
+
+--
+-- Name: COLUMN reports.content_snapshot; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.reports.content_snapshot IS 'The message''s content when it was reported (set by a trigger); null once the message is unsent.';
+
+--
+-- Name: CONSTRAINT reports_not_own ON reports; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON CONSTRAINT reports_not_own ON app_public.reports IS 'Nobody reports their own message.';
+
+--
+-- Name: resolve_report(bigint, text); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.resolve_report(report_id bigint, action text) RETURNS app_public.reports
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  me bigint := app_public.current_user_id();
+  report app_public.reports;
+begin
+  if me is null or not app_public.is_moderator(me) then
+    raise exception 'only a moderator resolves reports' using errcode = '42501';
+  end if;
+  if action not in ('dismiss', 'delete_message', 'suspend_user') then
+    raise exception 'unknown action %', action using errcode = '22023';
+  end if;
+  select * into report from app_public.reports r where r.id = report_id for update;
+  if not found then
+    raise exception 'report % does not exist', report_id using errcode = 'SB005';
+  end if;
+  if report.status <> 'open' then
+    raise exception 'report % is already resolved', report_id using errcode = 'SB012';
+  end if;
+  if action = 'delete_message' then
+    -- The tombstone trigger checks the actor: a moderator.
+    update app_public.messages set deleted_at = now() where id = report.message_id and deleted_at is null;
+  elsif action = 'suspend_user' then
+    update app_public.users set suspended_at = coalesce(suspended_at, now()) where id = report.reported_user_id;
+    -- Their sessions end: the sessions trigger announces it to every
+    -- instance, which closes the user's streams.
+    delete from app_private.sessions s where s.user_id = report.reported_user_id;
+  end if;
+  insert into app_private.moderation_actions (report_id, moderator_id, action, target_user_id, message_id)
+  values (report.id, me, action, report.reported_user_id, report.message_id);
+  update app_public.reports r
+     set status = 'resolved', resolved_at = clock_timestamp(), resolved_by = me, action = resolve_report.action
+   where r.id = report.id
+  returning * into report;
+  return report;
+end;
+$$;
+
+--
+-- Name: FUNCTION resolve_report(report_id bigint, action text); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.resolve_report(report_id bigint, action text) IS 'POST /moderation/reports/:id/resolve: as a moderator (else 42501), resolves an open report (SB005: none; SB012: resolved already) with dismiss, delete_message (the message becomes a tombstone) or suspend_user (no sign-in, no send, sessions ended); audited in app_private.moderation_actions.';
 
 --
 -- Name: search_hits(tsquery, bigint, real, bigint, integer, integer); Type: FUNCTION; Schema: app_public; Owner: -
@@ -2073,6 +2324,9 @@ CREATE FUNCTION app_public.start_session(user_id bigint, token_hash bytea, ttl_h
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 begin
+  if exists (select from app_public.users u where u.id = start_session.user_id and u.suspended_at is not null) then
+    raise exception 'user % is suspended', user_id using errcode = 'SB011';
+  end if;
   insert into app_private.sessions (token_hash, user_id, expires_at)
   values (token_hash, user_id, now() + make_interval(hours => ttl_hours));
   -- The device is trusted for this account (touched if it was); the
@@ -2092,7 +2346,7 @@ $$;
 -- Name: FUNCTION start_session(user_id bigint, token_hash bytea, ttl_hours integer, device_hash bytea); Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON FUNCTION app_public.start_session(user_id bigint, token_hash bytea, ttl_hours integer, device_hash bytea) IS 'After the service has checked a password (or created the account): a session (SHA-256 of its token) valid for ttl_hours, and the device (SHA-256 of its token) trusted for the account, which keeps its 20 most recently used devices.';
+COMMENT ON FUNCTION app_public.start_session(user_id bigint, token_hash bytea, ttl_hours integer, device_hash bytea) IS 'After the service has checked a password (or created the account): a session (SHA-256 of its token) valid for ttl_hours, and the device (SHA-256 of its token) trusted for the account, which keeps its 20 most recently used devices. SB011 for a suspended account.';
 
 --
 -- Name: stream_horizon(); Type: FUNCTION; Schema: app_public; Owner: -
@@ -2163,6 +2417,40 @@ COMMENT ON TABLE app_private.delivery_counters IS 'Per user, the last stream seq
 --
 
 COMMENT ON COLUMN app_private.delivery_counters.last_seq IS 'The highest seq handed out to this user; the next notification gets last_seq + 1.';
+
+--
+-- Name: moderation_actions; Type: TABLE; Schema: app_private; Owner: -
+--
+
+CREATE TABLE app_private.moderation_actions (
+    id bigint NOT NULL,
+    report_id bigint,
+    moderator_id bigint,
+    action text NOT NULL,
+    target_user_id bigint,
+    message_id bigint,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT moderation_actions_action CHECK ((action = ANY (ARRAY['dismiss'::text, 'delete_message'::text, 'suspend_user'::text])))
+);
+
+--
+-- Name: TABLE moderation_actions; Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON TABLE app_private.moderation_actions IS 'The moderation audit, for a DBA: every resolution (who, which report, what, on whom, when). Ids only, no content and no foreign keys: the record outlives the accounts and messages it names.';
+
+--
+-- Name: moderation_actions_id_seq; Type: SEQUENCE; Schema: app_private; Owner: -
+--
+
+ALTER TABLE app_private.moderation_actions ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME app_private.moderation_actions_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 --
 -- Name: prune_runs; Type: TABLE; Schema: app_private; Owner: -
@@ -2450,7 +2738,7 @@ CREATE TABLE app_public.live_events (
     message_ids bigint[] NOT NULL,
     message_count integer NOT NULL,
     CONSTRAINT live_events_message_count_positive CHECK (((message_count >= cardinality(message_ids)) AND (message_count > 0))),
-    CONSTRAINT live_events_type_check CHECK ((type = ANY (ARRAY['message.created'::text, 'message.edited'::text, 'message.read'::text])))
+    CONSTRAINT live_events_type_check CHECK ((type = ANY (ARRAY['message.created'::text, 'message.edited'::text, 'message.read'::text, 'message.deleted'::text])))
 );
 
 --
@@ -2598,6 +2886,19 @@ ALTER TABLE app_public.notifications ALTER COLUMN id ADD GENERATED ALWAYS AS IDE
 );
 
 --
+-- Name: reports_id_seq; Type: SEQUENCE; Schema: app_public; Owner: -
+--
+
+ALTER TABLE app_public.reports ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME app_public.reports_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: users_id_seq; Type: SEQUENCE; Schema: app_public; Owner: -
 --
 
@@ -2623,6 +2924,13 @@ ALTER TABLE ONLY app_private.deleted_accounts
 
 ALTER TABLE ONLY app_private.delivery_counters
     ADD CONSTRAINT delivery_counters_pkey PRIMARY KEY (user_id);
+
+--
+-- Name: moderation_actions moderation_actions_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
+--
+
+ALTER TABLE ONLY app_private.moderation_actions
+    ADD CONSTRAINT moderation_actions_pkey PRIMARY KEY (id);
 
 --
 -- Name: prune_runs prune_runs_pkey; Type: CONSTRAINT; Schema: app_private; Owner: -
@@ -2759,6 +3067,26 @@ ALTER TABLE ONLY app_public.notifications
 --
 
 COMMENT ON CONSTRAINT notifications_user_seq_key ON app_public.notifications IS 'One notification per receiver and seq; serves the live stream''s catch-up (user_id = $1 and seq > $2 order by seq).';
+
+--
+-- Name: reports reports_once; Type: CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.reports
+    ADD CONSTRAINT reports_once UNIQUE (message_id, reporter_id);
+
+--
+-- Name: CONSTRAINT reports_once ON reports; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON CONSTRAINT reports_once ON app_public.reports IS 'One report per message and reporter; also serves the cascade from messages.';
+
+--
+-- Name: reports reports_pkey; Type: CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.reports
+    ADD CONSTRAINT reports_pkey PRIMARY KEY (id);
 
 --
 -- Name: users users_pkey; Type: CONSTRAINT; Schema: app_public; Owner: -
@@ -3099,6 +3427,54 @@ CREATE INDEX notifications_user_id_idx ON app_public.notifications USING btree (
 COMMENT ON INDEX app_public.notifications_user_id_idx IS 'A user''s notifications newest first; serves the cascade from users.';
 
 --
+-- Name: reports_open_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX reports_open_idx ON app_public.reports USING btree (id) WHERE (status = 'open'::text);
+
+--
+-- Name: INDEX reports_open_idx; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON INDEX app_public.reports_open_idx IS 'The moderators'' queue: open reports, oldest first.';
+
+--
+-- Name: reports_reported_user_id_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX reports_reported_user_id_idx ON app_public.reports USING btree (reported_user_id);
+
+--
+-- Name: INDEX reports_reported_user_id_idx; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON INDEX app_public.reports_reported_user_id_idx IS 'The cascade from users.';
+
+--
+-- Name: reports_reporter_id_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX reports_reporter_id_idx ON app_public.reports USING btree (reporter_id, id);
+
+--
+-- Name: INDEX reports_reporter_id_idx; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON INDEX app_public.reports_reporter_id_idx IS 'A user''s own reports (export); the cascade from users.';
+
+--
+-- Name: reports_resolved_by_idx; Type: INDEX; Schema: app_public; Owner: -
+--
+
+CREATE INDEX reports_resolved_by_idx ON app_public.reports USING btree (resolved_by);
+
+--
+-- Name: INDEX reports_resolved_by_idx; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON INDEX app_public.reports_resolved_by_idx IS 'ON DELETE SET NULL from users.';
+
+--
 -- Name: sessions _900_announce_revocation; Type: TRIGGER; Schema: app_private; Owner: -
 --
 
@@ -3121,6 +3497,18 @@ CREATE TRIGGER _901_announce_change AFTER UPDATE ON app_private.sessions REFEREN
 --
 
 COMMENT ON TRIGGER _901_announce_change ON app_private.sessions IS 'Announces changed sessions (expiry, owner) by their old user, so no instance keeps the old version cached.';
+
+--
+-- Name: messages _030_make_tombstone; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _030_make_tombstone BEFORE UPDATE ON app_public.messages FOR EACH ROW WHEN (((new.deleted_at IS DISTINCT FROM old.deleted_at) OR ((old.deleted_at IS NOT NULL) AND (new.content IS NOT NULL)))) EXECUTE FUNCTION app_private.tg_messages__make_tombstone();
+
+--
+-- Name: TRIGGER _030_make_tombstone ON messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _030_make_tombstone ON app_public.messages IS 'Unsend (sender or moderator) blanks the content; a tombstone''s words and time never change again (its read flag and reply count still may: replies stay possible).';
 
 --
 -- Name: messages _040_protect_derived_columns; Type: TRIGGER; Schema: app_public; Owner: -
@@ -3150,7 +3538,7 @@ COMMENT ON TRIGGER _050_forbid_immutable_change ON app_public.messages IS 'Integ
 -- Name: messages _060_check_participant_role; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
-CREATE TRIGGER _060_check_participant_role BEFORE UPDATE ON app_public.messages FOR EACH ROW WHEN (((old.content IS DISTINCT FROM new.content) OR (old.read IS DISTINCT FROM new.read))) EXECUTE FUNCTION app_private.tg_messages__check_participant_role();
+CREATE TRIGGER _060_check_participant_role BEFORE UPDATE ON app_public.messages FOR EACH ROW WHEN ((((old.content IS DISTINCT FROM new.content) AND (new.deleted_at IS NULL)) OR (old.read IS DISTINCT FROM new.read))) EXECUTE FUNCTION app_private.tg_messages__check_participant_role();
 
 --
 -- Name: TRIGGER _060_check_participant_role ON messages; Type: COMMENT; Schema: app_public; Owner: -
@@ -3162,13 +3550,13 @@ COMMENT ON TRIGGER _060_check_participant_role ON app_public.messages IS 'Author
 -- Name: messages _070_refuse_blocked_edit; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
-CREATE TRIGGER _070_refuse_blocked_edit BEFORE UPDATE ON app_public.messages FOR EACH ROW WHEN ((old.content IS DISTINCT FROM new.content)) EXECUTE FUNCTION app_private.tg_messages__refuse_blocked_sender();
+CREATE TRIGGER _070_refuse_blocked_edit BEFORE UPDATE ON app_public.messages FOR EACH ROW WHEN (((old.content IS DISTINCT FROM new.content) AND (new.deleted_at IS NULL))) EXECUTE FUNCTION app_private.tg_messages__refuse_blocked_sender();
 
 --
 -- Name: TRIGGER _070_refuse_blocked_edit ON messages; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON TRIGGER _070_refuse_blocked_edit ON app_public.messages IS 'Block: a blocked user cannot change the words of a message to the one who blocked them (SB007).';
+COMMENT ON TRIGGER _070_refuse_blocked_edit ON app_public.messages IS 'Block: a blocked user cannot change the words of a message to the one who blocked them (SB007); unsending stays possible.';
 
 --
 -- Name: conversations _100_add_creator; Type: TRIGGER; Schema: app_public; Owner: -
@@ -3231,6 +3619,18 @@ CREATE TRIGGER _100_end_period BEFORE UPDATE ON app_public.conversation_members 
 COMMENT ON TRIGGER _100_end_period ON app_public.conversation_members IS 'Leaving stamps the group''s position; nothing else about a period changes.';
 
 --
+-- Name: reports _100_take_snapshot; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _100_take_snapshot BEFORE INSERT ON app_public.reports FOR EACH ROW EXECUTE FUNCTION app_private.tg_reports__take_snapshot();
+
+--
+-- Name: TRIGGER _100_take_snapshot ON reports; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _100_take_snapshot ON app_public.reports IS 'A report keeps the words as they were when reported, and who wrote them.';
+
+--
 -- Name: messages _120_take_group_position; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
@@ -3241,6 +3641,18 @@ CREATE TRIGGER _120_take_group_position BEFORE INSERT ON app_public.messages FOR
 --
 
 COMMENT ON TRIGGER _120_take_group_position ON app_public.messages IS 'Group messages: sender must be a current member (SB008); position in the group in commit order. The group row is the first lock of a group send.';
+
+--
+-- Name: messages _140_refuse_suspended_sender; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _140_refuse_suspended_sender BEFORE INSERT ON app_public.messages FOR EACH ROW EXECUTE FUNCTION app_private.tg_messages__refuse_suspended_sender();
+
+--
+-- Name: TRIGGER _140_refuse_suspended_sender ON messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _140_refuse_suspended_sender ON app_public.messages IS 'A suspended user cannot send (SB011), from the API or psql.';
 
 --
 -- Name: messages _150_refuse_blocked_sender; Type: TRIGGER; Schema: app_public; Owner: -
@@ -3294,13 +3706,25 @@ COMMENT ON TRIGGER _200_limit_size ON app_public.conversation_members IS 'A grou
 -- Name: messages _200_record_history; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
-CREATE TRIGGER _200_record_history BEFORE UPDATE ON app_public.messages FOR EACH ROW WHEN ((old.content IS DISTINCT FROM new.content)) EXECUTE FUNCTION app_private.tg_messages__record_history();
+CREATE TRIGGER _200_record_history BEFORE UPDATE ON app_public.messages FOR EACH ROW WHEN (((old.content IS DISTINCT FROM new.content) AND (new.deleted_at IS NULL))) EXECUTE FUNCTION app_private.tg_messages__record_history();
 
 --
 -- Name: TRIGGER _200_record_history ON messages; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON TRIGGER _200_record_history ON app_public.messages IS 'Every content change, API or psql, single or bulk, keeps the previous version.';
+COMMENT ON TRIGGER _200_record_history ON app_public.messages IS 'Every content change, API or psql, single or bulk, keeps the previous version (an unsend keeps none).';
+
+--
+-- Name: messages _220_forget_unsent_words; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _220_forget_unsent_words AFTER UPDATE ON app_public.messages FOR EACH ROW WHEN (((old.deleted_at IS NULL) AND (new.deleted_at IS NOT NULL))) EXECUTE FUNCTION app_private.tg_messages__forget_unsent_words();
+
+--
+-- Name: TRIGGER _220_forget_unsent_words ON messages; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _220_forget_unsent_words ON app_public.messages IS 'Unsend leaves no copy of the words: history, report snapshots; the notifications are read.';
 
 --
 -- Name: conversation_members _300_drop_empty_group_on_delete; Type: TRIGGER; Schema: app_public; Owner: -
@@ -3695,6 +4119,34 @@ ALTER TABLE ONLY app_public.notifications
     ADD CONSTRAINT notifications_user_id_fkey FOREIGN KEY (user_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
 
 --
+-- Name: reports reports_message_id_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.reports
+    ADD CONSTRAINT reports_message_id_fkey FOREIGN KEY (message_id) REFERENCES app_public.messages(id) ON DELETE CASCADE;
+
+--
+-- Name: reports reports_reported_user_id_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.reports
+    ADD CONSTRAINT reports_reported_user_id_fkey FOREIGN KEY (reported_user_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
+
+--
+-- Name: reports reports_reporter_id_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.reports
+    ADD CONSTRAINT reports_reporter_id_fkey FOREIGN KEY (reporter_id) REFERENCES app_public.users(id) ON DELETE CASCADE;
+
+--
+-- Name: reports reports_resolved_by_fkey; Type: FK CONSTRAINT; Schema: app_public; Owner: -
+--
+
+ALTER TABLE ONLY app_public.reports
+    ADD CONSTRAINT reports_resolved_by_fkey FOREIGN KEY (resolved_by) REFERENCES app_public.users(id) ON DELETE SET NULL;
+
+--
 -- Name: blocks; Type: ROW SECURITY; Schema: app_public; Owner: -
 --
 
@@ -3753,6 +4205,20 @@ CREATE POLICY insert_managed ON app_public.conversation_members FOR INSERT WITH 
 --
 
 COMMENT ON POLICY insert_managed ON app_public.conversation_members IS 'The group''s manager adds members.';
+
+--
+-- Name: reports insert_readable; Type: POLICY; Schema: app_public; Owner: -
+--
+
+CREATE POLICY insert_readable ON app_public.reports FOR INSERT WITH CHECK (((reporter_id = app_public.current_user_id()) AND (EXISTS ( SELECT
+   FROM app_public.messages m
+  WHERE (m.id = reports.message_id)))));
+
+--
+-- Name: POLICY insert_readable ON reports; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON POLICY insert_readable ON app_public.reports IS 'A user reports, as themselves, a message they can read (the messages policy decides: a participant or a member of its period).';
 
 --
 -- Name: live_events; Type: ROW SECURITY; Schema: app_public; Owner: -
@@ -3827,6 +4293,12 @@ CREATE POLICY own ON app_public.notifications USING ((user_id = app_public.curre
 COMMENT ON POLICY own ON app_public.notifications IS 'A user sees and marks only their own notifications.';
 
 --
+-- Name: reports; Type: ROW SECURITY; Schema: app_public; Owner: -
+--
+
+ALTER TABLE app_public.reports ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: conversation_members select_co_member; Type: POLICY; Schema: app_public; Owner: -
 --
 
@@ -3853,6 +4325,18 @@ END);
 --
 
 COMMENT ON POLICY select_own ON app_public.conversations IS 'A direct conversation is visible to its two users, a group to its current members.';
+
+--
+-- Name: reports select_own_or_moderator; Type: POLICY; Schema: app_public; Owner: -
+--
+
+CREATE POLICY select_own_or_moderator ON app_public.reports FOR SELECT USING (((reporter_id = app_public.current_user_id()) OR app_public.is_moderator(app_public.current_user_id())));
+
+--
+-- Name: POLICY select_own_or_moderator ON reports; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON POLICY select_own_or_moderator ON app_public.reports IS 'A reporter sees their reports; moderators see all.';
 
 --
 -- Name: messages select_reader; Type: POLICY; Schema: app_public; Owner: -
@@ -4067,10 +4551,22 @@ REVOKE ALL ON FUNCTION app_private.tg_messages__default_reply_receiver() FROM PU
 REVOKE ALL ON FUNCTION app_private.tg_messages__forbid_immutable_change() FROM PUBLIC;
 
 --
+-- Name: FUNCTION tg_messages__forget_unsent_words(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_messages__forget_unsent_words() FROM PUBLIC;
+
+--
 -- Name: FUNCTION tg_messages__maintain_reply_count(); Type: ACL; Schema: app_private; Owner: -
 --
 
 REVOKE ALL ON FUNCTION app_private.tg_messages__maintain_reply_count() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_messages__make_tombstone(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_messages__make_tombstone() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_messages__notify_group_members(); Type: ACL; Schema: app_private; Owner: -
@@ -4115,6 +4611,12 @@ REVOKE ALL ON FUNCTION app_private.tg_messages__record_history() FROM PUBLIC;
 REVOKE ALL ON FUNCTION app_private.tg_messages__refuse_blocked_sender() FROM PUBLIC;
 
 --
+-- Name: FUNCTION tg_messages__refuse_suspended_sender(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_messages__refuse_suspended_sender() FROM PUBLIC;
+
+--
 -- Name: FUNCTION tg_messages__set_thread_position(); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -4131,6 +4633,12 @@ REVOKE ALL ON FUNCTION app_private.tg_messages__stamp_read_at() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app_private.tg_messages__take_group_position() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_reports__take_snapshot(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_reports__take_snapshot() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_sessions__announce_revocation(); Type: ACL; Schema: app_private; Owner: -
@@ -4241,6 +4749,13 @@ REVOKE ALL ON FUNCTION app_public.is_group_member(conversation_id bigint, who bi
 GRANT ALL ON FUNCTION app_public.is_group_member(conversation_id bigint, who bigint) TO signalbox_visitor;
 
 --
+-- Name: FUNCTION is_moderator(who bigint); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.is_moderator(who bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.is_moderator(who bigint) TO signalbox_visitor;
+
+--
 -- Name: FUNCTION is_participant(sender_id bigint, receiver_id bigint, who bigint); Type: ACL; Schema: app_public; Owner: -
 --
 
@@ -4311,6 +4826,12 @@ GRANT UPDATE(read) ON TABLE app_public.messages TO signalbox_visitor;
 GRANT INSERT(group_id) ON TABLE app_public.messages TO signalbox_visitor;
 
 --
+-- Name: COLUMN messages.deleted_at; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT UPDATE(deleted_at) ON TABLE app_public.messages TO signalbox_visitor;
+
+--
 -- Name: FUNCTION message_json(m app_public.messages); Type: ACL; Schema: app_public; Owner: -
 --
 
@@ -4350,6 +4871,37 @@ GRANT SELECT,DELETE ON TABLE app_public.users TO signalbox_visitor;
 
 REVOKE ALL ON FUNCTION app_public.register_user(username text, display_name text, password_hash text) FROM PUBLIC;
 GRANT ALL ON FUNCTION app_public.register_user(username text, display_name text, password_hash text) TO signalbox_visitor;
+
+--
+-- Name: TABLE reports; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT SELECT ON TABLE app_public.reports TO signalbox_visitor;
+
+--
+-- Name: COLUMN reports.message_id; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(message_id) ON TABLE app_public.reports TO signalbox_visitor;
+
+--
+-- Name: COLUMN reports.reporter_id; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(reporter_id) ON TABLE app_public.reports TO signalbox_visitor;
+
+--
+-- Name: COLUMN reports.reason; Type: ACL; Schema: app_public; Owner: -
+--
+
+GRANT INSERT(reason) ON TABLE app_public.reports TO signalbox_visitor;
+
+--
+-- Name: FUNCTION resolve_report(report_id bigint, action text); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.resolve_report(report_id bigint, action text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.resolve_report(report_id bigint, action text) TO signalbox_visitor;
 
 --
 -- Name: FUNCTION search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer); Type: ACL; Schema: app_public; Owner: -

@@ -29,6 +29,7 @@ import webPlugin from './plugins/web';
 import authRoutes from './routes/auth';
 import conversationRoutes from './routes/conversations';
 import groupRoutes from './routes/groups';
+import moderationRoutes from './routes/moderation';
 import healthRoutes from './routes/health';
 import messageRoutes from './routes/messages';
 import notificationRoutes from './routes/notifications';
@@ -201,6 +202,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await protectedScope.register(messageRoutes, { sendRateLimit: config.SEND_RATE_LIMIT });
     await protectedScope.register(conversationRoutes);
     await protectedScope.register(groupRoutes);
+    await protectedScope.register(moderationRoutes);
     await protectedScope.register(notificationRoutes);
     await protectedScope.register(searchRoutes, { timeoutMs: config.SEARCH_TIMEOUT_MS, rankWindow: config.SEARCH_RANK_WINDOW });
     await protectedScope.register(streamRoutes, { maxBufferedBytes: config.SSE_MAX_BUFFERED_BYTES });

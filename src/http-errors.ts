@@ -49,6 +49,8 @@ const bySqlState: Record<string, Mapped> = {
   // the caller is not in, it does not exist for them.
   SB008: { statusCode: 404, code: 'NOT_FOUND', message: 'group not found' },
   SB009: { statusCode: 422, code: 'GROUP_FULL', message: 'a group has at most 1000 members' },
+  SB011: { statusCode: 403, code: 'ACCOUNT_SUSPENDED', message: 'this account is suspended' },
+  SB012: { statusCode: 409, code: 'ALREADY_RESOLVED', message: 'that report is resolved already' },
   '42501': { statusCode: 403, code: 'FORBIDDEN', message: 'not allowed' },
   '22001': { statusCode: 400, code: 'VALUE_TOO_LONG', message: 'a value is too long' },
   '22003': { statusCode: 400, code: 'NUMBER_OUT_OF_RANGE', message: 'a number is out of range' },
@@ -72,6 +74,8 @@ const byConstraint: Record<string, Mapped> = {
   messages_depth_limit: { statusCode: 422, code: 'THREAD_TOO_DEEP', message: 'a thread may be at most 1000 replies deep' },
   messages_sender_id_fkey: { statusCode: 404, code: 'NOT_FOUND', message: 'sender not found' },
   messages_receiver_id_fkey: { statusCode: 404, code: 'NOT_FOUND', message: 'receiver not found' },
+  reports_once: { statusCode: 409, code: 'ALREADY_REPORTED', message: 'you reported that message already' },
+  reports_not_own: { statusCode: 422, code: 'OWN_MESSAGE', message: 'you cannot report your own message' },
   messages_group_id_fkey: { statusCode: 404, code: 'NOT_FOUND', message: 'group not found' },
   conversation_members_user_id_fkey: { statusCode: 404, code: 'NOT_FOUND', message: 'user not found' },
   messages_parent_message_id_fkey: { statusCode: 404, code: 'NOT_FOUND', message: 'parent message not found' },

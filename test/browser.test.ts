@@ -10,6 +10,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import t from 'tap';
 import { projectRoot } from '../src/paths';
 import { buildTestApp, listen } from './helpers/app';
+import { adminClient } from './helpers/db';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const shots = path.join(projectRoot, 'test-output', 'screenshots');
@@ -20,7 +21,7 @@ const missing = !fs.existsSync(CHROMIUM);
 if (missing && process.env.SIGNALBOX_REQUIRE_BROWSER === '1') t.fail(`no browser at ${CHROMIUM}`);
 t.test('two people use the web client', { skip: missing ? `needs Chromium at ${CHROMIUM} (apt-get install chromium)` : false }, async (t) => {
   fs.mkdirSync(shots, { recursive: true });
-  const { app } = await buildTestApp(t);
+  const { app, db } = await buildTestApp(t);
   const base = await listen(app);
   const browser: Browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -62,7 +63,7 @@ t.test('two people use the web client', { skip: missing ? `needs Chromium at ${C
   const start = a.page.locator('form', { has: a.page.getByRole('heading', { name: 'Start a conversation' }) });
   await start.getByLabel('Username').fill('bob_ui');
   await start.getByLabel('Message').fill('Hello Bob, from the browser');
-  await start.getByRole('button', { name: 'Send' }).click();
+  await start.getByRole('button', { name: 'Send', exact: true }).click();
   await a.page.getByRole('heading', { name: /Conversation with bob_ui/ }).waitFor();
   await b.page.waitForFunction(() => document.querySelector('#inbox-count')?.textContent === '1');
   t.pass('B\'s unread count shows 1 without a reload');
@@ -132,7 +133,7 @@ t.test('two people use the web client', { skip: missing ? `needs Chromium at ${C
   const startC = c.page.locator('form', { has: c.page.getByRole('heading', { name: 'Start a conversation' }) });
   await startC.getByLabel('Username').fill('alice_ui');
   await startC.getByLabel('Message').fill('Hello from Carol');
-  await startC.getByRole('button', { name: 'Send' }).click();
+  await startC.getByRole('button', { name: 'Send', exact: true }).click();
   await c.page.getByRole('heading', { name: /Conversation with/ }).waitFor();
   await a.page.goto(`${base}/#/inbox`);
   await a.page.getByRole('heading', { name: /Unread messages/ }).waitFor();
@@ -155,7 +156,7 @@ t.test('two people use the web client', { skip: missing ? `needs Chromium at ${C
   const startAgain = a.page.locator('form', { has: a.page.getByRole('heading', { name: 'Start a conversation' }) });
   await startAgain.getByLabel('Username').fill('nobody_here');
   await startAgain.getByLabel('Message').fill('hello?');
-  await startAgain.getByRole('button', { name: 'Send' }).click();
+  await startAgain.getByRole('button', { name: 'Send', exact: true }).click();
   await a.page.getByRole('alert').getByText('Nobody is called "nobody_here"').waitFor();
   t.pass('an unknown username is explained as such, not as something deleted');
   await shot(a.page, '06b-unknown-user');
@@ -184,7 +185,7 @@ t.test('two people use the web client', { skip: missing ? `needs Chromium at ${C
   await b.page.goto(`${base}/#/conversations`);
   await b.page.getByRole('link', { name: 'alice_ui' }).click();
   await b.page.getByLabel(/New message to/).fill('are you there?');
-  await b.page.getByRole('button', { name: 'Send' }).click();
+  await b.page.getByRole('button', { name: 'Send', exact: true }).click();
   await b.page.getByRole('alert').getByText(/blocked you/).waitFor();
   t.pass('B\'s message to A, who blocked B, is refused in plain words');
   await shot(b.page, '06d-blocked');
@@ -226,6 +227,40 @@ t.test('two people use the web client', { skip: missing ? `needs Chromium at ${C
   await a.page.reload();
   await a.page.locator('summary', { hasText: '1 member' }).waitFor();
   t.pass('A sees one member left');
+
+  // A unsends a message; B reports another; B, made a moderator by a DBA, dismisses the report.
+  await a.page.goto(`${base}/#/c/${await b.page.evaluate(async () => (await (await fetch('/me')).json()).id)}`);
+  await a.page.getByRole('heading', { name: /Conversation with bob_ui/ }).waitFor();
+  await a.page.getByLabel(/New message to/).fill('Oops, wrong chat');
+  await a.page.getByRole('button', { name: 'Send', exact: true }).click();
+  const oops = a.page.locator('article', { hasText: 'Oops, wrong chat' });
+  await oops.waitFor();
+  a.page.once('dialog', (d) => void d.accept());
+  await oops.getByRole('button', { name: 'Unsend' }).click();
+  await a.page.getByText('You unsent this message.').waitFor();
+  t.equal(await a.page.getByText('Oops, wrong chat').count(), 0, 'A\'s unsent message shows as unsent');
+  await b.page.goto(`${base}/#/conversations`);
+  await b.page.getByRole('link', { name: 'alice_ui' }).click();
+  await b.page.getByText('This message was unsent.').waitFor();
+  t.equal(await b.page.getByText('Oops, wrong chat').count(), 0, 'and B never sees its words');
+  const reported = b.page.locator('article', { hasText: 'Hello Bob (edited)' });
+  await reported.getByRole('button', { name: 'Report' }).click();
+  await reported.getByLabel(/Why are you reporting/).fill('testing the report button');
+  await reported.getByRole('button', { name: 'Send report' }).click();
+  await b.page.getByText('Reported. A moderator will look at it.').waitFor();
+  t.pass('B reports A\'s message');
+  t.notOk(await b.page.locator('#moderation-link').isVisible(), 'no moderation page for a user');
+  const admin = await adminClient(t, db.url);
+  await admin.query(`update app_public.users set is_moderator = true where username = 'bob_ui'`);
+  await b.page.reload();
+  await b.page.locator('#moderation-link').click();
+  const item = b.page.locator('#reports li', { hasText: 'testing the report button' });
+  await item.waitFor();
+  t.ok(await item.getByText('Hello Bob (edited)').isVisible(), 'the moderator sees the words as reported');
+  await shot(b.page, '06f-moderation');
+  await item.getByRole('button', { name: 'Dismiss' }).click();
+  await b.page.getByText('No open reports.').waitFor();
+  t.pass('and dismisses the report');
 
   // A downloads everything of A's from the account page.
   await a.page.goto(`${base}/#/account`);

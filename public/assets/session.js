@@ -5,6 +5,7 @@ import { clearError, focusMain } from './dom.js';
 import { connectEvents, refreshCounts } from './live.js';
 import { state } from './state.js';
 import { groupView } from './groups.js';
+import { moderationView } from './moderation.js';
 import { accountView, authView, conversationsView, conversationView, inboxView, notificationsView, searchView } from './views.js';
 
 const nav = document.getElementById('nav');
@@ -30,6 +31,15 @@ export async function start() {
 export function signedIn(user) {
   state.me = user;
   nav.hidden = false;
+  // Whether to show the moderators' page: /me says (a login's answer does not).
+  const moderation = document.getElementById('moderation-link');
+  moderation.hidden = !user.isModerator;
+  if (user.isModerator === undefined) {
+    api('GET', '/me').then((me) => {
+      state.me = { ...state.me, ...me };
+      moderation.hidden = !me.isModerator;
+    }, () => {});
+  }
   connectEvents();
   refreshCounts();
   if (!location.hash || location.hash.startsWith('#/login')) location.hash = '#/conversations';
@@ -62,6 +72,7 @@ export async function route() {
     '#/inbox': inboxView,
     '#/notifications': notificationsView,
     '#/account': accountView,
+    '#/moderation': moderationView,
   };
   const view = conversation
     ? () => conversationView(Number(conversation[1]))

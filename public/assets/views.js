@@ -74,7 +74,7 @@ export async function conversationsView() {
     return h('li', { class: `item${c.unreadCount ? ' unread' : ''}`, dataset: c.group ? { groupId: c.group.id } : { userId: c.user.id } },
       link,
       c.unreadCount ? h('span', { class: 'count badge' }, `${c.unreadCount} unread`) : null,
-      h('div', { class: 'content' }, from + c.lastMessage.content.slice(0, 140)),
+      h('div', { class: 'content' }, from + (c.lastMessage.content ?? '(unsent)').slice(0, 140)),
       h('div', { class: 'meta' }, when(c.lastMessage.sentAt)),
     );
   });
@@ -89,8 +89,11 @@ export async function conversationsView() {
 /** One message and its replies, with the actions the caller may take. */
 export function messageNode(node, partnerId, reload) {
   const mine = node.senderId === state.me.id;
-  const canRead = node.receiverId === state.me.id && !node.read;
-  const body = h('div', { class: 'content' }, node.content);
+  const gone = node.deletedAt !== null && node.deletedAt !== undefined;
+  const canRead = node.receiverId === state.me.id && !node.read && !gone;
+  const body = gone
+    ? h('div', { class: 'content unsent' }, mine ? 'You unsent this message.' : 'This message was unsent.')
+    : h('div', { class: 'content' }, node.content);
   const actions = h('div', { class: 'actions' });
   const extra = h('div');
   const el = h('article', {
@@ -142,8 +145,31 @@ export function messageNode(node, partnerId, reload) {
   };
 
   actions.append(h('button', { type: 'button', class: 'secondary', onclick: toggle(replyForm) }, 'Reply'));
-  if (mine) actions.append(h('button', { type: 'button', class: 'secondary', onclick: toggle(editForm) }, 'Edit'));
-  if (node.edited) {
+  if (mine && !gone) {
+    actions.append(h('button', { type: 'button', class: 'secondary', onclick: toggle(editForm) }, 'Edit'));
+    actions.append(actionButton('Unsend', async () => {
+      if (!window.confirm('Unsend this message? Its words are deleted for everyone; replies stay.')) return;
+      await api('DELETE', `/messages/${node.id}`);
+      await reload();
+    }));
+  }
+  if (!mine && !gone) {
+    const reportForm = () => h('form', {
+      class: 'inline',
+      onsubmit: (e) => {
+        e.preventDefault();
+        attempt(async () => {
+          await api('POST', `/messages/${node.id}/report`, { reason: formValues(e.target).reason });
+          extra.replaceChildren(h('p', { class: 'meta', role: 'status' }, 'Reported. A moderator will look at it.'));
+        });
+      },
+    },
+      h('label', {}, 'Why are you reporting this message?', h('textarea', { name: 'reason', required: true, maxlength: 1000 })),
+      h('button', { type: 'submit' }, 'Send report'),
+    );
+    actions.append(h('button', { type: 'button', class: 'secondary', onclick: toggle(reportForm) }, 'Report'));
+  }
+  if (node.edited && !gone) {
     const editor = (id) => (id === null ? 'someone since deleted' : id === state.me.id ? 'you' : state.users.get(id) ?? `user #${id}`);
     actions.append(actionButton('History', async () => {
       if (extra.firstChild) return extra.replaceChildren();

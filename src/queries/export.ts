@@ -15,7 +15,7 @@ import { z } from 'zod';
  * group's title while the caller is in it), `message` (every message sent
  * or received, and the group messages of their periods as they read them
  * now, the API's shape, oldest first), `history` (earlier
- * versions of the caller's own messages), `notification`, `block`, and
+ * versions of the caller's own messages), `notification`, `report` (the reports the caller filed: reason and status, not the reported words), `block`, and
  * last `end` with the counts: a file without it was cut short.
  */
 
@@ -81,6 +81,16 @@ function sections(me: number) {
           from app_public.notifications n
          where n.user_id = ${me}
          order by n.id`,
+    },
+    {
+      name: 'export_reports',
+      query: sql.fragment`
+        select json_build_object('type', 'report', 'report', json_build_object(
+                 'id', r.id, 'messageId', r.message_id, 'reason', r.reason, 'status', r.status,
+                 'createdAt', app_public.api_time(r.created_at), 'resolvedAt', app_public.api_time(r.resolved_at)))::text as line
+          from app_public.reports r
+         where r.reporter_id = ${me}
+         order by r.id`,
     },
     {
       name: 'export_blocks',

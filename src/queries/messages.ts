@@ -13,7 +13,7 @@ export const messageColumns = sql.fragment`
   m.id, m.sender_id as "senderId", m.receiver_id as "receiverId",
   m.group_id as "groupId", m.parent_message_id as "parentMessageId", m.content, m.sent_at as "sentAt",
   m.edited, m.edited_at as "editedAt", m.read, m.read_at as "readAt",
-  m.reply_count as "replyCount"`;
+  m.reply_count as "replyCount", m.deleted_at as "deletedAt"`;
 
 
 export type SendInput = {
@@ -131,6 +131,26 @@ export async function editMessage(
     returning ${messageColumns}
   `);
   return edited ?? refusal(connection, me, id);
+}
+
+/**
+ * Unsend: the sender (or a moderator) makes the message a tombstone; the
+ * triggers blank its content and delete every copy of it (migration
+ * 000021). An unsent message answers 'deleted' again (idempotent); a
+ * reader who may not unsend it gets 'forbidden' from the trigger (SB003,
+ * thrown), one who cannot see it 'not-found'.
+ */
+export async function unsendMessage(connection: CommonQueryMethods, me: number, id: number): Promise<'deleted' | 'not-found'> {
+  const row = await connection.maybeOne(sql.type(z.object({ gone: z.boolean() }))`
+    with unsent as (
+      update app_public.messages m set deleted_at = now()
+       where m.id = ${id} and m.deleted_at is null
+      returning 1
+    )
+    select exists (select from unsent) or m.deleted_at is not null as gone
+      from app_public.messages m where m.id = ${id} and ${visibleTo(me)}
+  `);
+  return row?.gone ? 'deleted' : 'not-found';
 }
 
 /** The receiver marks it read (idempotent). */
@@ -336,16 +356,16 @@ export async function getUnreadInbox(
   page: Page,
 ): Promise<{ unreadCount: number; messages: z.infer<typeof inboxRow>[]; nextCursor: number | null }> {
   const result = await headedPage(connection, {
-    head: sql.fragment`select count(*) as head from app_public.messages where receiver_id = ${me} and read = false`,
+    head: sql.fragment`select count(*) as head from app_public.messages where receiver_id = ${me} and read = false and deleted_at is null`,
     headSchema: countHead,
     row: inboxRow,
     page: sql.fragment`
       select m.id, m.sender_id as "senderId", u.username as "senderUsername",
-             m.parent_message_id as "parentMessageId", left(m.content, 200) as preview,
+             m.parent_message_id as "parentMessageId", coalesce(left(m.content, 200), '') as preview,
              m.sent_at as "sentAt"
         from app_public.messages m
         join app_public.users u on u.id = m.sender_id
-       where m.receiver_id = ${me} and m.read = false
+       where m.receiver_id = ${me} and m.read = false and m.deleted_at is null
              ${beforeCursor(sql.identifier(['m', 'id']), page.before)}
        order by m.id desc
        limit ${page.limit + 1}`,

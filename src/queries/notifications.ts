@@ -18,7 +18,7 @@ export type Notification = z.infer<typeof notificationRow>;
 
 const notificationColumns = sql.fragment`
   n.id, n.kind, n.message_id as "messageId", m.sender_id as "senderId", m.group_id as "groupId",
-  left(m.content, 200) as preview, n.created_at as "createdAt", n.read_at as "readAt"`;
+  coalesce(left(m.content, 200), '') as preview, n.created_at as "createdAt", n.read_at as "readAt"`;
 
 /** A page of the caller's notifications, newest first, with the unread count. */
 export async function listNotifications(
@@ -45,7 +45,7 @@ export async function listNotifications(
 }
 
 /** The event types of the live stream (migration 000010 for the message.* ones). */
-export const STREAM_EVENT_TYPES = ['notification', 'message.created', 'message.edited', 'message.read'] as const;
+export const STREAM_EVENT_TYPES = ['notification', 'message.created', 'message.edited', 'message.read', 'message.deleted'] as const;
 export type StreamEventType = (typeof STREAM_EVENT_TYPES)[number];
 
 /**

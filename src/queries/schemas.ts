@@ -19,13 +19,15 @@ export const messageRow = z.object({
   receiverId: z.number().int().nullable(),
   groupId: z.number().int().nullable(),
   parentMessageId: z.number().int().nullable(),
-  content: z.string(),
+  /** null once the message is unsent (deletedAt set). */
+  content: z.string().nullable(),
   sentAt: z.string(),
   edited: z.boolean(),
   editedAt: z.string().nullable(),
   read: z.boolean(),
   readAt: z.string().nullable(),
   replyCount: z.number().int(),
+  deletedAt: z.string().nullable(),
 });
 export type Message = z.infer<typeof messageRow>;
 

@@ -45,8 +45,11 @@ export async function callerPasswordHash(connection: CommonQueryMethods): Promis
   return connection.oneFirst(sql.type(passwordRow)`select app_public.caller_password_hash() as "passwordHash"`);
 }
 
-export async function getUserById(connection: CommonQueryMethods, id: number): Promise<User | null> {
-  return connection.maybeOne(sql.type(userRow)`select ${userColumns} from app_public.users u where u.id = ${id}`);
+/** The signed-in user as GET /me shows them: the public fields and whether they moderate. */
+export const meRow = userRow.extend({ isModerator: z.boolean() });
+
+export async function getMe(connection: CommonQueryMethods, id: number): Promise<z.infer<typeof meRow> | null> {
+  return connection.maybeOne(sql.type(meRow)`select ${userColumns}, u.is_moderator as "isModerator" from app_public.users u where u.id = ${id}`);
 }
 
 export async function getUserByUsername(connection: CommonQueryMethods, username: string): Promise<User | null> {

@@ -25,6 +25,13 @@ export const content = z
   .transform((s) => s.trim())
   .pipe(z.string().min(1, 'must not be empty').max(10_000, 'must be at most 10000 characters'));
 
+/** A report's reason: 1-1,000 characters after trimming, no NUL. */
+export const reportReason = z
+  .string()
+  .refine(noNul, 'must not contain NUL characters')
+  .transform((s) => s.trim())
+  .pipe(z.string().min(1, 'must not be empty').max(1000, 'must be at most 1000 characters'));
+
 export const username = z
   .string()
   .trim()

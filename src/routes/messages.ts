@@ -15,11 +15,13 @@ import {
   inboxRow,
   markMessageRead,
   sendMessage,
+  unsendMessage,
   threadRow,
   type ThreadNode,
 } from '../queries/messages';
+import { reportMessage, reportRow } from '../queries/reports';
 import { messageRow } from '../queries/schemas';
-import { bodyId, content, errors, idParam, idParams, limitParam, pageQuery } from './inputs';
+import { bodyId, content, errors, idParam, idParams, limitParam, pageQuery, reportReason } from './inputs';
 
 /**
  * Thrown inside the send transaction to roll it back when a concurrent send
@@ -152,6 +154,47 @@ const routes: FastifyPluginAsyncZod<MessageRouteOptions> = async (app, options) 
       if (message === 'not-found') throw notFound('message');
       if (message === 'forbidden') throw forbidden('only the sender may edit a message');
       return message;
+    },
+  );
+
+  app.delete(
+    '/messages/:id',
+    {
+      schema: {
+        tags: ['messages'],
+        summary: 'Unsend a message (its sender)',
+        description:
+          'The message becomes a tombstone (content null, deletedAt set; replies stay attached) and every copy of its ' +
+          'words goes in the same transaction: its history, its search entry, notification previews, report snapshots. ' +
+          'Both participants (a group: its members) get `message.deleted` on their streams. Unsent already: 204. ' +
+          'The receiver, or another member: 403.',
+        params: idParams,
+        response: { 204: z.null(), ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const outcome = await request.asCaller((tx, me) => unsendMessage(tx, me, request.params.id));
+      if (outcome === 'not-found') throw notFound('message');
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/messages/:id/report',
+    {
+      schema: {
+        tags: ['moderation'],
+        summary: 'Report a message to the moderators (a participant or a member who can read it)',
+        description: 'The report keeps the words as they are now; later edits do not change it. Once per message and reporter (409).',
+        params: idParams,
+        body: z.object({ reason: reportReason }).strict(),
+        response: { 201: reportRow, ...errors(400, 401, 404, 409, 422) },
+      },
+    },
+    async (request, reply) => {
+      const report = await request.asCaller((tx, me) => reportMessage(tx, me, request.params.id, request.body.reason));
+      if (!report) throw notFound('message');
+      return reply.code(201).send(report);
     },
   );
 

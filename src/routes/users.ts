@@ -9,7 +9,7 @@ import { SESSION_COOKIE } from '../plugins/auth';
 import { blockRow, blockUser, listBlocks, unblockUser } from '../queries/blocks';
 import { exportChunks } from '../queries/export';
 import { userRow } from '../queries/schemas';
-import { deleteAccount, callerPasswordHash, getUserById, getUserByUsername } from '../queries/users';
+import { deleteAccount, callerPasswordHash, getMe, getUserByUsername, meRow } from '../queries/users';
 import { errors, idParams, username } from './inputs';
 
 /** The caller's id; these routes run behind app.authenticate, so there is one. */
@@ -27,9 +27,9 @@ const exportsBusy = () =>
 const routes: FastifyPluginAsyncZod<UserRouteOptions> = async (app, options) => {
   app.get(
     '/me',
-    { schema: { tags: ['accounts'], summary: 'The signed-in user', response: { 200: userRow, ...errors(401) } } },
+    { schema: { tags: ['accounts'], summary: 'The signed-in user (and whether they moderate)', response: { 200: meRow, ...errors(401) } } },
     async (request) => {
-      const user = await request.readAsCaller((tx, me) => getUserById(tx, me));
+      const user = await request.readAsCaller((tx, me) => getMe(tx, me));
       if (!user) throw notFound('user');
       return user;
     },
