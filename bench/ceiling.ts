@@ -73,7 +73,7 @@ const DB = 'signalbox_bench_ceiling';
 type Path = {
   key: string;
   label: string;
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PATCH';
   path: string;
   body?: string;
   token: string;
@@ -154,8 +154,19 @@ async function build(client: pg.Client) {
       where (g * 7919::bigint) % 1000 <> (g * 104729::bigint + 1) % 1000`,
     [first],
   );
+  // A message alice edits (ten versions), one bob reads, and carol's 100
+  // unread messages (50 on the inbox's first page) with their notifications.
+  const carol = users[2]!;
+  const editable = Number((await client.query<{ id: string }>(
+    `insert into app_public.messages (sender_id, receiver_id, content) values ($1, $2, 'to be edited') returning id`, [alice.id, bob.id])).rows[0]!.id);
+  for (let v = 1; v <= 10; v++) await client.query(`update app_public.messages set content = $2 where id = $1`, [editable, `version ${v}`]);
+  const readable = Number((await client.query<{ id: string }>(
+    `insert into app_public.messages (sender_id, receiver_id, content) values ($1, $2, 'to be read') returning id`, [alice.id, bob.id])).rows[0]!.id);
+  await client.query(
+    `insert into app_public.messages (sender_id, receiver_id, content) select $1::bigint + g % 50, $2, 'for carol ' || g from generate_series(1, 100) g`,
+    [first + 3, carol.id]);
   if (STATS === 'fresh') await client.query('vacuum analyze');
-  return { alice, bob, flatRoot, chainRoot };
+  return { alice, bob, carol, flatRoot, chainRoot, editable, readable };
 }
 
 async function main(): Promise<void> {
@@ -179,7 +190,7 @@ async function main(): Promise<void> {
   };
   try {
     log(`dataset (${STATS} statistics)`);
-    const { alice, bob, flatRoot, chainRoot } = await build(client);
+    const { alice, bob, carol, flatRoot, chainRoot, editable, readable } = await build(client);
     const noCache = { CACHE_TTL_SECONDS: '0' };
     const paths: Path[] = [
       { key: 'send', label: 'send (POST /messages)', method: 'POST', path: '/messages', body: JSON.stringify({ receiverId: bob.id, content: 'bench send' }), token: alice.token, env: {}, warm: 1 },
@@ -187,6 +198,18 @@ async function main(): Promise<void> {
       { key: 'threadChain', label: 'thread, 200-deep chain', method: 'GET', path: `/messages/${chainRoot}/thread`, token: alice.token, env: {}, warm: 1 },
       { key: 'conversation', label: 'conversation page, uncached', method: 'GET', path: `/conversations/${bob.id}/messages`, token: alice.token, env: noCache, warm: 1 },
       { key: 'cachedView', label: 'conversation page, cached (HIT)', method: 'GET', path: `/conversations/${alice.id}/messages`, token: bob.token, env: {}, warm: 2 },
+      // Every other endpoint a client calls in normal use (issue 24).
+      { key: 'reply', label: 'reply (POST /messages, parentMessageId)', method: 'POST', path: '/messages', body: JSON.stringify({ parentMessageId: flatRoot, content: 'bench reply' }), token: bob.token, env: {}, warm: 1 },
+      { key: 'edit', label: 'edit (PATCH /messages/:id)', method: 'PATCH', path: `/messages/${editable}`, body: JSON.stringify({ content: 'bench edit' }), token: alice.token, env: {}, warm: 1 },
+      { key: 'markRead', label: 'mark read (POST /messages/:id/read)', method: 'POST', path: `/messages/${readable}/read`, token: bob.token, env: {}, warm: 1 },
+      { key: 'conversationRead', label: 'conversation read (POST /conversations/:id/read)', method: 'POST', path: `/conversations/${alice.id}/read`, token: bob.token, env: {}, warm: 1 },
+      { key: 'inbox', label: 'unread inbox (GET /inbox/unread)', method: 'GET', path: '/inbox/unread', token: carol.token, env: {}, warm: 1 },
+      { key: 'conversationList', label: 'conversation list, uncached', method: 'GET', path: '/conversations', token: alice.token, env: noCache, warm: 1 },
+      { key: 'message', label: 'one message (GET /messages/:id)', method: 'GET', path: `/messages/${editable}`, token: bob.token, env: {}, warm: 1 },
+      { key: 'history', label: 'history (GET /messages/:id/history)', method: 'GET', path: `/messages/${editable}/history`, token: bob.token, env: {}, warm: 1 },
+      { key: 'notifications', label: 'notifications (GET /notifications)', method: 'GET', path: '/notifications', token: carol.token, env: {}, warm: 1 },
+      { key: 'search', label: 'search (GET /search)', method: 'GET', path: '/search?q=background', token: alice.token, env: {}, warm: 1 },
+      { key: 'me', label: 'GET /me', method: 'GET', path: '/me', token: alice.token, env: {}, warm: 1 },
     ];
     if (ONLY) paths.splice(0, paths.length, ...paths.filter((p) => ONLY.includes(p.key)));
     const scripts = new Map<string, string>();

@@ -65,7 +65,7 @@ export type Load = { connections: number; rps: number; p50: number; p99: number;
 export type LoadOptions = {
   port: number;
   path: string;
-  method?: 'GET' | 'POST';
+  method?: 'GET' | 'POST' | 'PATCH';
   body?: string;
   token: string;
   connections: number;
@@ -191,7 +191,7 @@ export function pgbench(url: string, script: string, connections: number, second
 }
 
 /** One API request as a bench path describes it; a non-2xx answer throws. */
-export type BenchRequest = { method: 'GET' | 'POST'; path: string; body?: string; token: string; env: Record<string, string>; warm: number };
+export type BenchRequest = { method: 'GET' | 'POST' | 'PATCH'; path: string; body?: string; token: string; env: Record<string, string>; warm: number };
 
 export async function benchRequest(port: number, p: BenchRequest): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${port}${p.path}`, {

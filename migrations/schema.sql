@@ -1041,11 +1041,11 @@ begin
     -- Every API send: a lookup by the unique index; an existing pair is not
     -- locked (DO NOTHING).
     insert into app_public.conversations (kind, user_low, user_high) values ('direct', pair_low, pair_high)
-    on conflict (user_low, user_high) where kind = 'direct' do nothing;
+    on conflict (user_low, user_high) do nothing;
   elsif pairs > 1 then
     insert into app_public.conversations (kind, user_low, user_high)
     select distinct 'direct', user_low, user_high from new_messages where group_id is null order by 2, 3
-    on conflict (user_low, user_high) where kind = 'direct' do nothing;
+    on conflict (user_low, user_high) do nothing;
   end if;
   return null;
 end;
@@ -3214,7 +3214,7 @@ COMMENT ON INDEX app_public.conversation_members_user_id_idx IS 'A user''s group
 -- Name: conversations_direct_pair_key; Type: INDEX; Schema: app_public; Owner: -
 --
 
-CREATE UNIQUE INDEX conversations_direct_pair_key ON app_public.conversations USING btree (user_low, user_high) WHERE (kind = 'direct'::text);
+CREATE UNIQUE INDEX conversations_direct_pair_key ON app_public.conversations USING btree (user_low, user_high);
 
 --
 -- Name: INDEX conversations_direct_pair_key; Type: COMMENT; Schema: app_public; Owner: -
@@ -3226,7 +3226,7 @@ COMMENT ON INDEX app_public.conversations_direct_pair_key IS 'One direct convers
 -- Name: conversations_user_high_idx; Type: INDEX; Schema: app_public; Owner: -
 --
 
-CREATE INDEX conversations_user_high_idx ON app_public.conversations USING btree (user_high) WHERE (kind = 'direct'::text);
+CREATE INDEX conversations_user_high_idx ON app_public.conversations USING btree (user_high);
 
 --
 -- Name: INDEX conversations_user_high_idx; Type: COMMENT; Schema: app_public; Owner: -

@@ -1,5 +1,5 @@
 --! Previous: sha1:15d2c2d2de3699a44f76e7d5c79973ebbf434ac6
---! Hash: sha1:61fb56d183b5096a8fc24f5903f0023bd9d6e7fb
+--! Hash: sha1:30a16360c361c4b9c1256603f23ffe899a974df9
 --! Message: groups: conversations with a kind, membership periods, group messages numbered in commit order, fan-out in one statement
 
 --------------------------------------------------------------------------------
@@ -43,8 +43,11 @@ create table app_public.conversations (
   id bigint primary key generated always as identity,
   kind text not null,
   title text,
-  user_low bigint references app_public.users on delete cascade,
-  user_high bigint references app_public.users on delete cascade,
+  -- Foreign keys to users and the pair indexes are added after the
+  -- backfill below: one validating join and one index build, instead of
+  -- two key checks and three index insertions per backfilled row.
+  user_low bigint,
+  user_high bigint,
   created_at timestamptz not null default now(),
   last_seq bigint not null default 0,
   constraint conversations_kind check (kind in ('direct', 'group')),
@@ -58,12 +61,6 @@ comment on table app_public.conversations is
   'A conversation: direct (two users, user_low <= user_high: the key every direct message carries) or group (a title and members). Direct ones are opened by the first message between the pair and go with either account; a group goes when its last member leaves.';
 comment on column app_public.conversations.last_seq is
   'A group''s message counter: the position of its newest message (messages.group_seq), taken under this row''s lock, so positions are in commit order. 0 for direct conversations.';
-create unique index conversations_direct_pair_key on app_public.conversations (user_low, user_high) where kind = 'direct';
-comment on index app_public.conversations_direct_pair_key is
-  'One direct conversation per pair; the conversation list''s direct conversations of user_low; the cascade from user_low.';
-create index conversations_user_high_idx on app_public.conversations (user_high) where kind = 'direct';
-comment on index app_public.conversations_user_high_idx is
-  'The conversation list''s direct conversations of user_high; the cascade from user_high.';
 
 create table app_public.conversation_members (
   id bigint primary key generated always as identity,
@@ -132,12 +129,22 @@ comment on index app_public.messages_unread_inbox_idx is
   'Partial index of unread direct messages per receiver, newest first: the unread inbox and unread counts.';
 
 -- The backfill: one direct conversation per pair that has exchanged a
--- message, read off the conversation index.
+-- message. Then the keys and indexes the table was created without.
 insert into app_public.conversations (kind, user_low, user_high, created_at)
 select 'direct', user_low, user_high, min(sent_at)
   from app_public.messages
- group by user_low, user_high
- order by user_low, user_high;
+ group by user_low, user_high;
+alter table app_public.conversations
+  add constraint conversations_user_low_fkey foreign key (user_low) references app_public.users on delete cascade,
+  add constraint conversations_user_high_fkey foreign key (user_high) references app_public.users on delete cascade;
+-- Not partial (groups have null pairs, which a unique index allows many
+-- of): the cascades from users look rows up by user_low or user_high alone.
+create unique index conversations_direct_pair_key on app_public.conversations (user_low, user_high);
+comment on index app_public.conversations_direct_pair_key is
+  'One direct conversation per pair; the conversation list''s direct conversations of user_low; the cascade from user_low.';
+create index conversations_user_high_idx on app_public.conversations (user_high);
+comment on index app_public.conversations_user_high_idx is
+  'The conversation list''s direct conversations of user_high; the cascade from user_high.';
 
 --------------------------------------------------------------------------------
 -- Who is in a group: helpers for policies and queries. SECURITY DEFINER: a
@@ -794,11 +801,11 @@ begin
     -- Every API send: a lookup by the unique index; an existing pair is not
     -- locked (DO NOTHING).
     insert into app_public.conversations (kind, user_low, user_high) values ('direct', pair_low, pair_high)
-    on conflict (user_low, user_high) where kind = 'direct' do nothing;
+    on conflict (user_low, user_high) do nothing;
   elsif pairs > 1 then
     insert into app_public.conversations (kind, user_low, user_high)
     select distinct 'direct', user_low, user_high from new_messages where group_id is null order by 2, 3
-    on conflict (user_low, user_high) where kind = 'direct' do nothing;
+    on conflict (user_low, user_high) do nothing;
   end if;
   return null;
 end;

@@ -1,5 +1,5 @@
---! Previous: sha1:61fb56d183b5096a8fc24f5903f0023bd9d6e7fb
---! Hash: sha1:f2ff452711982af941284a8412880a7c6fb3b022
+--! Previous: sha1:30a16360c361c4b9c1256603f23ffe899a974df9
+--! Hash: sha1:a275619f0dcb734fe07ce19d54d654d8975d7cc5
 --! Message: safety: unsend (tombstones that keep no copy of the words), reports with snapshots, moderation and suspension
 
 --------------------------------------------------------------------------------
