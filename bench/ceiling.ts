@@ -64,7 +64,7 @@ const KEEP_PROFILES = argValue('--keep-profiles');
  * socket in DIR (e.g. /var/run/postgresql) instead of TCP on 127.0.0.1.
  */
 const SOCKET = argValue('--socket');
-/** `--only send,threadFlat`: just those paths. */
+/** `--only send,threadFlat`: just those paths (the other rows of --out are kept). */
 const ONLY = argValue('--only')?.split(',');
 const CONNECTIONS = [1, 4];
 const PORT = 3996;
@@ -291,6 +291,12 @@ async function main(): Promise<void> {
   } finally {
     await client.end();
     if (!args.includes('--keep-db')) await drop();
+  }
+  if (ONLY && fs.existsSync(OUT)) {
+    // --only re-measures some paths: the other rows of --out stay, and the command says so.
+    const earlier = JSON.parse(fs.readFileSync(OUT, 'utf8')) as CeilingResult;
+    results.paths = earlier.paths.map((x) => results.paths.find((y) => y.key === x.key) ?? x);
+    results.command = `${earlier.command}; then ${results.command}`;
   }
   fs.writeFileSync(OUT, `${JSON.stringify(results, null, 2)}\n`);
   log(`written ${path.relative(process.cwd(), OUT)}`);

@@ -12,6 +12,8 @@
  *   them unread): GET /conversations, uncached (every unread count
  *   computed), p50 and p99.
  *
+ * `--only KEYS` measures just those paths and keeps the other rows of --out.
+ *
  * Targets (the issue): a send to 100 members within 3× a direct send; the
  * conversation list under 10 ms p99 at 200 groups. Results go to
  * bench/groups.json; REPORT.md quotes them. Only 127.0.0.1 is targeted.
@@ -43,6 +45,8 @@ const ROUNDS = Number(argValue('--rounds') ?? 3);
 const PORT = 3994;
 const DB = 'signalbox_bench_groups';
 const CONNECTIONS = [1, 4];
+/** `--only list200,direct`: just those paths (their rows replace those of the same keys in --out). */
+const ONLY = argValue('--only')?.split(',');
 
 type Sample = { rps: number; p50: number; p99: number };
 export type GroupsBench = {
@@ -136,6 +140,7 @@ async function main(): Promise<void> {
         path: '/conversations?limit=100', token: busy.token, env: { CACHE_TTL_SECONDS: '0' }, warm: 1,
       },
     ];
+    if (ONLY) paths.splice(0, paths.length, ...paths.filter((p) => ONLY.includes(p.key)));
     const scripts = new Map<string, { script: string; count: number }>();
     for (const p of paths) {
       const statements = await recordStatements(url, PORT, p, projectRoot);
@@ -175,6 +180,12 @@ async function main(): Promise<void> {
           };
         }),
       });
+    }
+    if (ONLY && fs.existsSync(OUT)) {
+      // Keep the other paths' rows of an earlier run; say which run each row is from.
+      const earlier = JSON.parse(fs.readFileSync(OUT, 'utf8')) as GroupsBench;
+      results.paths = earlier.paths.map((x) => results.paths.find((y) => y.key === x.key) ?? x);
+      results.command = `${earlier.command}; then ${results.command}`;
     }
     fs.writeFileSync(OUT, `${JSON.stringify(results, null, 2)}\n`);
     log(`wrote ${path.relative(projectRoot, OUT)}`);

@@ -1506,6 +1506,13 @@ begin
      where last.id < coalesce(before, 9223372036854775807)
      order by last.id desc
      limit page_size + 1
+  ), unread as (
+    -- The caller's unread direct messages per sender, counted once off the
+    -- partial unread index (not once per conversation of the page).
+    select d.sender_id, count(*) as n
+      from app_public.messages d
+     where d.receiver_id = me and d.read = false and d.deleted_at is null
+     group by d.sender_id
   )
   select array_agg(json_build_object(
            'kind', l.kind,
@@ -1514,15 +1521,14 @@ begin
                      'createdAt', app_public.api_time(u.created_at)) end,
            'group', case when l.kind = 'group' then json_build_object('id', l.id, 'title', l.title) end,
            'lastMessage', app_public.message_json(m),
-           'unreadCount', case when l.kind = 'group' then app_public.group_unread_count(l.id)
-             else (select count(*) from app_public.messages d
-                    where d.receiver_id = me and d.read = false and d.sender_id = l.partner_id and d.deleted_at is null) end
+           'unreadCount', case when l.kind = 'group' then app_public.group_unread_count(l.id) else coalesce(ur.n, 0) end
          )::text order by l.last_id desc),
          array_agg(l.last_id order by l.last_id desc)
     into entries, last_ids
     from latest l
     join app_public.messages m on m.id = l.last_id
-    left join app_public.users u on u.id = l.partner_id;
+    left join app_public.users u on u.id = l.partner_id
+    left join unread ur on ur.sender_id = l.partner_id and l.kind = 'direct';
   return '{"conversations":[' || coalesce(array_to_string(entries[1:page_size], ','), '') || '],"nextCursor":'
          || case when cardinality(last_ids) > page_size then last_ids[page_size]::text else 'null' end || '}';
 end;

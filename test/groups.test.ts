@@ -235,3 +235,24 @@ t.test('account deletion: a member\'s messages and membership go; the last membe
   t.equal(rows[0]!.n, 0, 'the group went with her');
   t.ok(fromBob.id > 0);
 });
+
+t.test('edits and unsends in a group reach every member\'s stream; only the sender unsends', async (t) => {
+  const { app, db } = await buildTestApp(t, { live: false });
+  const [ann, bob, cid] = [await signUp(app, 'ann'), await signUp(app, 'bob'), await signUp(app, 'cid')];
+  const group = await createGroup(app, ann, 'Events', [bob, cid]);
+  const m = await send(app, ann, { groupId: group.id, content: 'first words' });
+  await call(app, ann, 'PATCH', `/messages/${m.id}`, { content: 'second words' });
+  t.equal((await call(app, bob, 'DELETE', `/messages/${m.id}`)).statusCode, 403, 'another member cannot unsend it');
+  t.equal((await call(app, ann, 'DELETE', `/messages/${m.id}`)).statusCode, 204, 'its sender can');
+  const admin = await adminClient(t, db.url);
+  const { rows } = await admin.query<{ type: string; users: string[] }>(
+    `select type, array_agg(user_id order by user_id)::text[] as users from app_public.live_events
+      where $1 = any (message_ids) group by type order by type`, [m.id]);
+  const everyone = [ann.id, bob.id, cid.id].sort((a, b) => a - b).map(String);
+  t.strictSame(rows, [
+    { type: 'message.created', users: everyone },
+    { type: 'message.deleted', users: everyone },
+    { type: 'message.edited', users: everyone },
+  ], 'created, edited and deleted: one event each on every member\'s stream');
+  t.match((await call(app, cid, 'GET', `/groups/${group.id}/messages`)).json().messages, [{ id: m.id, content: null, deletedAt: /Z$/ }], 'members see the tombstone');
+});

@@ -6,7 +6,7 @@ import { formValues, h, render } from './dom.js';
 import { refreshCounts } from './live.js';
 import { route } from './session.js';
 import { learnMembers, nameOf, state } from './state.js';
-import { messageNode, treesOf } from './views.js';
+import { threadsOf } from './views.js';
 
 /** Looks a username up; a clear message when nobody has it. */
 async function userNamed(username) {
@@ -46,29 +46,7 @@ export async function groupView(groupId) {
   const group = await api('GET', `/groups/${groupId}`);
   learnMembers(group);
   const manages = group.managerId === state.me.id;
-  const threads = h('div', { id: 'threads' });
-  const load = async () => {
-    const page = await api('GET', `/groups/${groupId}/messages?limit=100`);
-    const trees = treesOf(page.messages);
-    threads.replaceChildren(...(trees.length
-      ? trees.map((root) => h('section', { class: 'thread', 'aria-label': 'Thread' }, messageNode(root, null, reload)))
-      : [h('p', { class: 'meta' }, 'No messages yet.')]));
-  };
-  let loading = null;
-  let again = false;
-  const reload = async () => {
-    if (loading) {
-      again = true;
-      return loading;
-    }
-    loading = (async () => {
-      do {
-        again = false;
-        await load();
-      } while (again);
-    })().finally(() => (loading = null));
-    return loading;
-  };
+  const { threads, reload } = threadsOf(`/groups/${groupId}/messages?limit=100`);
   const composer = h('form', {
     class: 'inline',
     onsubmit: (e) => {

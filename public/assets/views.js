@@ -87,7 +87,7 @@ export async function conversationsView() {
 }
 
 /** One message and its replies, with the actions the caller may take. */
-export function messageNode(node, partnerId, reload) {
+function messageNode(node, reload) {
   const mine = node.senderId === state.me.id;
   const gone = node.deletedAt !== null && node.deletedAt !== undefined;
   const canRead = node.receiverId === state.me.id && !node.read && !gone;
@@ -190,7 +190,7 @@ export function messageNode(node, partnerId, reload) {
     }));
   }
   const wrapper = h('div', { class: 'node' }, el);
-  if (node.replies.length) wrapper.append(h('div', { class: 'replies' }, node.replies.map((r) => messageNode(r, partnerId, reload))));
+  if (node.replies.length) wrapper.append(h('div', { class: 'replies' }, node.replies.map((r) => messageNode(r, reload))));
   return wrapper;
 }
 
@@ -201,7 +201,7 @@ export function messageNode(node, partnerId, reload) {
  * starts a tree of its own, marked as a reply. (Fetching each message's
  * thread was one request per thread, again on every live notification.)
  */
-export function treesOf(messages) {
+function treesOf(messages) {
   const byId = new Map(messages.map((m) => [m.id, { ...m, replies: [] }]));
   const roots = [];
   for (const node of [...byId.values()].sort((a, b) => a.id - b.id)) {
@@ -215,20 +215,22 @@ export function treesOf(messages) {
   return roots;
 }
 
-export async function conversationView(partnerId) {
-  await learnNames([partnerId]);
-  const title = state.users.get(partnerId) ?? `user #${partnerId}`;
+/**
+ * A page of messages shown as threads (the element) and its reload: one
+ * load at a time, and a request for another while one runs folds into one
+ * more. The direct conversation and the group view share it.
+ */
+export function threadsOf(url) {
   const threads = h('div', { id: 'threads' });
-  const load = async () => {
-    const page = await api('GET', `/conversations/${partnerId}/messages?limit=100`);
-    const trees = treesOf(page.messages);
-    threads.replaceChildren(...(trees.length
-      ? trees.map((root) => h('section', { class: 'thread', 'aria-label': 'Thread' }, messageNode(root, partnerId, reload)))
-      : [h('p', { class: 'meta' }, 'No messages yet.')]));
-  };
-  // One load at a time; a request for another while one runs folds into one more.
   let loading = null;
   let again = false;
+  const load = async () => {
+    const page = await api('GET', url);
+    const trees = treesOf(page.messages);
+    threads.replaceChildren(...(trees.length
+      ? trees.map((root) => h('section', { class: 'thread', 'aria-label': 'Thread' }, messageNode(root, reload)))
+      : [h('p', { class: 'meta' }, 'No messages yet.')]));
+  };
   const reload = async () => {
     if (loading) {
       again = true;
@@ -242,6 +244,13 @@ export async function conversationView(partnerId) {
     })().finally(() => (loading = null));
     return loading;
   };
+  return { threads, reload };
+}
+
+export async function conversationView(partnerId) {
+  await learnNames([partnerId]);
+  const title = state.users.get(partnerId) ?? `user #${partnerId}`;
+  const { threads, reload } = threadsOf(`/conversations/${partnerId}/messages?limit=100`);
   const composer = h('form', {
     class: 'inline',
     onsubmit: (e) => {
