@@ -1470,6 +1470,7 @@ COMMENT ON FUNCTION app_public.api_time(t timestamp with time zone) IS 'A timest
 CREATE FUNCTION app_public.caller_conversations(before bigint, page_size integer) RETURNS text
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_seqscan TO 'off'
     AS $$
 declare
   me bigint := app_public.current_user_id();
@@ -1496,7 +1497,8 @@ begin
       cross join lateral (
         (select m.id from app_public.messages m
           where mine.kind = 'direct' and m.group_id is null
-            and m.user_low = least(me, mine.partner_id) and m.user_high = greatest(me, mine.partner_id)
+            and (m.user_low, m.user_high, m.id) > (least(me, mine.partner_id), greatest(me, mine.partner_id), 0)
+            and (m.user_low, m.user_high, m.id) < (least(me, mine.partner_id), greatest(me, mine.partner_id), 9223372036854775807)
           order by m.user_low desc, m.user_high desc, m.id desc limit 1)
         union all
         (select m.id from app_public.messages m

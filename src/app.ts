@@ -1,4 +1,5 @@
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import crypto from 'node:crypto';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import {
@@ -58,6 +59,11 @@ export type AppOptions = {
   replicas?: readonly ReplicaSource[];
 };
 
+/** A request id: the client's X-Request-Id when it is a plain token, else a new UUID. */
+export function requestIdOf(header: string | string[] | undefined): string {
+  return typeof header === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(header) ? header : crypto.randomUUID();
+}
+
 /**
  * Builds the Fastify application without listening, so tests drive it with
  * app.inject() and server.ts owns the process concerns.
@@ -82,7 +88,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       connectionsCheckingInterval: Math.min(1000, config.REQUEST_TIMEOUT_MS),
     },
     clientErrorHandler,
+    // X-Request-Id: the caller's, when it is a plain token (1-128 of
+    // [A-Za-z0-9._:-]), else a new UUID; in every log line as requestId,
+    // echoed in the answer and every error body, and carried into the
+    // database as application_name (src/db/transaction.ts).
+    requestIdHeader: false,
+    genReqId: (req) => requestIdOf(req.headers['x-request-id']),
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
   }).withTypeProvider<ZodTypeProvider>();
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // Set on SIGTERM (server.ts): /readyz answers 503 from then on.
+  app.decorate('draining', false);
   app.server.maxConnections = config.MAX_CONNECTIONS;
   capConnectionsPerAddress(app.server, config.MAX_CONNECTIONS_PER_ADDRESS);
 

@@ -113,6 +113,12 @@ const configSchema = z.object({
    * shares its address).
    */
   REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  /**
+   * On SIGTERM, how long /readyz answers 503 before the server stops
+   * accepting and drains: the load balancer's time to stop sending (its
+   * readiness period). SIGINT (a terminal's Ctrl-C) does not wait.
+   */
+  SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(2000),
   HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),

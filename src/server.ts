@@ -86,6 +86,10 @@ async function main(): Promise<void> {
   closeWithGrace({ delay: 10_000, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'closing after an error');
     else app.log.info({ signal }, 'closing');
+    // Readiness goes first: a load balancer stops sending before the
+    // server stops accepting (an orchestrator's SIGTERM; not a Ctrl-C).
+    app.draining = true;
+    if (signal === 'SIGTERM' && config.SHUTDOWN_DELAY_MS > 0) await new Promise((r) => setTimeout(r, config.SHUTDOWN_DELAY_MS));
     // Stop accepting, end live streams (a preClose hook), let in-flight requests finish.
     await app.close();
     await worker?.stop();

@@ -24,6 +24,15 @@ t.test('with DATABASE_URL: serves, and SIGTERM closes open streams and exits 0',
   const stream = await openStream(`${server.base}/notifications/stream`, { authorization: `Bearer ${reg.json.token}` });
   t.equal(stream.status, 200, 'a live stream is open');
   server.child.kill('SIGTERM');
+  // SHUTDOWN_DELAY_MS (2 s): still accepting, but no longer ready (once
+  // the signal is handled: asked again until then, within a second).
+  let readiness = 0;
+  for (let i = 0; i < 20 && readiness !== 503; i++) {
+    readiness = (await request(server.base, 'GET', '/readyz')).status;
+    if (readiness !== 503) await new Promise((r) => setTimeout(r, 50));
+  }
+  t.equal(readiness, 503, 'readiness flips on SIGTERM, before the drain');
+  t.equal((await request(server.base, 'GET', '/livez')).status, 200, 'liveness does not');
   t.equal(await within(server.exited, 15_000, 'exit after SIGTERM'), 0, 'exits 0 despite the open stream');
   await within(stream.closed, 1000, 'stream closed');
   t.match(server.output(), /"signal":"SIGTERM".*"msg":"closing"/, 'logs the graceful close');

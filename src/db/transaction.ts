@@ -13,8 +13,10 @@ export type Tx = DatabaseTransactionConnection;
  * than the pool's, for a request with a budget of its own (a search).
  * snapshot: REPEATABLE READ, READ ONLY (one snapshot for every statement:
  * the export), at the cost of a statement of its own, which must come first.
+ * requestId: the request's X-Request-Id, set as application_name for the
+ * transaction (pg_stat_activity shows it while the statement runs).
  */
-export type TxSettings = { instance?: string; lockTimeoutMs?: number; statementTimeoutMs?: number; snapshot?: boolean };
+export type TxSettings = { instance?: string; lockTimeoutMs?: number; statementTimeoutMs?: number; snapshot?: boolean; requestId?: string };
 
 /** Who a request runs as: the user, and the request role (no BYPASSRLS) it runs under. */
 export type Caller = { id: number; role: string };
@@ -38,11 +40,15 @@ export async function asUser<T>(
     ? sql.fragment`, set_config('statement_timeout', ${`${settings.statementTimeoutMs}ms`}, true)`
     : sql.fragment``;
   const instance = settings.instance ? sql.fragment`, set_config('signalbox.instance', ${settings.instance}, true)` : sql.fragment``;
+  // A DBA matches a slow query in pg_stat_activity to the request's logs.
+  const application = settings.requestId
+    ? sql.fragment`, set_config('application_name', ${`signalbox ${settings.requestId}`}, true)`
+    : sql.fragment``;
   return pool.transaction(async (tx) => {
     if (settings.snapshot) await tx.query(sql.unsafe`set transaction isolation level repeatable read, read only`);
     await tx.query(sql.unsafe`
       select set_config('role', ${visitorRole}, true), set_config('signalbox.user_id', ${String(userId)}, true),
-             set_config('lock_timeout', ${`${settings.lockTimeoutMs ?? 0}ms`}, true) ${statementTimeout} ${instance}
+             set_config('lock_timeout', ${`${settings.lockTimeoutMs ?? 0}ms`}, true) ${statementTimeout} ${instance} ${application}
     `);
     return fn(tx);
   });

@@ -144,14 +144,14 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
   app.decorateRequest('asCaller', async function <T>(this: FastifyRequest, fn: (tx: Tx, me: number) => Promise<T>) {
     const me = callerOf(this);
     if (READS.has(this.method)) {
-      return asThisUser(me, () => readGate.run(() => asUser(readPool, options.visitorRole, me, (tx) => fn(tx, me), { lockTimeoutMs: lockMs })));
+      return asThisUser(me, () => readGate.run(() => asUser(readPool, options.visitorRole, me, (tx) => fn(tx, me), { lockTimeoutMs: lockMs, requestId: this.id })));
     }
     const { result, change } = await asThisUser(me, () =>
       writeGate.run(() =>
         asUser(options.pool, options.visitorRole, me, async (tx) => {
           const value = await fn(tx, me);
           return { result: value, change: await changeOfTransaction(tx) };
-        }, { lockTimeoutMs: lockMs, instance: instanceId }),
+        }, { lockTimeoutMs: lockMs, instance: instanceId, requestId: this.id }),
       ),
     );
     // Before the hooks and the answer: the caller's next read, and those of
@@ -193,7 +193,7 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
     limits: Pick<TxSettings, 'statementTimeoutMs'> = {},
   ) {
     const me = callerOf(this);
-    return readAs(me, (pool) => asUser(pool, options.visitorRole, me, (tx) => fn(tx, me), { ...limits, lockTimeoutMs: lockMs }));
+    return readAs(me, (pool) => asUser(pool, options.visitorRole, me, (tx) => fn(tx, me), { ...limits, lockTimeoutMs: lockMs, requestId: this.id }));
   });
   app.decorateRequest('readView', async function <T>(this: FastifyRequest, fn: (connection: DatabasePool, caller: Caller) => Promise<T>) {
     const me = callerOf(this);

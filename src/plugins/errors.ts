@@ -67,7 +67,7 @@ async function errorsPlugin(app: FastifyInstance): Promise<void> {
     if (error instanceof HttpError && error.headers) reply.headers(error.headers);
     if (payload.code === 'DATABASE_UNAVAILABLE') reply.header('Retry-After', '5');
     if (payload.code === 'DATABASE_BUSY') reply.header('Retry-After', '1');
-    return reply.code(payload.statusCode).send(payload);
+    return reply.code(payload.statusCode).send({ ...payload, requestId: request.id });
   });
   // An answer that says nothing about caching is not to be stored anywhere:
   // every API answer is about its caller (the views that may be revalidated
@@ -77,7 +77,7 @@ async function errorsPlugin(app: FastifyInstance): Promise<void> {
     return payload;
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send(body(404, 'NOT_FOUND', `route ${request.method} ${request.url.split('?')[0]} not found`)),
+    reply.code(404).send({ ...body(404, 'NOT_FOUND', `route ${request.method} ${request.url.split('?')[0]} not found`), requestId: request.id }),
   );
 }
 

@@ -23,7 +23,57 @@ const extras = {
 const healthy = z.object({ status: z.enum(['ok', 'degraded']), database: z.literal('ok'), ...extras });
 const unhealthy = z.object({ status: z.literal('degraded'), database: z.literal('unreachable'), ...extras });
 
+const ready = z.object({ status: z.enum(['ready', 'not ready']), reasons: z.array(z.enum(['shutting down', 'database unreachable', 'pool saturated'])) });
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Set when the process has been asked to stop (decorated in app.ts): /readyz answers 503 from then on. */
+    draining: boolean;
+  }
+}
+
 const routes: FastifyPluginAsyncZod = async (app) => {
+  app.get(
+    '/livez',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Liveness: the process answers (no dependency is checked)',
+        description: 'For a restart policy: a database outage does not make this fail, so an orchestrator does not restart healthy processes for it.',
+        security: [],
+        response: { 200: z.object({ status: z.literal('ok') }) },
+      },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Readiness: whether to send this instance traffic',
+        description:
+          '503 while the process is shutting down (from SIGTERM, SHUTDOWN_DELAY_MS before it stops accepting), the database ' +
+          'does not answer within a second, or requests are waiting for a database connection; 200 otherwise.',
+        security: [],
+        response: { 200: ready, 503: ready },
+      },
+    },
+    async (request, reply) => {
+      const reasons: z.infer<typeof ready>['reasons'] = [];
+      if (app.draining) reasons.push('shutting down');
+      if (app.gates().some((g) => g.waiting > 0)) reasons.push('pool saturated');
+      if (!app.draining) {
+        await pingDatabase(app.readPool, 1000).catch((error: unknown) => {
+          request.log.warn({ err: error }, 'readiness: database unreachable');
+          reasons.push('database unreachable');
+        });
+      }
+      return reply.code(reasons.length ? 503 : 200).send({ status: reasons.length ? 'not ready' : 'ready', reasons });
+    },
+  );
+
   app.get(
     '/healthz',
     {

@@ -74,6 +74,8 @@ export const errorBody = z.object({
   message: z.string(),
   code: z.string(),
   details: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  /** The request's id (X-Request-Id): the same in the logs and in the database's application_name. */
+  requestId: z.string().optional(),
 });
 
 /** The error responses a route documents, all with the same body. */

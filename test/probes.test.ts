@@ -1,0 +1,58 @@
+/**
+ * What an operator runs against the service: request ids from the edge to
+ * PostgreSQL, and probes that tell liveness from readiness. (SIGTERM
+ * flipping /readyz in a real process: test/server.test.ts.)
+ */
+import { sql, type Interceptor } from 'slonik';
+import t from 'tap';
+import { asUser } from '../src/db/transaction';
+import { buildTestApp, call, signUp } from './helpers/app';
+
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+t.test('X-Request-Id: taken when it is a plain token, else generated; echoed; in every error body; in the database', async (t) => {
+  const values: unknown[][] = [];
+  const recorder: Interceptor = {
+    name: 'test/values',
+    beforeQueryExecution: (_context, query) => {
+      values.push([...query.values]);
+      return null;
+    },
+  };
+  const { app, pool, db } = await buildTestApp(t, { live: false, interceptors: [recorder] });
+  const ann = await signUp(app, 'ann');
+
+  const given = await call(app, ann, 'GET', '/me', undefined, { 'x-request-id': 'edge-7f3a:42' });
+  t.equal(given.headers['x-request-id'], 'edge-7f3a:42', 'a plain token is kept and echoed');
+  t.ok(values.some((v) => v.includes('signalbox edge-7f3a:42')), 'and set as the transaction\'s application_name');
+  const generated = await call(app, ann, 'GET', '/me');
+  t.match(generated.headers['x-request-id'], uuid, 'none given: a UUID');
+  for (const bad of ['has spaces', 'x'.repeat(129), 'semi;colon', '']) {
+    const res = await call(app, ann, 'GET', '/me', undefined, { 'x-request-id': bad });
+    t.match(res.headers['x-request-id'], uuid, `${JSON.stringify(bad).slice(0, 20)}: replaced`);
+  }
+  const failed = await call(app, ann, 'GET', '/messages/abc', undefined, { 'x-request-id': 'trace-400' });
+  t.match(failed.json(), { statusCode: 400, code: 'VALIDATION_ERROR', requestId: 'trace-400' }, 'an error body names the request');
+  const missing = await call(app, ann, 'GET', '/no/such/route', undefined, { 'x-request-id': 'trace-404' });
+  t.match(missing.json(), { statusCode: 404, requestId: 'trace-404' });
+  const unauthorized = await call(app, null, 'GET', '/me', undefined, { 'x-request-id': 'trace-401' });
+  t.match(unauthorized.json(), { statusCode: 401, requestId: 'trace-401' });
+
+  const name = await asUser(pool, db.visitorRole, ann.id, (tx) => tx.oneFirst(sql.unsafe`select current_setting('application_name') as name`), {
+    requestId: 'req-9',
+  });
+  t.equal(name, 'signalbox req-9', 'pg_stat_activity shows the request id while the transaction runs');
+});
+
+t.test('/livez answers while the process lives; /readyz says whether to send traffic', async (t) => {
+  const { app } = await buildTestApp(t, { live: false });
+  t.strictSame((await app.inject({ method: 'GET', url: '/livez' })).json(), { status: 'ok' });
+  const ready = await app.inject({ method: 'GET', url: '/readyz' });
+  t.equal(ready.statusCode, 200);
+  t.strictSame(ready.json(), { status: 'ready', reasons: [] });
+  app.draining = true;
+  const draining = await app.inject({ method: 'GET', url: '/readyz' });
+  t.equal(draining.statusCode, 503, 'shutting down: not ready');
+  t.strictSame(draining.json(), { status: 'not ready', reasons: ['shutting down'] });
+  t.equal((await app.inject({ method: 'GET', url: '/livez' })).statusCode, 200, 'but alive');
+});
