@@ -1,5 +1,5 @@
 --! Previous: sha1:30a16360c361c4b9c1256603f23ffe899a974df9
---! Hash: sha1:f48d94a70e3ebf08896ef37d10042bd95df0a0c2
+--! Hash: sha1:e801757a6d283aa02a5bea9a3e9617b22afe69bc
 --! Message: safety: unsend (tombstones that keep no copy of the words), reports with snapshots, moderation and suspension
 
 --------------------------------------------------------------------------------
@@ -451,7 +451,14 @@ begin
                      'createdAt', app_public.api_time(u.created_at)) end,
            'group', case when l.kind = 'group' then json_build_object('id', l.id, 'title', l.title) end,
            'lastMessage', app_public.message_json(m),
-           'unreadCount', case when l.kind = 'group' then app_public.group_unread_count(l.id) else coalesce(ur.n, 0) end
+           -- A group's count inline (a call of group_unread_count per row
+           -- cost 2 of the list's 3 ms at 200 groups).
+           'unreadCount', case when l.kind = 'group' then
+               (select count(*) from app_public.messages g
+                 where g.group_id = l.id and g.deleted_at is null and g.sender_id <> me
+                   and g.group_seq > (select greatest(p.read_seq, p.joined_seq) from app_public.conversation_members p
+                                       where p.conversation_id = l.id and p.user_id = me and p.left_seq is null))
+             else coalesce(ur.n, 0) end
          )::text order by l.last_id desc),
          array_agg(l.last_id order by l.last_id desc)
     into entries, last_ids
