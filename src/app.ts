@@ -26,6 +26,7 @@ import strictJson from './plugins/strict-json';
 import { capConnectionsPerAddress, clientErrorHandler } from './sockets';
 import livePlugin from './plugins/live';
 import passwordsPlugin from './plugins/passwords';
+import metricsPlugin from './plugins/metrics';
 import webPlugin from './plugins/web';
 import authRoutes from './routes/auth';
 import conversationRoutes from './routes/conversations';
@@ -58,6 +59,16 @@ export type AppOptions = {
   /** Streaming replicas for the read-only views (DATABASE_READ_URL); the app opens and ends their pools. */
   replicas?: readonly ReplicaSource[];
 };
+
+/**
+ * The process's logger: JSON lines (one object per line, for a collector),
+ * or, when stdout is a terminal, pino-pretty's readable lines.
+ */
+export function loggerOptions(level: string, terminal: boolean): NonNullable<FastifyServerOptions['logger']> {
+  return terminal
+    ? { level, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
+    : { level };
+}
 
 /** A request id: the client's X-Request-Id when it is a plain token, else a new UUID. */
 export function requestIdOf(header: string | string[] | undefined): string {
@@ -199,6 +210,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     maxConcurrent: config.ARGON2_MAX_CONCURRENT,
     maxQueued: config.ARGON2_MAX_QUEUED,
   });
+  await app.register(metricsPlugin);
 
   await app.register(healthRoutes);
   await app.register(authRoutes, {

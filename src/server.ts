@@ -1,5 +1,5 @@
 import closeWithGrace from 'close-with-grace';
-import { buildApp } from './app';
+import { buildApp, loggerOptions } from './app';
 import { createRedisCacheClient } from './cache/redis-store';
 import { loadConfig } from './config';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded';
@@ -59,6 +59,7 @@ async function main(): Promise<void> {
   const cacheClient = config.CACHE_URL ? createRedisCacheClient(config.CACHE_URL) : undefined;
   const app = await buildApp({
     config,
+    logger: loggerOptions(config.LOG_LEVEL, process.stdout.isTTY === true),
     pool,
     readPool,
     cacheClient,

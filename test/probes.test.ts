@@ -5,6 +5,7 @@
  */
 import { sql, type Interceptor } from 'slonik';
 import t from 'tap';
+import { loggerOptions } from '../src/app';
 import { asUser } from '../src/db/transaction';
 import { buildTestApp, call, signUp } from './helpers/app';
 
@@ -55,4 +56,32 @@ t.test('/livez answers while the process lives; /readyz says whether to send tra
   t.equal(draining.statusCode, 503, 'shutting down: not ready');
   t.strictSame(draining.json(), { status: 'not ready', reasons: ['shutting down'] });
   t.equal((await app.inject({ method: 'GET', url: '/livez' })).statusCode, 200, 'but alive');
+});
+
+t.test('/metrics: Prometheus text with request durations by route and status, and the service\'s own gauges', async (t) => {
+  const { app } = await buildTestApp(t, { live: false });
+  const ann = await signUp(app, 'ann');
+  await call(app, ann, 'GET', '/conversations');
+  await call(app, ann, 'GET', '/conversations');
+  await call(app, ann, 'GET', '/messages/999999');
+  const res = await app.inject({ method: 'GET', url: '/metrics' });
+  t.equal(res.statusCode, 200);
+  t.match(res.headers['content-type'], /text\/plain/);
+  const text = res.body;
+  t.match(text, /http_request_duration_seconds_bucket\{[^}]*route="\/conversations"[^}]*status_code="200"/, 'a histogram per route and status');
+  t.match(text, /http_request_duration_seconds_count\{[^}]*route="\/messages\/:id"[^}]*status_code="404"/, 'route patterns, not URLs');
+  t.match(text, /signalbox_db_pool_connections\{pool="[^"]+",state="size"\} \d+/, 'the pools');
+  t.match(text, /signalbox_view_cache_requests_total\{result="miss"\} 1/, 'the first view built');
+  t.match(text, /signalbox_view_cache_requests_total\{result="hit"\} 1/, 'the second served from the cache');
+  t.match(text, /signalbox_listen_connected -1/, 'no LISTEN connection in this app');
+  t.match(text, /signalbox_password_checks\{state="queued"\} 0/);
+  t.match(text, /signalbox_streams_open 0/);
+  t.match(text, /process_resident_memory_bytes \d+/, 'and the process\'s own');
+  const second = await buildTestApp(t, { live: false });
+  t.equal((await second.app.inject({ method: 'GET', url: '/metrics' })).statusCode, 200, 'a second app in the process has its own registry');
+});
+
+t.test('logs: JSON lines for a collector, pino-pretty in a terminal', async (t) => {
+  t.strictSame(loggerOptions('info', false), { level: 'info' }, 'not a terminal: JSON');
+  t.match(loggerOptions('debug', true), { level: 'debug', transport: { target: 'pino-pretty' } }, 'a terminal: readable lines');
 });

@@ -36,6 +36,8 @@ export type LiveRegistry = {
   enabled(): boolean;
   /** Whether the LISTEN connection is up right now. */
   listening(): boolean;
+  /** How often the LISTEN connection was lost and made again since start. */
+  reconnects(): number;
 };
 
 declare module 'fastify' {
@@ -57,6 +59,7 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
   type Feed = { feed: UserFeed; entries: Set<Entry> };
   const byUser = new Map<number, Feed>();
   const forUser = (userId: number) => byUser.get(userId)?.entries ?? new Set<Entry>();
+  let reconnects = 0;
   const all = () => [...byUser.values()].flatMap((f) => [...f.entries]);
   const feedOf = (userId: number): Feed => {
     let f = byUser.get(userId);
@@ -102,6 +105,7 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
     app.sessionCache.attach({ listening: () => events.connected, epoch: () => events.epoch });
     listener.on('connected', ({ reconnected }) => {
       if (!reconnected) return;
+      reconnects++;
       // Events sent while we were away are lost: catch up from the tables,
       // drop every cached view, and read everyone's views from the primary
       // until a replica has what the primary has now.
@@ -151,6 +155,7 @@ async function livePlugin(app: FastifyInstance, options: LiveOptions): Promise<v
     count: () => all().length,
     enabled: () => listener !== null,
     listening: () => listener?.connected ?? false,
+    reconnects: () => reconnects,
   } satisfies LiveRegistry);
 
   // Open streams would keep server.close() waiting: end them first.

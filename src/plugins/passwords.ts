@@ -55,6 +55,9 @@ export type Passwords = {
   ): Promise<boolean>;
   /** argon2 computations this app has run (the tests count them). */
   readonly computed: number;
+  /** Checks running now, and waiting for a slot (the metrics). */
+  readonly running: number;
+  readonly queued: number;
 };
 
 declare module 'fastify' {
@@ -156,6 +159,12 @@ async function passwordsPlugin(app: FastifyInstance, options: PasswordsOptions):
     },
     get computed() {
       return computed;
+    },
+    get running() {
+      return running;
+    },
+    get queued() {
+      return waiting.trusted.length + waiting.untrusted.length;
     },
   } satisfies Passwords);
 }
