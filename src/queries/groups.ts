@@ -78,9 +78,9 @@ export async function renameGroup(connection: CommonQueryMethods, id: number, ti
 }
 
 /**
- * Adds a member (a current member already: nothing changes). false when
- * the caller does not manage the group: the policy's WITH CHECK refuses
- * the row (42501), which the caller turns into 403 or 404.
+ * Adds a member (a current member already: nothing changes). When the
+ * caller does not manage the group the policy's WITH CHECK refuses the row
+ * (42501, a 403); the route checks first, to answer 404 or 403 precisely.
  */
 export async function addMember(connection: CommonQueryMethods, groupId: number, userId: number): Promise<void> {
   await connection.query(sql.unsafe`
