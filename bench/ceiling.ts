@@ -37,6 +37,7 @@ import {
   argValue,
   autocannonLoad,
   cpuNow,
+  keepOtherRows,
   log,
   makeUsers,
   median,
@@ -292,13 +293,7 @@ async function main(): Promise<void> {
     await client.end();
     if (!args.includes('--keep-db')) await drop();
   }
-  if (ONLY && fs.existsSync(OUT)) {
-    // --only re-measures some paths: the other rows of --out stay, and the command says so.
-    const earlier = JSON.parse(fs.readFileSync(OUT, 'utf8')) as CeilingResult;
-    results.paths = earlier.paths.map((x) => results.paths.find((y) => y.key === x.key) ?? x);
-    results.command = `${earlier.command}; then ${results.command}`;
-  }
-  fs.writeFileSync(OUT, `${JSON.stringify(results, null, 2)}\n`);
+  fs.writeFileSync(OUT, `${JSON.stringify(ONLY ? keepOtherRows(OUT, results) : results, null, 2)}\n`);
   log(`written ${path.relative(process.cwd(), OUT)}`);
 }
 

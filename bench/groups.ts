@@ -26,6 +26,7 @@ import { projectRoot } from '../src/paths';
 import {
   argValue,
   autocannonLoad,
+  keepOtherRows,
   log,
   makeUsers,
   median,
@@ -181,13 +182,7 @@ async function main(): Promise<void> {
         }),
       });
     }
-    if (ONLY && fs.existsSync(OUT)) {
-      // Keep the other paths' rows of an earlier run; say which run each row is from.
-      const earlier = JSON.parse(fs.readFileSync(OUT, 'utf8')) as GroupsBench;
-      results.paths = earlier.paths.map((x) => results.paths.find((y) => y.key === x.key) ?? x);
-      results.command = `${earlier.command}; then ${results.command}`;
-    }
-    fs.writeFileSync(OUT, `${JSON.stringify(results, null, 2)}\n`);
+    fs.writeFileSync(OUT, `${JSON.stringify(ONLY ? keepOtherRows(OUT, results) : results, null, 2)}\n`);
     log(`wrote ${path.relative(projectRoot, OUT)}`);
   } finally {
     await client.end();

@@ -225,3 +225,17 @@ export async function recordStatements(url: string, port: number, p: BenchReques
     await recorder.close();
   }
 }
+
+/**
+ * `--only` re-measures some paths: the rows of an earlier run in `out` for
+ * the other paths stay, and the command line says which run each came from.
+ */
+export function keepOtherRows<R extends { command: string; paths: { key: string }[] }>(out: string, results: R): R {
+  if (!fs.existsSync(out)) return results;
+  const earlier = JSON.parse(fs.readFileSync(out, 'utf8')) as R;
+  return {
+    ...results,
+    paths: earlier.paths.map((x) => results.paths.find((y) => y.key === x.key) ?? x),
+    command: `${earlier.command}; then ${results.command}`,
+  };
+}

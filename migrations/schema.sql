@@ -302,10 +302,21 @@ CREATE FUNCTION app_private.tg_conversation_members__announce_change() RETURNS t
 declare
   touched bigint[];
 begin
-  if tg_op in ('INSERT', 'UPDATE') then
+  if tg_op = 'INSERT' then
     select array_agg(distinct p.user_id) into touched
       from (select distinct conversation_id from new_members) g
       join app_public.conversation_members p on p.conversation_id = g.conversation_id;
+  elsif tg_op = 'UPDATE' then
+    -- A period that ended changes every member's view of the group; a read
+    -- position that moved changes its reader's alone (a read in a group of
+    -- 1,000 must not evict 1,000 users' views).
+    select array_agg(distinct u) into touched from (
+      select p.user_id as u
+        from (select distinct n.conversation_id from new_members n join old_members o on o.id = n.id
+               where n.left_seq is distinct from o.left_seq) g
+        join app_public.conversation_members p on p.conversation_id = g.conversation_id
+      union
+      select user_id from new_members) x;
   else
     select array_agg(distinct user_id) into touched from old_members;
   end if;
@@ -318,7 +329,7 @@ $$;
 -- Name: FUNCTION tg_conversation_members__announce_change(); Type: COMMENT; Schema: app_private; Owner: -
 --
 
-COMMENT ON FUNCTION app_private.tg_conversation_members__announce_change() IS 'Announces the users of the groups whose membership a statement changed (every period''s user: members, leavers, the removed), so their cached views go.';
+COMMENT ON FUNCTION app_private.tg_conversation_members__announce_change() IS 'Announces the users whose views of a group a statement changed, so their cached views go: every period''s user of a group joined or left (members, leavers, the removed), the reader alone for a read position.';
 
 --
 -- Name: tg_conversation_members__begin_period(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -1523,8 +1534,8 @@ begin
                      'createdAt', app_public.api_time(u.created_at)) end,
            'group', case when l.kind = 'group' then json_build_object('id', l.id, 'title', l.title) end,
            'lastMessage', app_public.message_json(m),
-           -- A group's count inline (a call of group_unread_count per row
-           -- cost 2 of the list's 3 ms at 200 groups).
+           -- A group's count inline: a function call per row cost 2 of
+           -- the list's 3 ms at 200 groups.
            'unreadCount', case when l.kind = 'group' then
                (select count(*) from app_public.messages g
                  where g.group_id = l.id and g.deleted_at is null and g.sender_id <> me
@@ -1745,30 +1756,6 @@ $$;
 --
 
 COMMENT ON FUNCTION app_public.group_page(visitor text, caller bigint, group_id bigint, before bigint, page_size integer) IS 'GET /groups/:id/messages in one statement: sets the request role and the caller, answers the page (newest first, before a group position) as the API''s JSON text ({messages, nextCursor: a position}); null when the caller was never a member. Row-level security decides which messages: those of the caller''s membership periods.';
-
---
--- Name: group_unread_count(bigint); Type: FUNCTION; Schema: app_public; Owner: -
---
-
-CREATE FUNCTION app_public.group_unread_count(conversation_id bigint) RETURNS bigint
-    LANGUAGE sql STABLE STRICT SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-  select count(*)
-    from app_public.conversation_members p
-    join app_public.messages m
-      on m.group_id = p.conversation_id and m.group_seq > greatest(p.read_seq, p.joined_seq)
-     and m.group_seq <= coalesce(p.left_seq, 9223372036854775807) and m.sender_id <> p.user_id
-     and m.deleted_at is null
-   where p.conversation_id = group_unread_count.conversation_id
-     and p.user_id = app_public.current_user_id() and p.left_seq is null
-$$;
-
---
--- Name: FUNCTION group_unread_count(conversation_id bigint); Type: COMMENT; Schema: app_public; Owner: -
---
-
-COMMENT ON FUNCTION app_public.group_unread_count(conversation_id bigint) IS 'The caller''s unread messages in a group they are in: after their read position, within their period, not their own (an index-only count on messages_group_position_idx).';
 
 --
 -- Name: is_group_member(bigint, bigint); Type: FUNCTION; Schema: app_public; Owner: -
@@ -3961,13 +3948,13 @@ COMMENT ON TRIGGER _900_announce_insert ON app_public.messages IS 'Announces cha
 -- Name: conversation_members _900_announce_update; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
-CREATE TRIGGER _900_announce_update AFTER UPDATE ON app_public.conversation_members REFERENCING NEW TABLE AS new_members FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_conversation_members__announce_change();
+CREATE TRIGGER _900_announce_update AFTER UPDATE ON app_public.conversation_members REFERENCING OLD TABLE AS old_members NEW TABLE AS new_members FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_conversation_members__announce_change();
 
 --
 -- Name: TRIGGER _900_announce_update ON conversation_members; Type: COMMENT; Schema: app_public; Owner: -
 --
 
-COMMENT ON TRIGGER _900_announce_update ON app_public.conversation_members IS 'A leave, a removal or a read changes the members'' views of the group.';
+COMMENT ON TRIGGER _900_announce_update ON app_public.conversation_members IS 'A leave or a removal changes the members'' views of the group; a read, the reader''s.';
 
 --
 -- Name: conversations _900_announce_update; Type: TRIGGER; Schema: app_public; Owner: -
@@ -4748,13 +4735,6 @@ GRANT ALL ON FUNCTION app_public.group_manager(conversation_id bigint) TO signal
 
 REVOKE ALL ON FUNCTION app_public.group_page(visitor text, caller bigint, group_id bigint, before bigint, page_size integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION app_public.group_page(visitor text, caller bigint, group_id bigint, before bigint, page_size integer) TO signalbox_visitor;
-
---
--- Name: FUNCTION group_unread_count(conversation_id bigint); Type: ACL; Schema: app_public; Owner: -
---
-
-REVOKE ALL ON FUNCTION app_public.group_unread_count(conversation_id bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION app_public.group_unread_count(conversation_id bigint) TO signalbox_visitor;
 
 --
 -- Name: FUNCTION is_group_member(conversation_id bigint, who bigint); Type: ACL; Schema: app_public; Owner: -

@@ -191,6 +191,9 @@ t.test('cached group pages: per member, evicted by a send, never shown to a non-
   t.equal((await call(app, eve, 'GET', `/groups/${group.id}/messages`)).statusCode, 404, 'eve, same URL: 404, not bob\'s cached page');
   const m2 = await send(app, ann, { groupId: group.id, content: 'two' });
   t.strictSame(ids(await call(app, bob, 'GET', `/groups/${group.id}/messages`)), [m2.id, m1.id], 'a send evicts the members\' pages');
+  t.equal((await call(app, bob, 'GET', `/groups/${group.id}/messages`)).headers['x-cache'], 'HIT', 'bob\'s page is cached');
+  await call(app, ann, 'POST', `/groups/${group.id}/read`);
+  t.equal((await call(app, bob, 'GET', `/groups/${group.id}/messages`)).headers['x-cache'], 'HIT', 'ann\'s read leaves bob\'s cached page alone');
   const pageOne = await call(app, bob, 'GET', `/groups/${group.id}/messages?limit=1`);
   t.strictSame(ids(pageOne), [m2.id]);
   const next = pageOne.json().nextCursor as number;

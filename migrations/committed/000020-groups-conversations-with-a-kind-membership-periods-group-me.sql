@@ -1,5 +1,5 @@
 --! Previous: sha1:15d2c2d2de3699a44f76e7d5c79973ebbf434ac6
---! Hash: sha1:30a16360c361c4b9c1256603f23ffe899a974df9
+--! Hash: sha1:c8ab6534536b1d67a3b0f3d675c0d5a33ecc7b36
 --! Message: groups: conversations with a kind, membership periods, group messages numbered in commit order, fan-out in one statement
 
 --------------------------------------------------------------------------------
@@ -376,10 +376,21 @@ as $$
 declare
   touched bigint[];
 begin
-  if tg_op in ('INSERT', 'UPDATE') then
+  if tg_op = 'INSERT' then
     select array_agg(distinct p.user_id) into touched
       from (select distinct conversation_id from new_members) g
       join app_public.conversation_members p on p.conversation_id = g.conversation_id;
+  elsif tg_op = 'UPDATE' then
+    -- A period that ended changes every member's view of the group; a read
+    -- position that moved changes its reader's alone (a read in a group of
+    -- 1,000 must not evict 1,000 users' views).
+    select array_agg(distinct u) into touched from (
+      select p.user_id as u
+        from (select distinct n.conversation_id from new_members n join old_members o on o.id = n.id
+               where n.left_seq is distinct from o.left_seq) g
+        join app_public.conversation_members p on p.conversation_id = g.conversation_id
+      union
+      select user_id from new_members) x;
   else
     select array_agg(distinct user_id) into touched from old_members;
   end if;
@@ -388,7 +399,7 @@ begin
 end;
 $$;
 comment on function app_private.tg_conversation_members__announce_change() is
-  'Announces the users of the groups whose membership a statement changed (every period''s user: members, leavers, the removed), so their cached views go.';
+  'Announces the users whose views of a group a statement changed, so their cached views go: every period''s user of a group joined or left (members, leavers, the removed), the reader alone for a read position.';
 create trigger _900_announce_insert
   after insert on app_public.conversation_members
   referencing new table as new_members
@@ -396,9 +407,9 @@ create trigger _900_announce_insert
 comment on trigger _900_announce_insert on app_public.conversation_members is 'A join changes every member''s views of the group.';
 create trigger _900_announce_update
   after update on app_public.conversation_members
-  referencing new table as new_members
+  referencing old table as old_members new table as new_members
   for each statement execute function app_private.tg_conversation_members__announce_change();
-comment on trigger _900_announce_update on app_public.conversation_members is 'A leave, a removal or a read changes the members'' views of the group.';
+comment on trigger _900_announce_update on app_public.conversation_members is 'A leave or a removal changes the members'' views of the group; a read, the reader''s.';
 create trigger _900_announce_delete
   after delete on app_public.conversation_members
   referencing old table as old_members
@@ -965,23 +976,6 @@ $$;
 comment on function app_public.group_page(text, bigint, bigint, bigint, integer) is
   'GET /groups/:id/messages in one statement: sets the request role and the caller, answers the page (newest first, before a group position) as the API''s JSON text ({messages, nextCursor: a position}); null when the caller was never a member. Row-level security decides which messages: those of the caller''s membership periods.';
 grant execute on function app_public.group_page(text, bigint, bigint, bigint, integer) to :DATABASE_VISITOR;
-
--- Unread count of the caller in a group: the period's messages after the
--- read position from others, counted off the group index (index-only).
-create function app_public.group_unread_count(conversation_id bigint) returns bigint
-  language sql stable strict security definer set search_path = pg_catalog, pg_temp
-as $$
-  select count(*)
-    from app_public.conversation_members p
-    join app_public.messages m
-      on m.group_id = p.conversation_id and m.group_seq > greatest(p.read_seq, p.joined_seq)
-     and m.group_seq <= coalesce(p.left_seq, 9223372036854775807) and m.sender_id <> p.user_id
-   where p.conversation_id = group_unread_count.conversation_id
-     and p.user_id = app_public.current_user_id() and p.left_seq is null
-$$;
-comment on function app_public.group_unread_count(bigint) is
-  'The caller''s unread messages in a group they are in: after their read position, within their period, not their own (an index-only count on messages_group_position_idx).';
-grant execute on function app_public.group_unread_count(bigint) to :DATABASE_VISITOR;
 
 -- Search: the caller's messages now include the group messages they read.
 create or replace function app_public.search_hits(query tsquery, with_user bigint, after_rank real, after_id bigint, max_rows integer, rank_window integer)

@@ -133,6 +133,8 @@ export async function editMessage(
   return edited ?? refusal(connection, me, id);
 }
 
+const goneRow = z.object({ gone: z.boolean() });
+
 /**
  * Unsend: the sender (or a moderator) makes the message a tombstone; the
  * triggers blank its content and delete every copy of it (migration
@@ -141,7 +143,7 @@ export async function editMessage(
  * thrown), one who cannot see it 'not-found'.
  */
 export async function unsendMessage(connection: CommonQueryMethods, me: number, id: number): Promise<'deleted' | 'not-found'> {
-  const row = await connection.maybeOne(sql.type(z.object({ gone: z.boolean() }))`
+  const row = await connection.maybeOne(sql.type(goneRow)`
     with unsent as (
       update app_public.messages m set deleted_at = now()
        where m.id = ${id} and m.deleted_at is null
