@@ -260,6 +260,59 @@ $_$;
 COMMENT ON FUNCTION app_private.prune_batch(target text, cutoff timestamp with time zone, batch_size integer) IS 'Deletes at most batch_size rows of one kind older than cutoff (oldest first, skipping rows another transaction holds) and returns how many; live events and notifications move their users'' stream horizons.';
 
 --
+-- Name: record_account_deletions(bigint[], bigint[]); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.record_account_deletions(recipients bigint[], accounts bigint[]) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  woken bigint;
+begin
+  -- The recipients' rows first, in id order (as a group send locks its
+  -- members'): a recipient whose own deletion is under way is waited for
+  -- and then skipped, never given a counter after theirs was deleted.
+  perform from app_public.users u
+   where u.id = any(recipients)
+   order by u.id
+   for key share of u;
+  with items as (
+    -- Pairs (recipient, deleted account); a recipient deleted in the same
+    -- statement or just before is not told (their delivery state is gone).
+    select distinct x.r as user_id, x.a as account_id
+      from unnest(recipients, accounts) as x(r, a)
+      join app_public.users u on u.id = x.r
+  ), per_user as (
+    select user_id, array_agg(account_id order by account_id) as gone from items group by user_id
+  ), reserved as (
+    -- One seq per event, the counters taken in user-id order.
+    insert into app_private.delivery_counters as c (user_id, last_seq)
+    select user_id, cardinality(gone) from per_user order by user_id
+    on conflict (user_id) do update set last_seq = c.last_seq + excluded.last_seq
+    returning c.user_id, c.last_seq
+  ), recorded as (
+    insert into app_public.live_events (user_id, seq, type, message_ids, message_count, account_id)
+    select p.user_id, r.last_seq - cardinality(p.gone) + a.ord, 'account.deleted', '{}', 0, a.account_id
+      from per_user p
+      join reserved r on r.user_id = p.user_id
+      cross join lateral unnest(p.gone) with ordinality as a(account_id, ord)
+    returning user_id
+  )
+  -- Wake the recipients' streams (the channel the other events use).
+  select count(pg_notify('signalbox_notifications', json_build_object('userId', user_id)::text))
+    into woken
+    from (select distinct user_id from recorded) r;
+end;
+$$;
+
+--
+-- Name: FUNCTION record_account_deletions(recipients bigint[], accounts bigint[]); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.record_account_deletions(recipients bigint[], accounts bigint[]) IS 'Records account.deleted for each (recipient, deleted account) pair whose recipient still exists: seqs from the recipients'' counters in user-id order, streams woken.';
+
+--
 -- Name: record_live_event(bigint[], text, bigint); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -461,6 +514,40 @@ $$;
 COMMENT ON FUNCTION app_private.tg_conversation_members__limit_size() IS 'Raises SB009 when a statement leaves a group with more than 1000 current members (checked once per statement and group).';
 
 --
+-- Name: tg_conversation_members__tell_members_of_deletion(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_conversation_members__tell_members_of_deletion() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  recipients bigint[];
+  accounts bigint[];
+begin
+  -- The memberships (any period) of accounts that no longer exist: every
+  -- current member of those groups is told (the account's messages left
+  -- their view of the group, and so did the member).
+  select array_agg(p.user_id), array_agg(g.user_id)
+    into recipients, accounts
+    from (select distinct o.conversation_id, o.user_id
+            from old_members o
+           where not exists (select from app_public.users u where u.id = o.user_id)) g
+    join app_public.conversation_members p on p.conversation_id = g.conversation_id and p.left_seq is null;
+  if recipients is not null then
+    perform app_private.record_account_deletions(recipients, accounts);
+  end if;
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_conversation_members__tell_members_of_deletion(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_conversation_members__tell_members_of_deletion() IS 'account.deleted to the current members of each group a deleted account had been in.';
+
+--
 -- Name: tg_conversations__add_creator(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -503,6 +590,41 @@ $$;
 --
 
 COMMENT ON FUNCTION app_private.tg_conversations__announce_change() IS 'Announces the current members of a renamed group so their cached views go.';
+
+--
+-- Name: tg_conversations__tell_partner_of_deletion(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_conversations__tell_partner_of_deletion() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  recipients bigint[];
+  accounts bigint[];
+begin
+  -- A direct conversation that went because one participant's account went:
+  -- the other is told. (Both gone: nobody; both there: not a deletion.)
+  select array_agg(case when lo.id is null then o.user_high else o.user_low end),
+         array_agg(case when lo.id is null then o.user_low else o.user_high end)
+    into recipients, accounts
+    from old_conversations o
+    left join app_public.users lo on lo.id = o.user_low
+    left join app_public.users hi on hi.id = o.user_high
+   where o.kind = 'direct'
+     and (lo.id is null) <> (hi.id is null);
+  if recipients is not null then
+    perform app_private.record_account_deletions(recipients, accounts);
+  end if;
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_conversations__tell_partner_of_deletion(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_conversations__tell_partner_of_deletion() IS 'account.deleted to the other participant of each direct conversation that an account deletion removed.';
 
 --
 -- Name: tg_messages__announce_change(); Type: FUNCTION; Schema: app_private; Owner: -
@@ -2739,8 +2861,13 @@ CREATE TABLE app_public.live_events (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     message_ids bigint[] NOT NULL,
     message_count integer NOT NULL,
-    CONSTRAINT live_events_message_count_positive CHECK (((message_count >= cardinality(message_ids)) AND (message_count > 0))),
-    CONSTRAINT live_events_type_check CHECK ((type = ANY (ARRAY['message.created'::text, 'message.edited'::text, 'message.read'::text, 'message.deleted'::text])))
+    account_id bigint,
+    CONSTRAINT live_events_subject CHECK (
+CASE
+    WHEN (type = 'account.deleted'::text) THEN ((account_id IS NOT NULL) AND (message_count = 0) AND (cardinality(message_ids) = 0))
+    ELSE ((account_id IS NULL) AND (message_count >= cardinality(message_ids)) AND (message_count > 0))
+END),
+    CONSTRAINT live_events_type_check CHECK ((type = ANY (ARRAY['message.created'::text, 'message.edited'::text, 'message.read'::text, 'message.deleted'::text, 'account.deleted'::text])))
 );
 
 --
@@ -2766,6 +2893,18 @@ COMMENT ON COLUMN app_public.live_events.message_ids IS 'The first 100 messages 
 --
 
 COMMENT ON COLUMN app_public.live_events.message_count IS 'How many messages the statement touched for this recipient (when larger than message_ids, the client reloads the view).';
+
+--
+-- Name: COLUMN live_events.account_id; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON COLUMN app_public.live_events.account_id IS 'account.deleted: the account that was deleted (no foreign key: it is gone). Null for message events.';
+
+--
+-- Name: CONSTRAINT live_events_subject ON live_events; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON CONSTRAINT live_events_subject ON app_public.live_events IS 'A message event holds its messages'' ids (at least one, counted); account.deleted holds the deleted account''s id and no message.';
 
 --
 -- Name: CONSTRAINT live_events_type_check ON live_events; Type: COMMENT; Schema: app_public; Owner: -
@@ -3885,6 +4024,30 @@ CREATE TRIGGER _510_notify_group_members AFTER INSERT ON app_public.messages REF
 COMMENT ON TRIGGER _510_notify_group_members ON app_public.messages IS 'A new group message creates a notification for each member (but the sender, and those who blocked the sender): one statement for the fan-out.';
 
 --
+-- Name: conversation_members _800_tell_members_of_deletion; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _800_tell_members_of_deletion AFTER DELETE ON app_public.conversation_members REFERENCING OLD TABLE AS old_members FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_conversation_members__tell_members_of_deletion();
+
+--
+-- Name: TRIGGER _800_tell_members_of_deletion ON conversation_members; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _800_tell_members_of_deletion ON app_public.conversation_members IS 'In the cascade of an account deletion (after _300 dropped a group left empty): the group''s members learn that the account and its messages are gone.';
+
+--
+-- Name: conversations _800_tell_partner_of_deletion; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _800_tell_partner_of_deletion AFTER DELETE ON app_public.conversations REFERENCING OLD TABLE AS old_conversations FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_conversations__tell_partner_of_deletion();
+
+--
+-- Name: TRIGGER _800_tell_partner_of_deletion ON conversations; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _800_tell_partner_of_deletion ON app_public.conversations IS 'In the cascade of an account deletion: the partner''s open conversation learns that the account and its messages are gone.';
+
+--
 -- Name: conversation_members _900_announce_delete; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
@@ -4463,6 +4626,12 @@ REVOKE ALL ON PROCEDURE app_private.prune(IN live_events_retention interval, IN 
 REVOKE ALL ON FUNCTION app_private.prune_batch(target text, cutoff timestamp with time zone, batch_size integer) FROM PUBLIC;
 
 --
+-- Name: FUNCTION record_account_deletions(recipients bigint[], accounts bigint[]); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.record_account_deletions(recipients bigint[], accounts bigint[]) FROM PUBLIC;
+
+--
 -- Name: FUNCTION record_live_event(recipients bigint[], event_type text, message_id bigint); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -4499,6 +4668,12 @@ REVOKE ALL ON FUNCTION app_private.tg_conversation_members__end_period() FROM PU
 REVOKE ALL ON FUNCTION app_private.tg_conversation_members__limit_size() FROM PUBLIC;
 
 --
+-- Name: FUNCTION tg_conversation_members__tell_members_of_deletion(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_conversation_members__tell_members_of_deletion() FROM PUBLIC;
+
+--
 -- Name: FUNCTION tg_conversations__add_creator(); Type: ACL; Schema: app_private; Owner: -
 --
 
@@ -4509,6 +4684,12 @@ REVOKE ALL ON FUNCTION app_private.tg_conversations__add_creator() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION app_private.tg_conversations__announce_change() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_conversations__tell_partner_of_deletion(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_conversations__tell_partner_of_deletion() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_messages__announce_change(); Type: ACL; Schema: app_private; Owner: -

@@ -124,3 +124,42 @@ t.test('?types= filters; Last-Event-ID replays missed events of every type', asy
     await res.body?.cancel();
   }
 });
+
+t.test('an account deletion reaches its partner and its groups\' members live, by id only, and is replayed', async (t) => {
+  const { one, url1, url2, alice, bob, stream } = await twoInstances(t);
+  const carol = await signUp(one.app, 'carol');
+  const stranger = await signUp(one.app, 'stranger');
+  const types = 'types=message.created,account.deleted';
+  await send(one.app, alice, { receiverId: bob.id, content: 'marker-tapir, soon gone' });
+  const group = (await call(one.app, alice, 'POST', '/groups', { title: 'deletion', memberIds: [carol.id] })).json() as { id: number };
+  await send(one.app, alice, { groupId: group.id, content: 'marker-tapir in the group' });
+  const bobStream = await stream(url2, bob, types);
+  const carolStream = await stream(url1, carol, types);
+  const strangerStream = await stream(url1, stranger, types);
+  const before = await openStream(`${url2}/notifications/stream?${types}`, { authorization: `Bearer ${bob.token}` });
+  t.teardown(() => before.close());
+  await send(one.app, bob, { receiverId: alice.id, content: 'a last word to alice' });
+  const lastId = await (async () => {
+    for (let i = 0; i < 100 && !before.events.length; i++) await new Promise((r) => setTimeout(r, 50));
+    return before.events.at(-1)?.id;
+  })();
+  before.close();
+
+  t.equal((await call(one.app, alice, 'DELETE', '/me', { password: 'correct horse battery' })).statusCode, 204);
+  const deleted = (c: SseClient) => c.events.filter((e) => e.event === 'account.deleted').map((e) => JSON.parse(e.data) as unknown);
+  const until = async (c: SseClient) => {
+    for (let i = 0; i < 100 && !deleted(c).length; i++) await new Promise((r) => setTimeout(r, 50));
+    return deleted(c);
+  };
+  t.strictSame(await until(bobStream), [{ userId: alice.id }], 'the direct partner (instance 2) is told, with the id alone');
+  t.strictSame(await until(carolStream), [{ userId: alice.id }], 'and the group\'s member');
+  await new Promise((r) => setTimeout(r, 300));
+  t.strictSame(deleted(strangerStream), [], 'a stranger is told nothing');
+  t.notOk(JSON.stringify(bobStream.events).includes('marker-tapir'), 'no event carries the deleted account\'s words');
+
+  t.ok(lastId, 'bob had a cursor from before');
+  const resumed = await openStream(`${url2}/notifications/stream?${types}`, { authorization: `Bearer ${bob.token}`, 'last-event-id': lastId! });
+  t.teardown(() => resumed.close());
+  t.strictSame(await until(resumed), [{ userId: alice.id }], 'a client that was away gets it on resuming (Last-Event-ID)');
+  t.equal((await call(one.app, bob, 'GET', `/conversations/${alice.id}/messages`)).statusCode, 404, 'and the conversation it reloads is gone');
+});

@@ -45,7 +45,7 @@ export async function listNotifications(
 }
 
 /** The event types of the live stream (migration 000010 for the message.* ones). */
-export const STREAM_EVENT_TYPES = ['notification', 'message.created', 'message.edited', 'message.read', 'message.deleted'] as const;
+export const STREAM_EVENT_TYPES = ['notification', 'message.created', 'message.edited', 'message.read', 'message.deleted', 'account.deleted'] as const;
 export type StreamEventType = (typeof STREAM_EVENT_TYPES)[number];
 
 /**
@@ -82,7 +82,8 @@ export async function streamEventsAfter(
       order by n.seq
       limit ${limit})
     union all
-    (select null, null, null, null, null, null, null, null, e.seq, e.type, (
+    (select null, null, null, null, null, null, null, null, e.seq, e.type,
+            case when e.type = 'account.deleted' then json_build_object('userId', e.account_id)::text else (
             -- Built now from the messages that still exist: an event keeps
             -- ids, never content, so a deleted message is never replayed.
             select case when count(m.id) > 0 or e.message_count > cardinality(e.message_ids) then
@@ -90,7 +91,7 @@ export async function streamEventsAfter(
                        case when e.type = 'message.read' then app_public.read_receipt_json(m)
                             else app_public.message_json(m) end order by m.id), '[]'))::text end
               from app_public.messages m
-             where m.id = any(e.message_ids))
+             where m.id = any(e.message_ids)) end
        from app_public.live_events e
       where e.user_id = ${me} and e.seq > ${afterSeq}
       order by e.seq

@@ -39,7 +39,9 @@ const routes: FastifyPluginAsyncZod<StreamRouteOptions> = async (app, options) =
           'conversations\' live events come on the same stream: `message.created` (to both participants), ' +
           '`message.edited` (to both, with the new content and edit time), `message.deleted` (to both: the message ' +
           'was unsent; content null, deletedAt set) and `message.read` (a read receipt, to ' +
-          'the sender); a group message\'s go to its members. Their data is `{count, messages}`: one event per recipient, type and SQL statement, ' +
+          'the sender); a group message\'s go to its members. `account.deleted` `{userId}` tells a direct partner and ' +
+          'the members of a group that an account was deleted with its messages (reload the view; a conversation with it is gone). ' +
+          'The message events\' data is `{count, messages}`: one event per recipient, type and SQL statement, ' +
           'with the first 100 messages of that statement (full messages; `{id, receiverId, readAt}` for reads) — ' +
           'when `count` is larger, reload the view. `?types=notification` (a comma-separated list) asks for ' +
           'those types only. Every event\'s id is ' +
