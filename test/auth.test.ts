@@ -67,6 +67,23 @@ t.test('the session cookie authenticates the browser UI', async (t) => {
   t.equal(res.json().id, alice.id);
 });
 
+t.test('GET /auth/session says who is signed in, or null, without a 401', async (t) => {
+  const { app } = await buildTestApp(t);
+  const alice = await signUp(app, 'alice');
+  const anonymous = await app.inject({ method: 'GET', url: '/auth/session' });
+  t.equal(anonymous.statusCode, 200, 'signed out: 200, so the login page logs no error');
+  t.strictSame(anonymous.json(), { user: null });
+  const cookie = await app.inject({ method: 'GET', url: '/auth/session', cookies: { signalbox_session: alice.token } });
+  t.match(cookie.json(), { user: { id: alice.id, username: alice.username, isModerator: false } }, 'the cookie\'s user');
+  t.match((await call(app, alice, 'GET', '/auth/session')).json(), { user: { id: alice.id } }, 'a bearer token\'s user');
+  for (const authorization of ['Bearer not-a-token', 'Basic abc', `Bearer ${alice.token.slice(0, -2)}xx`]) {
+    const res = await app.inject({ method: 'GET', url: '/auth/session', headers: { authorization } });
+    t.strictSame([res.statusCode, res.json()], [200, { user: null }], `${authorization.slice(0, 12)}…: null`);
+  }
+  await call(app, alice, 'POST', '/auth/logout');
+  t.strictSame((await call(app, alice, 'GET', '/auth/session')).json(), { user: null }, 'after logout: null');
+});
+
 t.test('bad tokens answer 401', async (t) => {
   const { app, db } = await buildTestApp(t);
   const alice = await signUp(app, 'alice');

@@ -171,7 +171,12 @@ t.test('edits keep history for members; unread counts come from the read positio
   const cidList = (await call(app, cid, 'GET', '/conversations')).json().conversations as { kind: string; unreadCount: number }[];
   t.equal(cidList.find((c) => c.kind === 'group')!.unreadCount, 2, 'one\'s own messages are never unread');
 
+  type Note = { groupId: number | null; readAt: string | null };
+  const unreadNotes = async () => ((await call(app, bob, 'GET', '/notifications?unread=true')).json().notifications as Note[]);
+  t.equal((await unreadNotes()).filter((n) => n.groupId === group.id).length, 3, 'each unread group message has its unread notification');
   t.equal((await call(app, bob, 'POST', `/groups/${group.id}/read`)).statusCode, 204);
+  t.strictSame((await unreadNotes()).filter((n) => n.groupId === group.id), [], 'reading the group reads their notifications: one unread state, not two');
+  t.equal((await unreadNotes()).length, 1, 'and no other notification (the direct message stays unread)');
   const after = (await call(app, bob, 'GET', '/conversations')).json().conversations as { kind: string; unreadCount: number }[];
   t.equal(after.find((c) => c.kind === 'group')!.unreadCount, 0, 'read up to the newest');
   t.equal((await call(app, bob, 'GET', `/groups/${group.id}`)).json().readPosition, 3, 'the read position is the newest message\'s');

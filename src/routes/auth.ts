@@ -3,10 +3,10 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { hashToken, isWellFormedToken, newToken } from '../auth/tokens';
 import { minuteBudget } from '../budgets';
-import { rateLimited, unauthorized } from '../http-errors';
+import { HttpError, rateLimited, unauthorized } from '../http-errors';
 import { SESSION_COOKIE } from '../plugins/auth';
 import { userRow } from '../queries/schemas';
-import { createSession, createUser, deleteSession, findCredentials } from '../queries/users';
+import { createSession, createUser, deleteSession, findCredentials, getMe, meRow } from '../queries/users';
 import { displayName, errors, password, username } from './inputs';
 
 /** The device token's cookie (browsers) and header (API clients): OWASP's device cookie. */
@@ -124,6 +124,29 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
       if (request.userId) app.sessionCache.revoke([request.userId]);
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
       return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/auth/session',
+    {
+      schema: {
+        tags: ['accounts'],
+        summary: 'Who this request is signed in as, or null: asks without a 401',
+        description:
+          'The web client asks this on load: a signed-out visitor gets 200 `{user: null}` rather than a 401 ' +
+          '(which a browser logs as an error on the login page). `GET /me` still answers 401 without a session.',
+        response: { 200: z.object({ user: meRow.nullable() }), ...errors(400) },
+      },
+    },
+    async (request, reply) => {
+      try {
+        await app.authenticate(request, reply);
+      } catch (error) {
+        if (error instanceof HttpError && error.statusCode === 401) return { user: null };
+        throw error;
+      }
+      return { user: await request.readAsCaller((tx, me) => getMe(tx, me)) };
     },
   );
 };
