@@ -165,7 +165,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(webPlugin);
   // Swagger UI brings inline scripts: it sets its own, hashed CSP on /docs.
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  // Its bundle also injects <style> elements at run time, which no hash can
+  // name (the browser logged a CSP error on every visit): styles on /docs
+  // only may be inline ('unsafe-inline' is void beside a hash, so the
+  // hashes go). Scripts stay hashed.
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    transformStaticCSP: (header) => header.replace(/style-src [^;]*/, "style-src 'self' 'unsafe-inline'"),
+  });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(authPlugin, {

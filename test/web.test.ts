@@ -49,6 +49,11 @@ t.test('the HTML is never cached, the assets are immutable, headers are strict',
   }
   const docs = await app.inject({ method: 'GET', url: '/docs/' });
   t.equal(docs.statusCode, 200, 'the API docs still load under their own CSP');
+  const docsCsp = String(docs.headers['content-security-policy']);
+  t.notMatch(docsCsp, /script-src[^;]*unsafe/, 'the docs\' scripts stay as strict as before');
+  t.match(docsCsp, /style-src 'self' 'unsafe-inline';/, 'their run-time styles may be inline (the browser test watches the console)');
+  const pageCsp = String((await app.inject({ method: 'GET', url: '/' })).headers['content-security-policy']);
+  t.notMatch(pageCsp, /unsafe-inline/, 'the client\'s own page allows nothing inline');
 });
 
 t.test('cookie sessions: writes need the client header (CSRF defence)', async (t) => {

@@ -43,5 +43,6 @@ export function clearError() {
 
 /** Puts the focus on the main area after a view changed (screen readers). */
 export function focusMain() {
-  main.focus({ preventScroll: true });
+  // A view that focused its own field (the chat's composer) keeps it.
+  if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
 }

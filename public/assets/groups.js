@@ -1,23 +1,12 @@
 // Group conversations: creating one, its view (messages with their
 // senders, the members, what the owner may change, leaving).
 
-import { actionButton, api, ApiError, attempt } from './api.js';
+import { actionButton, api, attempt } from './api.js';
 import { formValues, h, render } from './dom.js';
 import { refreshCounts } from './live.js';
 import { route } from './session.js';
-import { learnMembers, nameOf, state } from './state.js';
-import { threadsOf } from './views.js';
-
-/** Looks a username up; a clear message when nobody has it. */
-async function userNamed(username) {
-  const name = username.trim();
-  return api('GET', `/users/${encodeURIComponent(name)}`).catch((error) => {
-    if (error instanceof ApiError && (error.status === 404 || error.status === 400)) {
-      throw new ApiError(404, { message: `nobody is called "${name}"; check the username` }, true);
-    }
-    throw error;
-  });
-}
+import { learnMembers, nameOf, state, userNamed } from './state.js';
+import { chat } from './chat.js';
 
 /** The form on the conversations page: a title and the members' usernames. */
 export function newGroupForm() {
@@ -46,21 +35,17 @@ export async function groupView(groupId) {
   const group = await api('GET', `/groups/${groupId}`);
   learnMembers(group);
   const manages = group.managerId === state.me.id;
-  const { threads, reload } = threadsOf(`/groups/${groupId}/messages?limit=100`);
-  const composer = h('form', {
-    class: 'inline',
-    onsubmit: (e) => {
-      e.preventDefault();
-      attempt(async () => {
-        await api('POST', '/messages', { groupId, content: formValues(e.target).content });
-        e.target.reset();
-        await reload();
-      });
-    },
-  },
-    h('label', {}, `New message to ${group.title}`, h('textarea', { name: 'content', required: true, maxlength: 10000 })),
-    h('button', { type: 'submit' }, 'Send'),
-  );
+  const read = async () => {
+    await api('POST', `/groups/${groupId}/read`).catch(() => {});
+    refreshCounts();
+  };
+  const view = chat({
+    url: `/groups/${groupId}/messages`,
+    label: `Message to ${group.title}`,
+    send: (content, parentMessageId) => api('POST', '/messages', parentMessageId ? { parentMessageId, content } : { groupId, content }),
+    belongs: (m) => m.groupId === groupId,
+    onIncoming: read,
+  });
   const members = h('ul', { class: 'list', id: 'members', 'aria-label': 'Members' }, group.members.map((m) =>
     h('li', { class: 'item', dataset: { userId: m.userId } },
       h('strong', {}, m.userId === state.me.id ? 'You' : nameOf(m.userId)),
@@ -89,38 +74,29 @@ export async function groupView(groupId) {
     )
     : null;
   render(
-    h('h2', {}, group.title),
-    h('details', { class: 'members' },
-      h('summary', {}, `${group.members.length} member${group.members.length === 1 ? '' : 's'}`),
-      members, addForm),
-    h('div', { class: 'actions' },
-      actionButton('Leave group', async () => {
-        if (!window.confirm(`Leave ${group.title}? You keep what was sent while you were in it.`)) return;
-        await api('DELETE', `/groups/${groupId}/members/${state.me.id}`);
-        location.hash = '#/conversations';
-      }),
+    h('div', { class: 'chat-head' },
+      h('h2', {}, group.title),
+      h('details', { class: 'members' },
+        h('summary', {}, `${group.members.length} member${group.members.length === 1 ? '' : 's'}`),
+        members, addForm,
+        actionButton('Leave group', async () => {
+          if (!window.confirm(`Leave ${group.title}? You keep what was sent while you were in it.`)) return;
+          await api('DELETE', `/groups/${groupId}/members/${state.me.id}`);
+          location.hash = '#/conversations';
+        }),
+      ),
     ),
-    composer,
-    threads,
+    view.element,
   );
+  await view.start();
   // Opening the group reads it: the read position moves to its newest message.
-  await api('POST', `/groups/${groupId}/read`);
-  refreshCounts();
-  await reload();
-  const read = () => attempt(async () => {
-    await api('POST', `/groups/${groupId}/read`);
-    await reload();
-  });
+  await read();
+  const memberIds = new Set(group.members.map((m) => m.userId));
   return {
-    onNotification: (n) => {
-      if (n.groupId === groupId) read();
-    },
-    // Live events: my messages to the group from elsewhere, edits in it.
-    onMessages: (type, batch) => {
-      if (type === 'message.read') return;
-      if (batch.count > batch.messages.length || batch.messages.some((m) => m.groupId === groupId && (type === 'message.edited' || m.senderId === state.me.id))) {
-        attempt(reload);
-      }
+    onMessages: view.onMessages,
+    // A member's account deletion took their messages and their place: show the group again.
+    onAccountDeleted: (userId) => {
+      if (memberIds.has(userId)) attempt(route);
     },
   };
 }

@@ -6,7 +6,7 @@ import { connectEvents, refreshCounts } from './live.js';
 import { state } from './state.js';
 import { groupView } from './groups.js';
 import { moderationView } from './moderation.js';
-import { accountView, authView, conversationsView, conversationView, inboxView, notificationsView, searchView } from './views.js';
+import { accountView, authView, conversationsView, conversationView, searchView, threadView } from './views.js';
 
 const nav = document.getElementById('nav');
 
@@ -19,8 +19,9 @@ export async function start() {
       signedOut();
     }),
   );
+  // Who is signed in: 200 with null when nobody is (no 401 in the console).
   try {
-    state.me = await api('GET', '/me');
+    state.me = (await api('GET', '/auth/session')).user;
   } catch {
     state.me = null;
   }
@@ -31,6 +32,7 @@ export async function start() {
 export function signedIn(user) {
   state.me = user;
   nav.hidden = false;
+  document.getElementById('whoami').textContent = user.displayName ? `${user.displayName} (@${user.username})` : `@${user.username}`;
   // Whether to show the moderators' page: /me says (a login's answer does not).
   const moderation = document.getElementById('moderation-link');
   moderation.hidden = !user.isModerator;
@@ -52,11 +54,14 @@ export function signedOut() {
   state.events?.close();
   state.events = null;
   nav.hidden = true;
+  document.title = 'signalbox';
   location.hash = '#/login';
   route();
 }
 
+let routed = 0;
 export async function route() {
+  const generation = ++routed;
   clearError();
   if (!state.me) {
     state.view = null;
@@ -66,11 +71,10 @@ export async function route() {
   const hash = location.hash || '#/conversations';
   const conversation = /^#\/c\/(\d+)$/.exec(hash);
   const group = /^#\/g\/(\d+)$/.exec(hash);
+  const thread = /^#\/t\/(\d+)$/.exec(hash);
   const search = /^#\/search(?:\?(.*))?$/.exec(hash);
   const views = {
     '#/conversations': conversationsView,
-    '#/inbox': inboxView,
-    '#/notifications': notificationsView,
     '#/account': accountView,
     '#/moderation': moderationView,
   };
@@ -78,9 +82,14 @@ export async function route() {
     ? () => conversationView(Number(conversation[1]))
     : group
       ? () => groupView(Number(group[1]))
+      : thread
+      ? () => threadView(Number(thread[1]))
       : search
       ? () => searchView(new URLSearchParams(search[1] ?? ''))
       : views[hash] ?? conversationsView;
-  state.view = (await attempt(view)) ?? null;
+  const shown = (await attempt(view)) ?? null;
+  // A later route (a click while this view loaded) owns the page now.
+  if (generation !== routed) return;
+  state.view = shown;
   focusMain();
 }

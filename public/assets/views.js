@@ -1,12 +1,13 @@
 // The views: each renders the main area from one or two requests and may
-// return { onNotification } to react to live events.
+// return { onMessages, onAccountDeleted } to react to live events.
 
-import { actionButton, api, ApiError, attempt } from './api.js';
+import { actionButton, api, attempt } from './api.js';
+import { chat, isGone } from './chat.js';
 import { formValues, h, render, when } from './dom.js';
-import { refreshCounts } from './live.js';
+import { markAllRead, refreshCounts } from './live.js';
 import { newGroupForm } from './groups.js';
 import { route, signedIn, signedOut } from './session.js';
-import { learnNames, nameOf, state } from './state.js';
+import { learnNames, nameOf, state, userNamed } from './state.js';
 
 export function authView() {
   const login = h('form', {
@@ -48,14 +49,8 @@ export async function conversationsView() {
       e.preventDefault();
       const { username, content } = formValues(e.target);
       attempt(async () => {
-        const user = await api('GET', `/users/${encodeURIComponent(username.trim())}`).catch((error) => {
-          if (error instanceof ApiError && (error.status === 404 || error.status === 400)) {
-            throw new ApiError(404, { message: `nobody is called "${username.trim()}"; check the username` }, true);
-          }
-          throw error;
-        });
+        const user = await userNamed(username);
         await api('POST', '/messages', { receiverId: user.id, content });
-        state.users.set(user.id, user.displayName || user.username);
         location.hash = `#/c/${user.id}`;
       });
     },
@@ -65,6 +60,7 @@ export async function conversationsView() {
     h('label', {}, 'Message', h('input', { name: 'content', required: true, maxlength: 10000 })),
     h('button', { type: 'submit' }, 'Send'),
   );
+  const unread = data.conversations.filter((c) => c.unreadCount > 0);
   const items = data.conversations.map((c) => {
     if (c.user) state.users.set(c.user.id, c.user.displayName || c.user.username);
     const from = c.lastMessage.senderId === state.me.id ? 'You: ' : c.group ? `${nameOf(c.lastMessage.senderId)}: ` : '';
@@ -72,266 +68,172 @@ export async function conversationsView() {
       ? h('a', { href: `#/g/${c.group.id}` }, h('strong', {}, c.group.title), h('span', { class: 'meta' }, ' · group'))
       : h('a', { href: `#/c/${c.user.id}` }, h('strong', {}, c.user.displayName || c.user.username));
     return h('li', { class: `item${c.unreadCount ? ' unread' : ''}`, dataset: c.group ? { groupId: c.group.id } : { userId: c.user.id } },
-      link,
-      c.unreadCount ? h('span', { class: 'count badge' }, `${c.unreadCount} unread`) : null,
-      h('div', { class: 'content' }, from + (c.lastMessage.content ?? '(unsent)').slice(0, 140)),
-      h('div', { class: 'meta' }, when(c.lastMessage.sentAt)),
+      h('div', { class: 'item-head' },
+        link,
+        h('time', { class: 'meta', datetime: c.lastMessage.sentAt, title: when(c.lastMessage.sentAt) }, shortWhen(c.lastMessage.sentAt)),
+      ),
+      h('div', { class: 'item-body' },
+        h('div', { class: 'content preview' }, from + (c.lastMessage.content ?? '(unsent)').slice(0, 140)),
+        c.unreadCount ? h('span', { class: 'count badge', 'aria-label': `${c.unreadCount} unread` }, String(c.unreadCount)) : null,
+      ),
     );
   });
   render(
-    h('div', { class: 'two' }, start, newGroupForm()),
-    h('h2', {}, 'Conversations'),
-    items.length ? h('ul', { class: 'list', id: 'conversations' }, items) : h('p', { class: 'meta' }, 'No conversations yet.'),
+    h('div', { class: 'heading-row' },
+      h('h2', {}, 'Conversations'),
+      unread.length
+        ? actionButton('Mark all read', async () => {
+          await markAllRead(unread);
+          await route();
+        })
+        : null,
+    ),
+    items.length ? h('ul', { class: 'list', id: 'conversations' }, items) : h('p', { class: 'meta' }, 'No conversations yet. Start one below.'),
+    h('div', { class: 'two starts' }, start, newGroupForm()),
   );
-  return { onNotification: () => route() };
+  // Any live change to a conversation of mine reorders or recounts the list.
+  let pending = null;
+  const again = () => {
+    pending ??= setTimeout(() => attempt(route), 150);
+  };
+  return { onMessages: again, onAccountDeleted: again };
 }
 
-/** One message and its replies, with the actions the caller may take. */
-function messageNode(node, reload) {
-  const mine = node.senderId === state.me.id;
-  const gone = node.deletedAt !== null && node.deletedAt !== undefined;
-  const canRead = node.receiverId === state.me.id && !node.read && !gone;
-  const body = gone
-    ? h('div', { class: 'content unsent' }, mine ? 'You unsent this message.' : 'This message was unsent.')
-    : h('div', { class: 'content' }, node.content);
-  const actions = h('div', { class: 'actions' });
-  const extra = h('div');
-  const el = h('article', {
-    class: `message${mine ? ' mine' : ''}${canRead ? ' unread' : ''}`,
-    'aria-label': `Message from ${mine ? 'you' : state.users.get(node.senderId) ?? 'them'}`,
-    dataset: { messageId: node.id },
-  },
-    h('div', { class: 'meta' },
-      h('strong', {}, mine ? 'You' : state.users.get(node.senderId) ?? `user #${node.senderId}`), ' · ', when(node.sentAt),
-      node.edited ? h('span', { class: 'edited' }, ' · edited') : null,
-      mine && node.read ? h('span', { class: 'receipt', title: `read ${when(node.readAt)}` }, ' · read') : null,
-      node.earlierParent ? ' · in reply to an earlier message' : null,
-    ),
-    body, actions, extra,
-  );
+/** A list's time: the hour today, the date before. */
+function shortWhen(iso) {
+  const d = new Date(iso);
+  return d.toDateString() === new Date().toDateString()
+    ? d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })
+    : d.toLocaleDateString(undefined, { day: 'numeric', month: 'short' });
+}
 
-  const replyForm = () => h('form', {
-    class: 'inline',
-    onsubmit: (e) => {
-      e.preventDefault();
-      attempt(async () => {
-        await api('POST', '/messages', { parentMessageId: node.id, content: formValues(e.target).content });
-        await reload();
-      });
-    },
-  },
-    h('label', {}, 'Reply', h('textarea', { name: 'content', required: true, maxlength: 10000 })),
-    h('button', { type: 'submit' }, 'Send reply'),
-  );
-  const editForm = () => h('form', {
-    class: 'inline',
-    onsubmit: (e) => {
-      e.preventDefault();
-      attempt(async () => {
-        await api('PATCH', `/messages/${node.id}`, { content: formValues(e.target).content });
-        await reload();
-      });
-    },
-  },
-    h('label', {}, 'Edit message', h('textarea', { name: 'content', required: true, maxlength: 10000 }, node.content)),
-    h('button', { type: 'submit' }, 'Save'),
-  );
-  const toggle = (make) => () => {
-    if (extra.firstChild) extra.replaceChildren();
-    else {
-      extra.replaceChildren(make());
-      extra.querySelector('textarea, button')?.focus();
-    }
+/**
+ * A direct conversation as a chat (chat.js). Opening it reads what the
+ * partner sent; so does each message of theirs that arrives while it is
+ * open. When the partner deletes their account the view says so and the
+ * composer closes (the live event account.deleted, or a send that finds
+ * nobody).
+ */
+export async function conversationView(partnerId) {
+  await learnNames([partnerId]);
+  const title = nameOf(partnerId);
+  const gone = () => {
+    view.close(`${title}'s account was deleted, and their messages with it. You cannot reply.`, { clear: true });
+    blockButton.remove();
   };
-
-  actions.append(h('button', { type: 'button', class: 'secondary', onclick: toggle(replyForm) }, 'Reply'));
-  if (mine && !gone) {
-    actions.append(h('button', { type: 'button', class: 'secondary', onclick: toggle(editForm) }, 'Edit'));
-    actions.append(actionButton('Unsend', async () => {
-      if (!window.confirm('Unsend this message? Its words are deleted for everyone; replies stay.')) return;
-      await api('DELETE', `/messages/${node.id}`);
-      await reload();
-    }));
+  const view = chat({
+    url: `/conversations/${partnerId}/messages`,
+    label: `Message to ${title}`,
+    send: async (content, parentMessageId) => {
+      try {
+        return await api('POST', '/messages', parentMessageId ? { parentMessageId, content } : { receiverId: partnerId, content });
+      } catch (error) {
+        if (isGone(error) && !parentMessageId) gone();
+        throw error;
+      }
+    },
+    belongs: (m) => m.groupId === null && (m.senderId === partnerId || m.receiverId === partnerId),
+    onIncoming: () => readConversation(partnerId),
+  });
+  // Blocking: their messages to you are refused by the database (403 BLOCKED).
+  const blocked = (await api('GET', '/me/blocks')).blocks.some((b) => b.user.id === partnerId);
+  const blockButton = actionButton(blocked ? `Unblock ${title}` : `Block ${title}`, async () => {
+    await api(blocked ? 'DELETE' : 'POST', `/users/${partnerId}/block`);
+    await route();
+  });
+  render(
+    h('div', { class: 'chat-head' }, h('h2', {}, title), blockButton),
+    view.element,
+  );
+  try {
+    await view.start();
+  } catch (error) {
+    if (!isGone(error)) throw error;
+    gone();
+    return null;
   }
-  if (!mine && !gone) {
-    const reportForm = () => h('form', {
+  await readConversation(partnerId);
+  return {
+    onMessages: view.onMessages,
+    onAccountDeleted: (userId) => {
+      if (userId === partnerId) gone();
+    },
+  };
+}
+
+/** Marks what the partner sent read (the view is open) and updates the count. */
+async function readConversation(partnerId) {
+  await api('POST', `/conversations/${partnerId}/read`).catch(() => {});
+  refreshCounts();
+}
+
+/**
+ * One thread as a tree (GET /messages/:id/thread: one recursive query per
+ * page): every reply under its parent, a reply form on each message.
+ */
+export async function threadView(messageId) {
+  const repliesOf = new Map(); // message id → the element its replies go in
+  const container = h('div', { class: 'tree' });
+  const more = h('div');
+  const nodeOf = (m) => {
+    const replies = h('div', { class: 'replies' });
+    const extra = h('div');
+    const mine = m.senderId === state.me.id;
+    const gone = m.deletedAt !== null;
+    const replyForm = () => h('form', {
       class: 'inline',
       onsubmit: (e) => {
         e.preventDefault();
         attempt(async () => {
-          await api('POST', `/messages/${node.id}/report`, { reason: formValues(e.target).reason });
-          extra.replaceChildren(h('p', { class: 'meta', role: 'status' }, 'Reported. A moderator will look at it.'));
+          await api('POST', '/messages', { parentMessageId: m.id, content: formValues(e.target).content });
+          await route();
         });
       },
     },
-      h('label', {}, 'Why are you reporting this message?', h('textarea', { name: 'reason', required: true, maxlength: 1000 })),
-      h('button', { type: 'submit' }, 'Send report'),
+      h('label', {}, 'Reply', h('textarea', { name: 'content', required: true, maxlength: 10000 })),
+      h('button', { type: 'submit' }, 'Send reply'),
     );
-    actions.append(h('button', { type: 'button', class: 'secondary', onclick: toggle(reportForm) }, 'Report'));
-  }
-  if (node.edited && !gone) {
-    const editor = (id) => (id === null ? 'someone since deleted' : id === state.me.id ? 'you' : state.users.get(id) ?? `user #${id}`);
-    actions.append(actionButton('History', async () => {
-      if (extra.firstChild) return extra.replaceChildren();
-      const history = await api('GET', `/messages/${node.id}/history`);
-      extra.replaceChildren(
-        h('h3', { class: 'meta' }, 'Earlier versions'),
-        h('ol', { class: 'history' }, history.versions.map((v) =>
-          h('li', {}, h('div', { class: 'content' }, v.oldContent),
-            h('div', { class: 'meta' }, `replaced ${when(v.editedAt)} by ${editor(v.editedBy)}`)))),
-      );
-    }));
-  }
-  if (canRead) {
-    actions.append(actionButton('Mark read', async () => {
-      await api('POST', `/messages/${node.id}/read`);
-      await reload();
-      refreshCounts();
-    }));
-  }
-  const wrapper = h('div', { class: 'node' }, el);
-  if (node.replies.length) wrapper.append(h('div', { class: 'replies' }, node.replies.map((r) => messageNode(r, reload))));
-  return wrapper;
-}
-
-/**
- * The conversation's newest messages as trees, from ONE request: every
- * message of the page is in this conversation, so replies hang under their
- * parents by parentMessageId. A reply whose parent is older than the page
- * starts a tree of its own, marked as a reply. (Fetching each message's
- * thread was one request per thread, again on every live notification.)
- */
-function treesOf(messages) {
-  const byId = new Map(messages.map((m) => [m.id, { ...m, replies: [] }]));
-  const roots = [];
-  for (const node of [...byId.values()].sort((a, b) => a.id - b.id)) {
-    const parent = node.parentMessageId === null ? undefined : byId.get(node.parentMessageId);
-    if (parent) parent.replies.push(node);
-    else {
-      node.earlierParent = node.parentMessageId !== null;
-      roots.push(node);
-    }
-  }
-  return roots;
-}
-
-/**
- * A page of messages shown as threads (the element) and its reload: one
- * load at a time, and a request for another while one runs folds into one
- * more. The direct conversation and the group view share it.
- */
-export function threadsOf(url) {
-  const threads = h('div', { id: 'threads' });
-  let loading = null;
-  let again = false;
-  const load = async () => {
-    const page = await api('GET', url);
-    const trees = treesOf(page.messages);
-    threads.replaceChildren(...(trees.length
-      ? trees.map((root) => h('section', { class: 'thread', 'aria-label': 'Thread' }, messageNode(root, reload)))
-      : [h('p', { class: 'meta' }, 'No messages yet.')]));
+    repliesOf.set(m.id, replies);
+    return h('div', { class: 'node' },
+      h('article', { class: `message${mine ? ' mine' : ''}${m.id === messageId ? ' chosen' : ''}`, dataset: { messageId: m.id } },
+        h('div', { class: 'meta sender' },
+          h('strong', {}, mine ? 'You' : nameOf(m.senderId)), ' · ', when(m.sentAt),
+          m.edited && !gone ? h('span', { class: 'edited' }, ' · edited') : null),
+        gone ? h('div', { class: 'content unsent' }, 'This message was unsent.') : h('div', { class: 'content' }, m.content),
+        gone ? null : h('div', { class: 'actions' }, h('button', {
+          type: 'button', class: 'secondary',
+          onclick: () => {
+            if (extra.firstChild) return extra.replaceChildren();
+            extra.replaceChildren(replyForm());
+            extra.querySelector('textarea').focus();
+          },
+        }, 'Reply')),
+        extra,
+      ),
+      replies,
+    );
   };
-  const reload = async () => {
-    if (loading) {
-      again = true;
-      return loading;
-    }
-    loading = (async () => {
-      do {
-        again = false;
-        await load();
-      } while (again);
-    })().finally(() => (loading = null));
-    return loading;
+  const attach = (node, into) => {
+    into.append(nodeOf(node));
+    for (const r of node.replies) attach(r, repliesOf.get(node.id));
   };
-  return { threads, reload };
-}
-
-export async function conversationView(partnerId) {
-  await learnNames([partnerId]);
-  const title = state.users.get(partnerId) ?? `user #${partnerId}`;
-  const { threads, reload } = threadsOf(`/conversations/${partnerId}/messages?limit=100`);
-  const composer = h('form', {
-    class: 'inline',
-    onsubmit: (e) => {
-      e.preventDefault();
-      attempt(async () => {
-        await api('POST', '/messages', { receiverId: partnerId, content: formValues(e.target).content });
-        e.target.reset();
-        await reload();
-      });
-    },
-  },
-    h('label', {}, `New message to ${title}`, h('textarea', { name: 'content', required: true, maxlength: 10000 })),
-    h('button', { type: 'submit' }, 'Send'),
-  );
-  // Blocking: their messages to you are refused by the database (403 BLOCKED).
-  const blocked = (await api('GET', '/me/blocks')).blocks.some((b) => b.user.id === partnerId);
+  const load = async (after) => {
+    const page = await api('GET', `/messages/${messageId}/thread?limit=500${after ? `&after=${after}` : ''}`);
+    if (page.root) attach(page.root, container);
+    for (const c of page.continued) attach(c, repliesOf.get(c.parentMessageId) ?? container);
+    more.replaceChildren(page.nextCursor ? actionButton('More replies', () => load(page.nextCursor)) : '');
+    return page;
+  };
+  const { root } = await load();
+  const partner = root && root.groupId === null ? (root.senderId === state.me.id ? root.receiverId : root.senderId) : null;
+  await learnNames(partner === null ? [] : [partner]);
+  const back = root?.groupId ? `#/g/${root.groupId}` : partner !== null ? `#/c/${partner}` : '#/conversations';
   render(
-    h('h2', {}, `Conversation with ${title}`),
-    h('div', { class: 'actions' },
-      actionButton('Mark conversation read', async () => {
-        await api('POST', `/conversations/${partnerId}/read`);
-        await reload();
-        refreshCounts();
-      }),
-      actionButton(blocked ? `Unblock ${title}` : `Block ${title}`, async () => {
-        await api(blocked ? 'DELETE' : 'POST', `/users/${partnerId}/block`);
-        await route();
-      }),
-    ),
-    composer,
-    threads,
+    h('div', { class: 'chat-head' }, h('h2', {}, 'Thread'), h('a', { href: back }, 'Back to the conversation')),
+    container,
+    more,
   );
-  // Opening a conversation reads what the partner sent.
-  await api('POST', `/conversations/${partnerId}/read`);
-  refreshCounts();
-  await reload();
-  const inThisConversation = (m) => m.senderId === partnerId || m.receiverId === partnerId;
-  return {
-    // A message from the partner: read it (the view is open) and show it.
-    onNotification: (n) => {
-      if (n.senderId !== partnerId) return;
-      attempt(async () => {
-        await api('POST', `/conversations/${partnerId}/read`);
-        await reload();
-        refreshCounts();
-      });
-    },
-    // Live events: my messages sent elsewhere, edits by either of us, read
-    // receipts for mine. (The partner's new messages come with their
-    // notification, above.) A batch larger than its list reloads too.
-    onMessages: (type, batch) => {
-      const concerned = batch.count > batch.messages.length ||
-        (type === 'message.read'
-          ? batch.messages.some((r) => r.receiverId === partnerId)
-          : batch.messages.some((m) => inThisConversation(m) && (type === 'message.edited' || m.senderId === state.me.id)));
-      if (concerned) attempt(reload);
-    },
-  };
-}
-
-export async function inboxView() {
-  const data = await api('GET', '/inbox/unread');
-  await learnNames(data.messages.map((m) => m.senderId));
-  render(
-    h('h2', {}, `Unread messages (${data.unreadCount})`),
-    data.messages.length
-      ? h('ul', { class: 'list' }, data.messages.map((m) =>
-        h('li', { class: 'item unread' },
-          h('strong', {}, nameOf(m.senderId, m.senderUsername)), ' ', h('span', { class: 'meta' }, when(m.sentAt)),
-          h('div', { class: 'content' }, m.preview),
-          h('div', { class: 'actions' },
-            h('a', { href: `#/c/${m.senderId}` }, 'Open conversation'),
-            actionButton('Mark read', async () => {
-              await api('POST', `/messages/${m.id}/read`);
-              refreshCounts();
-              route();
-            }),
-          ))))
-      : h('p', { class: 'meta' }, 'Nothing unread.'),
-  );
-  return { onNotification: () => route() };
+  return null;
 }
 
 /** A search snippet: segments of plain text, the matches in <mark> (text nodes only, never HTML). */
@@ -377,34 +279,6 @@ export async function searchView(params) {
     data.nextCursor ? h('p', {}, h('a', { href: `#/search?${new URLSearchParams({ q, after: data.nextCursor })}` }, 'More results')) : '',
   );
   return null;
-}
-
-export async function notificationsView() {
-  const data = await api('GET', '/notifications');
-  await learnNames(data.notifications.map((n) => n.senderId));
-  render(
-    h('div', { class: 'heading-row' },
-      h('h2', {}, 'Notifications'),
-      actionButton('Mark all read', async () => {
-        await api('POST', '/notifications/read-all');
-        refreshCounts();
-        route();
-      }),
-    ),
-    data.notifications.length
-      ? h('ul', { class: 'list', id: 'notifications' }, data.notifications.map((n) =>
-        h('li', { class: `item${n.readAt ? '' : ' unread'}` },
-          actionButton(`${n.kind === 'reply' ? 'Reply' : 'Message'} from ${state.users.get(n.senderId) ?? `user #${n.senderId}`}`, async () => {
-            await api('POST', `/notifications/${n.id}/read`);
-            refreshCounts();
-            location.hash = n.groupId ? `#/g/${n.groupId}` : `#/c/${n.senderId}`;
-          }),
-          h('div', { class: 'content' }, n.preview),
-          h('div', { class: 'meta' }, when(n.createdAt), n.readAt ? ' · read' : ' · unread'),
-        )))
-      : h('p', { class: 'meta' }, 'No notifications.'),
-  );
-  return { onNotification: () => route() };
 }
 
 export function accountView() {
