@@ -13,7 +13,7 @@
  * replica's recovery_min_apply_delay (simulated lag). The tests and the
  * benchmark use the same functions (startCluster).
  *
- * The roles are set up as in a deployment (README, "Roles"): `urls` are
+ * The roles are set up as in a deployment (docs/database.md, "Roles"): `urls` are
  * the owner's (postgres: migrations, a DBA), `runtime` the same servers
  * as the authenticator, which the service serves as.
  *

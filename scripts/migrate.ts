@@ -1,6 +1,6 @@
 /**
  * `npm run migrate`: prepares the service's database (the roles that are
- * missing, README "Roles"; the committed migrations; graphile-worker's
+ * missing, docs/database.md "Roles"; the committed migrations; graphile-worker's
  * schema) and exits, without starting the server. Uses
  * MIGRATE_DATABASE_URL, else DATABASE_URL, else the embedded database.
  * Several at once wait for each other

@@ -53,7 +53,7 @@ async function main(): Promise<number> {
   const templateUrl = withDatabase(serverUrl, template);
   await adminQuery(serverUrl, `drop database if exists ${template}`, `create database ${template}`);
   try {
-    // The tests serve as the runtime role, as a deployment does (README,
+    // The tests serve as the runtime role, as a deployment does (docs/database.md,
     // "Roles"); a password, for servers that ask for one.
     const authenticator = { name: config.DATABASE_AUTHENTICATOR, password: 'signalbox-test-authenticator' };
     await setUpDatabase(templateUrl, config.DATABASE_VISITOR, { quiet: true, authenticator });

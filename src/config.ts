@@ -46,7 +46,7 @@ const configSchema = z.object({
    * The role the service serves as (LOGIN NOINHERIT, a member of the visitor
    * only, its sessions starting as the visitor), created by ensureRoles()
    * when missing. DATABASE_URL should name it; MIGRATE_DATABASE_URL names
-   * the owner (README, "Roles"). The embedded database is set up this way.
+   * the owner (docs/database.md, "Roles"). The embedded database is set up this way.
    */
   DATABASE_AUTHENTICATOR: z
     .string()
@@ -105,7 +105,7 @@ const configSchema = z.object({
   CACHE_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,100}$/, 'letters, digits and :_.- only').optional(),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
   /**
-   * Socket budgets (README, "Limits and failure answers"): a request's
+   * Socket budgets (docs/limits.md): a request's
    * headers and body must arrive within these (slow senders are cut: 408),
    * an idle keep-alive connection closes after KEEP_ALIVE_TIMEOUT_MS, and at
    * most MAX_CONNECTIONS sockets are open, MAX_CONNECTIONS_PER_ADDRESS from
@@ -123,7 +123,7 @@ const configSchema = z.object({
   KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(0).max(1_000_000).default(1024),
-  /** Wrong passwords per minute per address + account; other budgets derive from it (README). */
+  /** Wrong passwords per minute per address + account; other budgets derive from it (docs/limits.md). */
   LOGIN_RATE_LIMIT: z.coerce.number().int().positive().default(10),
   /** argon2 computations at once, and how many more may wait; beyond that 503. */
   ARGON2_MAX_CONCURRENT: z.coerce.number().int().min(1).max(64).default(2),
@@ -184,7 +184,7 @@ const configSchema = z.object({
    * graphile-worker's schema) with MIGRATE_DATABASE_URL. Off: a deployment
    * runs `npm run migrate` as a step of its own and its instances hold only
    * the authenticator's credential; without MIGRATE_DATABASE_URL they then
-   * run no retention job either (README, "Roles").
+   * run no retention job either (docs/database.md, "Roles").
    */
   MIGRATE_ON_START: z
     .enum(['0', '1', 'true', 'false'])

@@ -34,7 +34,7 @@ export const rateLimited = (message: string, seconds: number, code = 'RATE_LIMIT
 type Mapped = { statusCode: number; code: string; message: string };
 
 /**
- * The SQLSTATEs the schema raises (README, "Database rules") and the
+ * The SQLSTATEs the schema raises (docs/database.md) and the
  * generic ones a hostile input can reach. Anything else is a real 500.
  */
 const bySqlState: Record<string, Mapped> = {

@@ -17,7 +17,7 @@
 
 type Json = Record<string, unknown>;
 
-/** Every `code` the API answers with, by status (README, "Error codes"). */
+/** Every `code` the API answers with, by status (docs/api.md, "Error codes"). */
 export const ERROR_CODES: Record<number, string[]> = {
   400: [
     'VALIDATION_ERROR', 'INVALID_CURSOR', 'INVALID_INPUT', 'INVALID_CONTENT', 'INVALID_CHARACTER', 'VALUE_TOO_LONG',

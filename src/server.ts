@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     databaseUrl = asRole(embedded.url, authenticator.name, authenticator.password);
   }
   // The owner runs the set-up (roles, migrations) and the retention job;
-  // requests are served as the authenticator (README, "Roles"). Its URL:
+  // requests are served as the authenticator (docs/database.md, "Roles"). Its URL:
   // the embedded superuser's, MIGRATE_DATABASE_URL, or DATABASE_URL while
   // the service sets the database up at start. Without one (MIGRATE_ON_START
   // =false, no MIGRATE_DATABASE_URL) the instance holds no owner's credential.
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
   if (privileges.superuser || privileges.ownsSchema) {
     app.log.warn(
       { role: privileges.role, superuser: privileges.superuser, ownsSchema: privileges.ownsSchema },
-      `DATABASE_URL connects as ${privileges.role}, which can bypass row-level security and change the schema; point it at ${config.DATABASE_AUTHENTICATOR} and MIGRATE_DATABASE_URL at the owner (README, "Roles")`,
+      `DATABASE_URL connects as ${privileges.role}, which can bypass row-level security and change the schema; point it at ${config.DATABASE_AUTHENTICATOR} and MIGRATE_DATABASE_URL at the owner (docs/database.md, "Roles")`,
     );
   }
   // The retention job (PRUNE_SCHEDULE) on its own direct pool: its CALL

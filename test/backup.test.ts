@@ -1,5 +1,5 @@
 /**
- * Backup and restore as the README tells a DBA to do them: a data-only
+ * Backup and restore as docs/operations.md tells a DBA to do them: a data-only
  * dump restored into a migrated database (the triggers and foreign keys
  * off for the restore, graphile-migrate's and graphile-worker's own schemas
  * left out), and a full dump restored into a new database after

@@ -135,7 +135,7 @@ t.test('@fastify/caching\'s store is the views\' store; its ETag shortcut never 
 // Why signalbox does not call reply.etag(): @fastify/caching's shortcut, as
 // shipped, answers 304 to anyone presenting a stored ETag, before the auth
 // hook and for any URL. If this starts failing, the plugin changed: the
-// README's reasoning should be revisited.
+// docs/cache.md's reasoning should be revisited.
 t.test('@fastify/caching\'s reply.etag() shortcut answers before authentication (why it is not used)', async (t) => {
   const { default: Fastify } = await import('fastify');
   const { default: caching } = await import('@fastify/caching');

@@ -1,5 +1,5 @@
 /**
- * One lock order for every write path (README, "Lock order"): the users
+ * One lock order for every write path (docs/database.md, "Lock order"): the users
  * row an account deletion removes, the message rows a statement writes,
  * the rows hanging off them, the parent a reply counts on, then the
  * delivery counters in user-id order. bench/race.ts races two API-shaped

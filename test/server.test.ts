@@ -95,7 +95,7 @@ t.test('without DATABASE_URL: embedded PostgreSQL under DATA_DIR, reused, recove
   t.notMatch(second.output(), /initialising a new cluster/, 'and reuses the data directory');
   const login = await request(second.base, 'POST', '/auth/login', { username: 'kept_user', password: 'long enough pw' });
   t.equal(login.status, 200, 'the data survived');
-  // Least privilege (README, "Roles"): the service serves as the
+  // Least privilege (docs/database.md, "Roles"): the service serves as the
   // authenticator, not as the cluster's superuser.
   const owner = new pg.Client({
     connectionString: `postgres://postgres:${encodeURIComponent(fs.readFileSync(path.join(dataDir, 'postgres-password'), 'utf8').trim())}@127.0.0.1:${port}/signalbox`,

@@ -14,7 +14,7 @@ export type Authenticator = { name: string; password?: string };
 const roleRow = z.object({ startsAs: z.string().nullable(), isVisitor: z.boolean() });
 
 /**
- * The cluster's roles (README, "Roles"): the visitor, which every request
+ * The cluster's roles (docs/database.md, "Roles"): the visitor, which every request
  * runs as (NOLOGIN, no BYPASSRLS), and the authenticator, which the service
  * connects as (LOGIN NOINHERIT, a member of the visitor only, its sessions
  * starting as the visitor: it can be nothing else). The connecting role

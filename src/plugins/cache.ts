@@ -162,7 +162,7 @@ async function cachePlugin(app: FastifyInstance, options: CacheOptions): Promise
   // hanging forever); an error there would fail the request, so it gets the
   // guarded store. Its reply.etag() is not used: that ETag shortcut is an
   // onRequest hook keyed by the ETag alone, blind to the URL and the user
-  // and run before authentication (README, "Caching").
+  // and run before authentication (docs/cache.md).
   const callbackStore = {
     get: (key: Key, done: (err: null, value: unknown) => void) =>
       void guarded('get', () => store.get(key), null).then((value) => done(null, value)),

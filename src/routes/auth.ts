@@ -89,7 +89,7 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
         summary: 'Sign in',
         description:
           `A client that signed in to this account before presents the device token it was given (the ${DEVICE_COOKIE} cookie, ` +
-          `or the ${DEVICE_HEADER} header): its attempts are exempt from the per-account lockout and served first (README, "Limits and failure answers").`,
+          `or the ${DEVICE_HEADER} header): its attempts are exempt from the per-account lockout and served first (docs/limits.md).`,
         security: [],
         body: z.object({ username, password: z.string().min(1).max(256) }).strict(),
         response: { 200: session, ...errors(400, 401, 429, 503) },
