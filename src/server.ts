@@ -81,7 +81,10 @@ async function main(): Promise<void> {
   const jobPool = ownerUrl ? await createDatabasePool(ownerUrl, { maximumPoolSize: 1 }) : null;
   if (!jobPool) app.log.info('no owner\'s connection (MIGRATE_ON_START=false, no MIGRATE_DATABASE_URL): this instance runs no retention job');
   const worker = ownerUrl && jobPool
-    ? await startWorker({ connectionString: ownerUrl, pool: jobPool, schedule: config.PRUNE_SCHEDULE, settings: config, log: app.log })
+    ? await startWorker({
+      connectionString: ownerUrl, pool: jobPool, schedule: config.PRUNE_SCHEDULE, settings: config, log: app.log,
+      onPrune: (run) => app.recordPrune(run),
+    })
     : null;
 
   closeWithGrace({ delay: 10_000, logger: app.log }, async ({ signal, err }) => {

@@ -21,6 +21,24 @@ t.test('with DATABASE_URL: serves, and SIGTERM closes open streams and exits 0',
   t.equal((await request(server.base, 'GET', '/healthz')).status, 200);
   const reg = await request(server.base, 'POST', '/auth/register', { username: 'proc_user', password: 'long enough pw' });
   t.equal(reg.status, 201);
+  // The retention job runs in this process: a run shows in /metrics.
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+  t.teardown(() => admin.end());
+  const metrics = async () => (await fetch(`${server.base}/metrics`)).text();
+  t.notMatch(await metrics(), /signalbox_prune_runs_total\{/, 'no prune run yet');
+  await within((async () => {
+    // The worker installs its schema as it starts; queue the job once it is there.
+    for (;;) {
+      const ok = await admin.query(`select graphile_worker.add_job('signalbox_prune')`).then(() => true, () => false);
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    while (!/signalbox_prune_runs_total\{result="ok"\} 1/.test(await metrics())) await new Promise((r) => setTimeout(r, 100));
+  })(), 15_000, 'the queued prune ran');
+  const text = await metrics();
+  t.match(text, /signalbox_prune_deleted_rows_total\{table="live_events"\} \d+/, 'with its rows by table');
+  t.match(text, /signalbox_prune_last_success_timestamp_seconds \d+/, 'and when it finished');
   const stream = await openStream(`${server.base}/notifications/stream`, { authorization: `Bearer ${reg.json.token}` });
   t.equal(stream.status, 200, 'a live stream is open');
   server.child.kill('SIGTERM');

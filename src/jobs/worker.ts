@@ -50,7 +50,8 @@ export async function startWorker(options: {
   schedule: string;
   settings: PruneSettings;
   log: Log;
-  onPrune?: (run: PruneRun) => void;
+  /** Each run's result, or null when it failed (the metrics count both). */
+  onPrune?: (run: PruneRun | null) => void;
 }): Promise<Worker | null> {
   if (options.schedule === 'off') return null;
   const runner = await run({
@@ -62,7 +63,13 @@ export async function startWorker(options: {
     logger: workerLogger(options.log),
     taskList: {
       [PRUNE_TASK]: async () => {
-        const result = await prune(options.pool, options.settings);
+        let result: PruneRun;
+        try {
+          result = await prune(options.pool, options.settings);
+        } catch (error) {
+          options.onPrune?.(null);
+          throw error;
+        }
         options.log.info({ prune: result }, 'retention prune done');
         options.onPrune?.(result);
       },

@@ -2,6 +2,20 @@ import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import fastifyMetrics from 'fastify-metrics';
 import client from 'prom-client';
+import type { PruneRun } from '../jobs/prune';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Counts a retention run of this process's worker (server.ts): its deleted rows, or null for a failed run. */
+    recordPrune(run: PruneRun | null): void;
+  }
+}
+
+/** The tables a prune run reports, by PruneRun's field. */
+const PRUNED: [keyof PruneRun, string][] = [
+  ['sessions', 'sessions'], ['idempotencyKeys', 'idempotency_keys'], ['liveEvents', 'live_events'],
+  ['notifications', 'notifications'], ['deletedAccounts', 'deleted_accounts'], ['pruneRuns', 'prune_runs'],
+];
 
 /**
  * GET /metrics in Prometheus' text format (fastify-metrics, on prom-client):
@@ -13,11 +27,13 @@ import client from 'prom-client';
  * - signalbox_streams_open: live streams of this process;
  * - signalbox_view_cache_requests_total{result}: cached views served (hit) or built (miss);
  * - signalbox_replica_up, _lag_seconds, _reads_total{replica}: read routing;
- * - signalbox_password_checks{state}: argon2 checks running and queued.
+ * - signalbox_password_checks{state}: argon2 checks running and queued;
+ * - signalbox_prune_runs_total{result}, _deleted_rows_total{table},
+ *   _last_success_timestamp_seconds: the retention job this process ran
+ *   (server.ts reports each run through app.recordPrune; every run is also
+ *   audited in app_private.prune_runs).
  *
- * One registry per app (tests build many apps in one process). The prune
- * job runs beside the app (server.ts) and is audited in
- * app_private.prune_runs, which is where to watch it.
+ * One registry per app (tests build many apps in one process).
  */
 async function metricsPlugin(app: FastifyInstance): Promise<void> {
   const registry = new client.Registry();
@@ -120,6 +136,30 @@ async function metricsPlugin(app: FastifyInstance): Promise<void> {
       this.set({ state: 'running' }, app.passwords.running);
       this.set({ state: 'queued' }, app.passwords.queued);
     },
+  });
+
+  const pruneRuns = new client.Counter({
+    name: 'signalbox_prune_runs_total',
+    help: 'Retention prune runs of this process, by result (ok, failed)',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const pruned = new client.Counter({
+    name: 'signalbox_prune_deleted_rows_total',
+    help: 'Rows the retention prune deleted, by table',
+    labelNames: ['table'],
+    registers: [registry],
+  });
+  const lastPrune = new client.Gauge({
+    name: 'signalbox_prune_last_success_timestamp_seconds',
+    help: 'When this process last finished a retention prune (Unix time; absent before the first)',
+    registers: [registry],
+  });
+  app.decorate('recordPrune', (run: PruneRun | null) => {
+    pruneRuns.inc({ result: run ? 'ok' : 'failed' });
+    if (!run) return;
+    for (const [field, table] of PRUNED) pruned.inc({ table }, run[field]);
+    lastPrune.set(Date.now() / 1000);
   });
 }
 
