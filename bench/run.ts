@@ -21,7 +21,7 @@ import { adminQuery, resolveServer, withDatabase } from '../src/db/admin';
 import { createDatabasePool } from '../src/db/pool';
 import { ensureRoles, migrateDatabase } from '../src/db/setup';
 import { asUser } from '../src/db/transaction';
-import { getThreadPage, getUnreadInbox } from '../src/queries/messages';
+import { getThreadPage, getUnreadInboxJson } from '../src/queries/messages';
 import { projectRoot } from '../src/paths';
 import { buildDataset, shapeFor, type Landmarks } from './dataset';
 import { writeReport, type Results } from './report';
@@ -362,7 +362,7 @@ async function benchInbox(results: Results, pool: DatabasePool, admin: pg.Client
           const userId = sample[i % sample.length]!;
           await tx.query(sql.unsafe`select set_config('signalbox.user_id', ${String(userId)}, true)`);
           const t0 = process.hrtime.bigint();
-          await getUnreadInbox(tx, userId, { limit: 50 });
+          await getUnreadInboxJson(tx, { id: userId, role }, { limit: 50 });
           if (i >= 100) timings.push(ms(t0)); // the first 100 warm the cache
         }
         await tx.query(sql.unsafe`select set_config('signalbox.user_id', ${String(sample[0])}, true)`);

@@ -1880,6 +1880,86 @@ $$;
 COMMENT ON FUNCTION app_public.group_page(visitor text, caller bigint, group_id bigint, before bigint, page_size integer) IS 'GET /groups/:id/messages in one statement: sets the request role and the caller, answers the page (newest first, before a group position) as the API''s JSON text ({messages, nextCursor: a position}); null when the caller was never a member. Row-level security decides which messages: those of the caller''s membership periods.';
 
 --
+-- Name: history_view(text, bigint, bigint); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.history_view(visitor text, caller bigint, message_id bigint) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+declare
+  visible boolean;
+  versions text;
+begin
+  perform set_config('role', visitor, true),
+          set_config('signalbox.user_id', caller::text, true);
+  select true into visible
+    from app_public.messages m
+   where m.id = message_id
+     and (app_public.is_participant(m.sender_id, m.receiver_id, caller)
+          or app_public.reads_group_message(m.group_id, m.group_seq, caller));
+  if visible is null then
+    return null;
+  end if;
+  select coalesce(json_agg(json_build_object('oldContent', h.old_content, 'editedAt', app_public.api_time(h.edited_at),
+                                             'editedBy', h.edited_by) order by h.id desc), '[]')::text
+    into versions
+    from app_public.message_history h
+   where h.message_id = history_view.message_id;
+  return '{"messageId":' || message_id || ',"versions":' || versions || '}';
+end;
+$$;
+
+--
+-- Name: FUNCTION history_view(visitor text, caller bigint, message_id bigint); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.history_view(visitor text, caller bigint, message_id bigint) IS 'GET /messages/:id/history in one statement: {messageId, versions} (newest first) as the API''s JSON text, or null when the caller cannot read the message.';
+
+--
+-- Name: inbox_page(text, bigint, bigint, integer); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.inbox_page(visitor text, caller bigint, before bigint, page_size integer) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+declare
+  unread bigint;
+  ids bigint[];
+  items text[];
+begin
+  perform set_config('role', visitor, true),
+          set_config('signalbox.user_id', caller::text, true);
+  -- The literal `read = false` (never a parameter) matches the partial
+  -- index messages_unread_inbox_idx, for the count and the page alike.
+  select count(*) into unread
+    from app_public.messages m
+   where m.receiver_id = caller and m.read = false and m.deleted_at is null;
+  select array_agg(p.id order by p.id desc), array_agg(p.item order by p.id desc)
+    into ids, items
+    from (
+      select m.id,
+             json_build_object('id', m.id, 'senderId', m.sender_id, 'senderUsername', u.username,
+                               'parentMessageId', m.parent_message_id, 'preview', coalesce(left(m.content, 200), ''),
+                               'sentAt', app_public.api_time(m.sent_at))::text as item
+        from app_public.messages m
+        join app_public.users u on u.id = m.sender_id
+       where m.receiver_id = caller and m.read = false and m.deleted_at is null
+         and m.id < coalesce(before, 9223372036854775807)
+       order by m.id desc
+       limit page_size + 1
+    ) p;
+  return '{"messages":[' || coalesce(array_to_string(items[1:page_size], ','), '') || '],"unreadCount":' || unread
+         || ',"nextCursor":' || case when cardinality(ids) > page_size then ids[page_size]::text else 'null' end || '}';
+end;
+$$;
+
+--
+-- Name: FUNCTION inbox_page(visitor text, caller bigint, before bigint, page_size integer); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.inbox_page(visitor text, caller bigint, before bigint, page_size integer) IS 'GET /inbox/unread in one statement: {messages, unreadCount, nextCursor} as the API''s JSON text, from the partial index messages_unread_inbox_idx.';
+
+--
 -- Name: is_group_member(bigint, bigint); Type: FUNCTION; Schema: app_public; Owner: -
 --
 
@@ -1992,6 +2072,29 @@ $$;
 --
 
 COMMENT ON FUNCTION app_public.login_credentials(username text, device_hash bytea) IS 'Login: the user with this username, their password hash (the service verifies it with argon2) and whether the device token (SHA-256) was issued to them; no row for an unknown username.';
+
+--
+-- Name: me_view(text, bigint); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.me_view(visitor text, caller bigint) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+begin
+  perform set_config('role', visitor, true),
+          set_config('signalbox.user_id', caller::text, true);
+  return (select json_build_object('id', u.id, 'username', u.username, 'displayName', u.display_name,
+                                   'createdAt', app_public.api_time(u.created_at), 'isModerator', u.is_moderator)::text
+            from app_public.users u
+           where u.id = caller);
+end;
+$$;
+
+--
+-- Name: FUNCTION me_view(visitor text, caller bigint); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.me_view(visitor text, caller bigint) IS 'GET /me in one statement: sets the request role and the caller (transaction-locally) and answers the user as the API''s JSON text; null when the account is gone.';
 
 SET default_tablespace = '';
 
@@ -2166,6 +2269,74 @@ $$;
 --
 
 COMMENT ON FUNCTION app_public.message_json(m app_public.messages) IS 'A message in the API''s JSON shape: live events, and the pages the API builds in SQL (src/queries/messages.ts). Inlined (no SET clause).';
+
+--
+-- Name: message_view(text, bigint, bigint); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.message_view(visitor text, caller bigint, message_id bigint) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+begin
+  perform set_config('role', visitor, true),
+          set_config('signalbox.user_id', caller::text, true);
+  return (select app_public.message_json(m)::text
+            from app_public.messages m
+           where m.id = message_id
+             and (app_public.is_participant(m.sender_id, m.receiver_id, caller)
+                  or app_public.reads_group_message(m.group_id, m.group_seq, caller)));
+end;
+$$;
+
+--
+-- Name: FUNCTION message_view(visitor text, caller bigint, message_id bigint); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.message_view(visitor text, caller bigint, message_id bigint) IS 'GET /messages/:id in one statement: the message as the API''s JSON text, or null when the caller cannot read it (row-level security as the visitor, and the same rule explicitly).';
+
+--
+-- Name: notifications_page(text, bigint, boolean, bigint, integer); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.notifications_page(visitor text, caller bigint, unread_only boolean, before bigint, page_size integer) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+declare
+  unread bigint;
+  ids bigint[];
+  items text[];
+begin
+  perform set_config('role', visitor, true),
+          set_config('signalbox.user_id', caller::text, true);
+  select count(*) into unread
+    from app_public.notifications n
+   where n.user_id = caller and n.read_at is null;
+  select array_agg(p.id order by p.id desc), array_agg(p.item order by p.id desc)
+    into ids, items
+    from (
+      select n.id,
+             json_build_object('id', n.id, 'kind', n.kind, 'messageId', n.message_id, 'senderId', m.sender_id,
+                               'groupId', m.group_id, 'preview', coalesce(left(m.content, 200), ''),
+                               'createdAt', app_public.api_time(n.created_at),
+                               'readAt', app_public.api_time(n.read_at))::text as item
+        from app_public.notifications n
+        join app_public.messages m on m.id = n.message_id
+       where n.user_id = caller
+         and (not unread_only or n.read_at is null)
+         and n.id < coalesce(before, 9223372036854775807)
+       order by n.id desc
+       limit page_size + 1
+    ) p;
+  return '{"notifications":[' || coalesce(array_to_string(items[1:page_size], ','), '') || '],"unreadCount":' || unread
+         || ',"nextCursor":' || case when cardinality(ids) > page_size then ids[page_size]::text else 'null' end || '}';
+end;
+$$;
+
+--
+-- Name: FUNCTION notifications_page(visitor text, caller bigint, unread_only boolean, before bigint, page_size integer); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.notifications_page(visitor text, caller bigint, unread_only boolean, before bigint, page_size integer) IS 'GET /notifications in one statement: {notifications, unreadCount, nextCursor} as the API''s JSON text; unread_only for ?unread=true.';
 
 --
 -- Name: other_participant(bigint, bigint, bigint); Type: FUNCTION; Schema: app_public; Owner: -
@@ -4918,6 +5089,20 @@ REVOKE ALL ON FUNCTION app_public.group_page(visitor text, caller bigint, group_
 GRANT ALL ON FUNCTION app_public.group_page(visitor text, caller bigint, group_id bigint, before bigint, page_size integer) TO signalbox_visitor;
 
 --
+-- Name: FUNCTION history_view(visitor text, caller bigint, message_id bigint); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.history_view(visitor text, caller bigint, message_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.history_view(visitor text, caller bigint, message_id bigint) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION inbox_page(visitor text, caller bigint, before bigint, page_size integer); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.inbox_page(visitor text, caller bigint, before bigint, page_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.inbox_page(visitor text, caller bigint, before bigint, page_size integer) TO signalbox_visitor;
+
+--
 -- Name: FUNCTION is_group_member(conversation_id bigint, who bigint); Type: ACL; Schema: app_public; Owner: -
 --
 
@@ -4958,6 +5143,13 @@ GRANT ALL ON FUNCTION app_public.live_sessions(token_hashes bytea[]) TO signalbo
 
 REVOKE ALL ON FUNCTION app_public.login_credentials(username text, device_hash bytea) FROM PUBLIC;
 GRANT ALL ON FUNCTION app_public.login_credentials(username text, device_hash bytea) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION me_view(visitor text, caller bigint); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.me_view(visitor text, caller bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.me_view(visitor text, caller bigint) TO signalbox_visitor;
 
 --
 -- Name: TABLE messages; Type: ACL; Schema: app_public; Owner: -
@@ -5013,6 +5205,20 @@ GRANT UPDATE(deleted_at) ON TABLE app_public.messages TO signalbox_visitor;
 
 REVOKE ALL ON FUNCTION app_public.message_json(m app_public.messages) FROM PUBLIC;
 GRANT ALL ON FUNCTION app_public.message_json(m app_public.messages) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION message_view(visitor text, caller bigint, message_id bigint); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.message_view(visitor text, caller bigint, message_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.message_view(visitor text, caller bigint, message_id bigint) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION notifications_page(visitor text, caller bigint, unread_only boolean, before bigint, page_size integer); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.notifications_page(visitor text, caller bigint, unread_only boolean, before bigint, page_size integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.notifications_page(visitor text, caller bigint, unread_only boolean, before bigint, page_size integer) TO signalbox_visitor;
 
 --
 -- Name: FUNCTION other_participant(sender_id bigint, receiver_id bigint, who bigint); Type: ACL; Schema: app_public; Owner: -

@@ -7,6 +7,7 @@ import { sql, type Interceptor } from 'slonik';
 import t from 'tap';
 import { loggerOptions } from '../src/app';
 import { asUser } from '../src/db/transaction';
+import { oneStatementView } from '../src/queries/views';
 import { buildTestApp, call, signUp } from './helpers/app';
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -26,6 +27,11 @@ t.test('X-Request-Id: taken when it is a plain token, else generated; echoed; in
   const given = await call(app, ann, 'GET', '/me', undefined, { 'x-request-id': 'edge-7f3a:42' });
   t.equal(given.headers['x-request-id'], 'edge-7f3a:42', 'a plain token is kept and echoed');
   t.ok(values.some((v) => v.includes('signalbox edge-7f3a:42')), 'and set as the transaction\'s application_name');
+  // The one-statement views carry it too: the conversation list, a page, the inbox.
+  for (const url of ['/conversations', `/conversations/${ann.id}/messages`, '/inbox/unread', '/notifications']) {
+    await call(app, ann, 'GET', url, undefined, { 'x-request-id': `view-${url.length}` });
+    t.ok(values.some((v) => v.includes(`signalbox view-${url.length}`)), `${url}: its statement sets the request's application_name`);
+  }
   const generated = await call(app, ann, 'GET', '/me');
   t.match(generated.headers['x-request-id'], uuid, 'none given: a UUID');
   for (const bad of ['has spaces', 'x'.repeat(129), 'semi;colon', '']) {
@@ -43,6 +49,10 @@ t.test('X-Request-Id: taken when it is a plain token, else generated; echoed; in
     requestId: 'req-9',
   });
   t.equal(name, 'signalbox req-9', 'pg_stat_activity shows the request id while the transaction runs');
+  const inView = await oneStatementView(pool, { id: ann.id, role: db.visitorRole, requestId: 'req-10' }, sql.fragment`current_setting('application_name')`);
+  t.equal(inView, 'signalbox req-10', 'and while a one-statement view runs (set before the view\'s function)');
+  const after = await pool.oneFirst(sql.unsafe`select current_setting('application_name') as name`);
+  t.not(after, 'signalbox req-10', 'and not after it: the setting ends with the statement');
 });
 
 t.test('/livez answers while the process lives; /readyz says whether to send traffic', async (t) => {

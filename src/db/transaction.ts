@@ -19,7 +19,8 @@ export type Tx = DatabaseTransactionConnection;
 export type TxSettings = { instance?: string; lockTimeoutMs?: number; statementTimeoutMs?: number; snapshot?: boolean; requestId?: string };
 
 /** Who a request runs as: the user, and the request role (no BYPASSRLS) it runs under. */
-export type Caller = { id: number; role: string };
+/** Who a one-statement view runs as: the user, the request role, and the request's id (its application_name). */
+export type Caller = { id: number; role: string; requestId?: string };
 
 /**
  * Runs `fn` in one transaction as the request role (no BYPASSRLS) with the

@@ -197,7 +197,7 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
   });
   app.decorateRequest('readView', async function <T>(this: FastifyRequest, fn: (connection: DatabasePool, caller: Caller) => Promise<T>) {
     const me = callerOf(this);
-    return readAs(me, (pool) => fn(pool, { id: me, role: options.visitorRole }));
+    return readAs(me, (pool) => fn(pool, { id: me, role: options.visitorRole, requestId: this.id }));
   });
 }
 

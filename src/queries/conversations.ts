@@ -3,6 +3,7 @@ import type { Caller } from '../db/transaction';
 import { z } from 'zod';
 import { messageRow, userRow } from './schemas';
 import type { Page } from './pages';
+import { oneStatementView } from './views';
 
 export const groupRef = z.object({ id: z.number().int(), title: z.string() });
 
@@ -17,8 +18,6 @@ export const conversationRow = z.object({
 });
 export type Conversation = z.infer<typeof conversationRow>;
 
-const listText = z.object({ list: z.string().nullable() });
-
 /**
  * The caller's conversations, direct and group together, most recent
  * first (conversationRow's shape), as the API's JSON text:
@@ -28,14 +27,11 @@ const listText = z.object({ list: z.string().nullable() });
  * counts for the page's rows only. Paginated by the last message's id.
  */
 export async function getConversationList(connection: CommonQueryMethods, caller: Caller, page: Page): Promise<string> {
-  const list = await connection.oneFirst(sql.type(listText)`
-    select app_public.conversation_list(${caller.role}, ${caller.id}, ${page.before ?? null}, ${page.limit}) as list
-  `);
+  const list = await oneStatementView(connection, caller,
+    sql.fragment`app_public.conversation_list(${caller.role}, ${caller.id}, ${page.before ?? null}, ${page.limit})`);
   if (list === null) throw new Error('conversation_list answered nothing for a signed-in caller');
   return list;
 }
-
-const pageText = z.object({ page: z.string().nullable() });
 
 /**
  * The messages between the caller and one user, newest first, as the
@@ -65,9 +61,8 @@ export async function getConversationPage(
   other: number,
   page: Page,
 ): Promise<string | null> {
-  return connection.oneFirst(sql.type(pageText)`
-    select app_public.conversation_page(${caller.role}, ${caller.id}, ${other}, ${page.before ?? null}, ${page.limit}) as page
-  `);
+  return oneStatementView(connection, caller,
+    sql.fragment`app_public.conversation_page(${caller.role}, ${caller.id}, ${other}, ${page.before ?? null}, ${page.limit})`);
 }
 
 const markedRow = z.object({ marked: z.number() });

@@ -1,6 +1,7 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
 import type { Caller } from '../db/transaction';
+import { oneStatementView } from './views';
 
 /**
  * Group conversations (migration 000020, docs/groups.md): a row of
@@ -127,8 +128,6 @@ export async function markGroupRead(connection: CommonQueryMethods, me: number, 
   `);
 }
 
-const pageText = z.object({ page: z.string().nullable() });
-
 /**
  * A page of the group's messages, newest first, before a group position,
  * as the API's JSON text: app_public.group_page, one statement that sets
@@ -141,7 +140,6 @@ export async function getGroupPage(
   groupId: number,
   page: { limit: number; before?: number | undefined },
 ): Promise<string | null> {
-  return connection.oneFirst(sql.type(pageText)`
-    select app_public.group_page(${caller.role}, ${caller.id}, ${groupId}, ${page.before ?? null}, ${page.limit}) as page
-  `);
+  return oneStatementView(connection, caller,
+    sql.fragment`app_public.group_page(${caller.role}, ${caller.id}, ${groupId}, ${page.before ?? null}, ${page.limit})`);
 }

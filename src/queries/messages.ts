@@ -1,6 +1,8 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
+import type { Caller } from '../db/transaction';
 import { visibleTo } from './participants';
+import { oneStatementView } from './views';
 import { countHead, existsRow, idRow, messageRow, type Message } from './schemas';
 import { beforeCursor, headedPage, nullableColumns, paginate, type Page } from './pages';
 
@@ -102,10 +104,9 @@ async function findIdempotentSend(connection: CommonQueryMethods, me: number, ke
   return { replay: message, requestHash };
 }
 
-export async function getMessage(connection: CommonQueryMethods, me: number, id: number): Promise<Message | null> {
-  return connection.maybeOne(sql.type(messageRow)`
-    select ${messageColumns} from app_public.messages m where m.id = ${id} and ${visibleTo(me)}
-  `);
+/** GET /messages/:id: the message as JSON text (one statement, queries/views.ts), or null when the caller cannot read it. */
+export function getMessageJson(connection: CommonQueryMethods, caller: Caller, id: number): Promise<string | null> {
+  return oneStatementView(connection, caller, sql.fragment`app_public.message_view(${caller.role}, ${caller.id}, ${id})`);
 }
 
 /** Why a scoped UPDATE matched nothing: the caller cannot see the message, or may not change it. */
@@ -171,23 +172,9 @@ export const historyVersion = z.object({
   editedBy: z.number().int().nullable(),
 });
 
-/** Every earlier version, newest first; null when the message is not visible. One query. */
-export async function getHistory(
-  connection: CommonQueryMethods,
-  me: number,
-  id: number,
-): Promise<z.infer<typeof historyVersion>[] | null> {
-  const result = await headedPage(connection, {
-    head: sql.fragment`select m.id as head from app_public.messages m where m.id = ${id} and ${visibleTo(me)}`,
-    headSchema: idRow.shape.id,
-    row: historyVersion,
-    page: sql.fragment`
-      select h.old_content as "oldContent", h.edited_at as "editedAt", h.edited_by as "editedBy"
-        from app_public.message_history h
-       where h.message_id = head_row.head
-       order by h.id desc`,
-  });
-  return result ? result.rows : null;
+/** GET /messages/:id/history: {messageId, versions} (newest first) as JSON text; null when the message is not visible. */
+export function getHistoryJson(connection: CommonQueryMethods, caller: Caller, id: number): Promise<string | null> {
+  return oneStatementView(connection, caller, sql.fragment`app_public.history_view(${caller.role}, ${caller.id}, ${id})`);
 }
 
 export const threadRow = messageRow.extend({ depth: z.number().int() });
@@ -347,31 +334,14 @@ export const inboxRow = z.object({
 });
 
 /**
- * The unread inbox in one query over messages_unread_inbox_idx. The literal
- * `read = false` (never a bound parameter) lets the planner match the
- * partial index; only the columns the view shows are read, and the unread
- * count rides along in the same statement.
+ * GET /inbox/unread: {messages, unreadCount, nextCursor} as JSON text, from
+ * messages_unread_inbox_idx (app_public.inbox_page: the literal
+ * `read = false` matches the partial index; only the columns the view shows
+ * are read, and the count rides in the same statement).
  */
-export async function getUnreadInbox(
-  connection: CommonQueryMethods,
-  me: number,
-  page: Page,
-): Promise<{ unreadCount: number; messages: z.infer<typeof inboxRow>[]; nextCursor: number | null }> {
-  const result = await headedPage(connection, {
-    head: sql.fragment`select count(*) as head from app_public.messages where receiver_id = ${me} and read = false and deleted_at is null`,
-    headSchema: countHead,
-    row: inboxRow,
-    page: sql.fragment`
-      select m.id, m.sender_id as "senderId", u.username as "senderUsername",
-             m.parent_message_id as "parentMessageId", coalesce(left(m.content, 200), '') as preview,
-             m.sent_at as "sentAt"
-        from app_public.messages m
-        join app_public.users u on u.id = m.sender_id
-       where m.receiver_id = ${me} and m.read = false and m.deleted_at is null
-             ${beforeCursor(sql.identifier(['m', 'id']), page.before)}
-       order by m.id desc
-       limit ${page.limit + 1}`,
-  });
-  const { items, nextCursor } = paginate(result?.rows ?? [], page.limit);
-  return { unreadCount: result?.head ?? 0, messages: items, nextCursor };
+export async function getUnreadInboxJson(connection: CommonQueryMethods, caller: Caller, page: Page): Promise<string> {
+  const view = await oneStatementView(connection, caller,
+    sql.fragment`app_public.inbox_page(${caller.role}, ${caller.id}, ${page.before ?? null}, ${page.limit})`);
+  if (view === null) throw new Error('inbox_page answered nothing');
+  return view;
 }

@@ -1,5 +1,7 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
+import type { Caller } from '../db/transaction';
+import { oneStatementView } from './views';
 import { countHead, idRow } from './schemas';
 import { beforeCursor, headedPage, nullableColumns, paginate, type Page } from './pages';
 
@@ -20,28 +22,16 @@ const notificationColumns = sql.fragment`
   n.id, n.kind, n.message_id as "messageId", m.sender_id as "senderId", m.group_id as "groupId",
   coalesce(left(m.content, 200), '') as preview, n.created_at as "createdAt", n.read_at as "readAt"`;
 
-/** A page of the caller's notifications, newest first, with the unread count. */
-export async function listNotifications(
-  connection: CommonQueryMethods,
-  me: number,
-  page: Page & { unreadOnly: boolean },
-): Promise<{ notifications: Notification[]; unreadCount: number; nextCursor: number | null }> {
-  const result = await headedPage(connection, {
-    head: sql.fragment`select count(*) as head from app_public.notifications where user_id = ${me} and read_at is null`,
-    headSchema: countHead,
-    row: notificationRow,
-    page: sql.fragment`
-      select ${notificationColumns}
-        from app_public.notifications n
-        join app_public.messages m on m.id = n.message_id
-       where n.user_id = ${me}
-             ${page.unreadOnly ? sql.fragment`and n.read_at is null` : sql.fragment``}
-             ${beforeCursor(sql.identifier(['n', 'id']), page.before)}
-       order by n.id desc
-       limit ${page.limit + 1}`,
-  });
-  const { items, nextCursor } = paginate(result?.rows ?? [], page.limit);
-  return { notifications: items, unreadCount: result?.head ?? 0, nextCursor };
+/**
+ * A page of the caller's notifications, newest first, with the unread
+ * count, as the API's JSON text: app_public.notifications_page (migration
+ * 000023), one statement (queries/views.ts).
+ */
+export async function getNotificationsJson(connection: CommonQueryMethods, caller: Caller, page: Page & { unreadOnly: boolean }): Promise<string> {
+  const view = await oneStatementView(connection, caller,
+    sql.fragment`app_public.notifications_page(${caller.role}, ${caller.id}, ${page.unreadOnly}, ${page.before ?? null}, ${page.limit})`);
+  if (view === null) throw new Error('notifications_page answered nothing');
+  return view;
 }
 
 /** The event types of the live stream (migration 000010 for the message.* ones). */

@@ -1,5 +1,7 @@
 import { sql, type CommonQueryMethods } from 'slonik';
 import { z } from 'zod';
+import type { Caller } from '../db/transaction';
+import { oneStatementView } from './views';
 import { idRow, userRow, type User } from './schemas';
 
 const userColumns = sql.fragment`u.id, u.username, u.display_name as "displayName", u.created_at as "createdAt"`;
@@ -48,8 +50,13 @@ export async function callerPasswordHash(connection: CommonQueryMethods): Promis
 /** The signed-in user as GET /me shows them: the public fields and whether they moderate. */
 export const meRow = userRow.extend({ isModerator: z.boolean() });
 
-export async function getMe(connection: CommonQueryMethods, id: number): Promise<z.infer<typeof meRow> | null> {
-  return connection.maybeOne(sql.type(meRow)`select ${userColumns}, u.is_moderator as "isModerator" from app_public.users u where u.id = ${id}`);
+/**
+ * GET /me: the user and whether they moderate, as the API's JSON text
+ * (meRow's shape): app_public.me_view (migration 000023), one statement
+ * (queries/views.ts). null when the account is gone.
+ */
+export function getMeJson(connection: CommonQueryMethods, caller: Caller): Promise<string | null> {
+  return oneStatementView(connection, caller, sql.fragment`app_public.me_view(${caller.role}, ${caller.id})`);
 }
 
 export async function getUserByUsername(connection: CommonQueryMethods, username: string): Promise<User | null> {

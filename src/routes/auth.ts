@@ -6,7 +6,7 @@ import { minuteBudget } from '../budgets';
 import { HttpError, rateLimited, unauthorized } from '../http-errors';
 import { SESSION_COOKIE } from '../plugins/auth';
 import { userRow } from '../queries/schemas';
-import { createSession, createUser, deleteSession, findCredentials, getMe, meRow } from '../queries/users';
+import { createSession, createUser, deleteSession, findCredentials, getMeJson, meRow } from '../queries/users';
 import { displayName, errors, password, username } from './inputs';
 
 /** The device token's cookie (browsers) and header (API clients): OWASP's device cookie. */
@@ -143,10 +143,11 @@ const routes: FastifyPluginAsyncZod<AuthRouteOptions> = async (app, options) => 
       try {
         await app.authenticate(request, reply);
       } catch (error) {
-        if (error instanceof HttpError && error.statusCode === 401) return { user: null };
+        if (error instanceof HttpError && error.statusCode === 401) return reply.sendJson('{"user":null}');
         throw error;
       }
-      return { user: await request.readAsCaller((tx, me) => getMe(tx, me)) };
+      const me = await request.readView((pool, caller) => getMeJson(pool, caller));
+      return reply.sendJson(`{"user":${me ?? 'null'}}`);
     },
   );
 };

@@ -7,10 +7,10 @@ import { forbidden, HttpError, notFound, rateLimited } from '../http-errors';
 import {
   editMessage,
   forestJson,
-  getHistory,
-  getMessage,
+  getHistoryJson,
+  getMessageJson,
   getThreadPage,
-  getUnreadInbox,
+  getUnreadInboxJson,
   historyVersion,
   inboxRow,
   markMessageRead,
@@ -131,10 +131,11 @@ const routes: FastifyPluginAsyncZod<MessageRouteOptions> = async (app, options) 
         response: { 200: messageRow, ...errors(400, 401, 404) },
       },
     },
-    async (request) => {
-      const message = await request.readAsCaller((tx, me) => getMessage(tx, me, request.params.id));
-      if (!message) throw notFound('message');
-      return message;
+    async (request, reply) => {
+      // JSON text from PostgreSQL, in one statement (queries/messages.ts).
+      const message = await request.readView((pool, caller) => getMessageJson(pool, caller, request.params.id));
+      if (message === null) throw notFound('message');
+      return reply.sendJson(message);
     },
   );
 
@@ -211,10 +212,10 @@ const routes: FastifyPluginAsyncZod<MessageRouteOptions> = async (app, options) 
         },
       },
     },
-    async (request) => {
-      const versions = await request.readAsCaller((tx, me) => getHistory(tx, me, request.params.id));
-      if (!versions) throw notFound('message');
-      return { messageId: request.params.id, versions };
+    async (request, reply) => {
+      const history = await request.readView((pool, caller) => getHistoryJson(pool, caller, request.params.id));
+      if (history === null) throw notFound('message');
+      return reply.sendJson(history);
     },
   );
 
@@ -291,7 +292,7 @@ const routes: FastifyPluginAsyncZod<MessageRouteOptions> = async (app, options) 
         },
       },
     },
-    async (request) => request.readAsCaller((tx, me) => getUnreadInbox(tx, me, request.query)),
+    async (request, reply) => reply.sendJson(await request.readView((pool, caller) => getUnreadInboxJson(pool, caller, request.query))),
   );
 };
 

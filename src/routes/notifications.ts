@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { notFound } from '../http-errors';
-import { listNotifications, markAllNotificationsRead, markNotificationRead, notificationRow } from '../queries/notifications';
+import { getNotificationsJson, markAllNotificationsRead, markNotificationRead, notificationRow } from '../queries/notifications';
 import { errors, idParams, pageQuery } from './inputs';
 
 /** Notification routes; behind app.authenticate. */
@@ -23,9 +23,10 @@ const routes: FastifyPluginAsyncZod = async (app) => {
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { unread, ...page } = request.query;
-      return request.readAsCaller((tx, me) => listNotifications(tx, me, { ...page, unreadOnly: unread === 'true' }));
+      // JSON text from PostgreSQL, in one statement (queries/notifications.ts).
+      return reply.sendJson(await request.readView((pool, caller) => getNotificationsJson(pool, caller, { ...page, unreadOnly: unread === 'true' })));
     },
   );
 
