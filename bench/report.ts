@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import type { CeilingResult } from './ceiling';
+
+type CeilingPath = CeilingResult['paths'][number];
 import type { TopologyResult } from './topology';
 import type { RetentionBench } from './retention';
 import type { IsolationBench } from './isolation';
@@ -271,7 +273,23 @@ function issueSections(dir: string): string[] {
   if (ceilingAfter) out.push(...ceilingSection(ceilingAfter, ceilingBefore));
   const stepBefore = readJson<CeilingResult>(dir, 'ceiling-conversation-before.json');
   const stepAfter = readJson<CeilingResult>(dir, 'ceiling-conversation-after.json');
-  if (stepBefore && stepAfter) out.push(...conversationStep(stepBefore, stepAfter));
+  if (stepBefore && stepAfter) {
+    out.push(...oneStatementStep(stepBefore, stepAfter, {
+      title: 'The conversation page in one statement',
+      keys: ['conversation'],
+      intro: `\`npm run bench:ceiling -- --only conversation\` on the commit before (\`--app\` on a worktree of it) and after, back to back (${stepAfter.date.slice(0, 16).replace('T', ' ')} UTC; bench/ceiling-conversation-before.json and -after.json). Before, the view was 4 statements (START, select, select, COMMIT); after, one that sets the caller itself (migration 000013). Each ceiling is pgbench running that version's statements.`,
+      outro: 'The server\'s CPU per request halved (four round trips through Slonik and pg became one); the database\'s work shrank too (one statement, no BEGIN/COMMIT), so the ceiling rose with it. What is left in the server is mostly writing the ~15 KB answer to the client: `writev` is about half of its profile (the kernel\'s loopback transfer, counted in the syscall), which pgbench never pays — it receives the page once, from PostgreSQL, where the API receives it and sends it again.',
+    }));
+  }
+  const readsBefore = readJson<CeilingResult>(dir, 'ceiling-reads-before.json');
+  if (readsBefore && ceilingAfter) {
+    out.push(...oneStatementStep(readsBefore, ceilingAfter, {
+      title: 'The cheap reads in one statement',
+      keys: ['message', 'me', 'inbox', 'notifications', 'history', 'conversationList', 'conversation'],
+      intro: `\`${readsBefore.command}\` against a worktree of the commit before (bench/ceiling-reads-before.json, ${readsBefore.date.slice(0, 16).replace('T', ' ')} UTC), then the same \`--only\` on the commit after (bench/ceiling.json), back to back. Before, \`/me\`, one message, its history, the inbox and the notifications were four statements each (START, the settings, the query, COMMIT) and their rows were decoded and serialised again in Node; after, each is one function that sets the caller and answers the API's JSON (migration 000023). The conversation list and page were one statement already; they gained the request id's \`application_name\` in the same statement. Each ceiling is pgbench running that version's statements.`,
+      outro: 'The API\'s throughput rose for every changed read (server CPU per request fell 40–70 %), but its share of the ceiling rose only where the database\'s own work dominates (the inbox, the notifications): the ceiling moved too, from four statements to one cheap one (a single-row read now costs PostgreSQL 0.07–0.1 ms), so for `/me`, one message and the history the share fell. What the API adds there is a fixed cost per HTTP request in Node (about 0.3 ms of the server\'s CPU: parsing, routing, authentication from the session cache, the per-user budgets, two log lines, the metrics), which no query change can remove; the targets of ≥ 60 % at 4 connections and ≤ 1.5× at 1 are out of reach for those three on this machine.',
+    }));
+  }
   const retention = readJson<RetentionBench>(dir, 'retention.json');
   if (retention) out.push(...retentionSection(retention));
   const isolation = readJson<IsolationBench>(dir, 'isolation.json');
@@ -414,23 +432,33 @@ function topologySection(r: TopologyResult): string[] {
   return out;
 }
 
-/** Issue 12's last step: the conversation page as one statement, measured before and after on the same machine, the same hour. */
-function conversationStep(before: CeilingResult, after: CeilingResult): string[] {
+/**
+ * A path before and after it became one statement, measured on the same
+ * machine within minutes (`--app` on a worktree of the commit before): API
+ * and ceiling, each with that version's own statements.
+ */
+function oneStatementStep(
+  before: CeilingResult,
+  after: CeilingResult,
+  spec: { title: string; keys: string[]; intro: string; outro: string },
+): string[] {
   const out: string[] = [];
   const p = (...xs: string[]) => out.push(...xs);
-  const b = before.paths.find((x) => x.key === 'conversation');
-  const a = after.paths.find((x) => x.key === 'conversation');
-  if (!a || !b) return out;
-  p('### The conversation page in one statement', '');
-  p(`\`npm run bench:ceiling -- --only conversation\` on the commit before (\`--app\` on a worktree of it) and after, back to back (${after.date.slice(0, 16).replace('T', ' ')} UTC; bench/ceiling-conversation-before.json and -after.json). Before, the view was ${b.statements.length} statements (${b.statements.map((x) => x.split(' ')[0]).join(', ')}); after, one: \`${a.statements[0]}\`, which sets the caller itself (migration 000013). Each ceiling is pgbench running that version's statements.`, '');
-  p('| | conn | API req/s | mean latency ms (1000 / req/s at 1 conn) | ceiling tps | ceiling p50 ms | API / ceiling | machine CPU ms per request (API / ceiling) | server process CPU ms per request |', '|---|---|---|---|---|---|---|---|---|');
-  for (const [name, path] of [['before', b], ['after', a]] as const) {
-    for (const run of path.runs) {
-      if (!run.ceiling) continue;
-      p(`| ${name} | ${run.connections} | ${f(run.api.rps)} | ${run.connections === 1 ? f(1000 / run.api.rps, 2) : '—'} | ${f(run.ceiling.tps)} | ${f(run.ceiling.p50, 2)} | **${Math.round((100 * run.api.rps) / run.ceiling.tps)} %** | ${f(run.api.cpuMs.machine, 2)} / ${f(run.ceiling.cpuMs, 2)} | ${f(run.api.cpuMs.server, 2)} |`);
+  const pairs = spec.keys
+    .map((key) => [before.paths.find((x) => x.key === key), after.paths.find((x) => x.key === key)] as const)
+    .filter((pair): pair is readonly [CeilingPath, CeilingPath] => pair[0] !== undefined && pair[1] !== undefined);
+  if (!pairs.length) return out;
+  p(`### ${spec.title}`, '', spec.intro, '');
+  p('| path | | statements | conn | API req/s | mean latency ms (1000 / req/s at 1 conn) | API p50 / p99 ms | ceiling tps | ceiling p50 ms | API / ceiling | machine CPU ms per request (API / ceiling) | server process CPU ms per request |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const [b, a] of pairs) {
+    for (const [name, path] of [['before', b], ['after', a]] as const) {
+      for (const run of path.runs) {
+        if (!run.ceiling) continue;
+        p(`| ${path.label} | ${name} | ${path.statements.length} | ${run.connections} | ${f(run.api.rps)} | ${run.connections === 1 ? f(1000 / run.api.rps, 2) : '—'} | ${run.api.p50} / ${run.api.p99} | ${f(run.ceiling.tps)} | ${f(run.ceiling.p50, 2)} | **${Math.round((100 * run.api.rps) / run.ceiling.tps)} %** | ${f(run.api.cpuMs.machine, 2)} / ${f(run.ceiling.cpuMs, 2)} | ${f(run.api.cpuMs.server, 2)} |`);
+      }
     }
   }
-  p('', 'The server\'s CPU per request halved (four round trips through Slonik and pg became one); the database\'s work shrank too (one statement, no BEGIN/COMMIT), so the ceiling rose with it. What is left in the server is mostly writing the ~15 KB answer to the client: `writev` is about half of its profile (the kernel\'s loopback transfer, counted in the syscall), which pgbench never pays — it receives the page once, from PostgreSQL, where the API receives it and sends it again.', '');
+  p('', spec.outro, '');
   return out;
 }
 
