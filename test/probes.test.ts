@@ -80,6 +80,7 @@ t.test('/metrics: Prometheus text with request durations by route and status, an
   const text = res.body;
   t.match(text, /http_request_duration_seconds_bucket\{[^}]*route="\/conversations"[^}]*status_code="200"/, 'a histogram per route and status');
   t.match(text, /http_request_duration_seconds_count\{[^}]*route="\/messages\/:id"[^}]*status_code="404"/, 'route patterns, not URLs');
+  t.notMatch(text, /http_request_summary_seconds\{/, 'histograms only: no summary repeats them per request');
   t.match(text, /signalbox_db_pool_connections\{pool="[^"]+",state="size"\} \d+/, 'the pools');
   t.match(text, /signalbox_view_cache_requests_total\{result="miss"\} 1/, 'the first view built');
   t.match(text, /signalbox_view_cache_requests_total\{result="hit"\} 1/, 'the second served from the cache');
