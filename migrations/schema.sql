@@ -1948,8 +1948,7 @@ begin
        order by m.id desc
        limit page_size + 1
     ) p;
-  return '{"messages":[' || coalesce(array_to_string(items[1:page_size], ','), '') || '],"unreadCount":' || unread
-         || ',"nextCursor":' || case when cardinality(ids) > page_size then ids[page_size]::text else 'null' end || '}';
+  return app_public.page_json('messages', ids, items, page_size, ',"unreadCount":' || unread);
 end;
 $$;
 
@@ -2327,8 +2326,7 @@ begin
        order by n.id desc
        limit page_size + 1
     ) p;
-  return '{"notifications":[' || coalesce(array_to_string(items[1:page_size], ','), '') || '],"unreadCount":' || unread
-         || ',"nextCursor":' || case when cardinality(ids) > page_size then ids[page_size]::text else 'null' end || '}';
+  return app_public.page_json('notifications', ids, items, page_size, ',"unreadCount":' || unread);
 end;
 $$;
 
@@ -2353,6 +2351,23 @@ $$;
 --
 
 COMMENT ON FUNCTION app_public.other_participant(sender_id bigint, receiver_id bigint, who bigint) IS 'The participant of a conversation who is not `who`: a reply''s default receiver, a conversation''s partner.';
+
+--
+-- Name: page_json(text, bigint[], text[], integer, text); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.page_json(items_key text, ids bigint[], items text[], page_size integer, head text DEFAULT ''::text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  select '{"' || items_key || '":[' || coalesce(array_to_string(items[1:page_size], ','), '') || ']' || head
+         || ',"nextCursor":' || case when cardinality(ids) > page_size then ids[page_size]::text else 'null' end || '}'
+$$;
+
+--
+-- Name: FUNCTION page_json(items_key text, ids bigint[], items text[], page_size integer, head text); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.page_json(items_key text, ids bigint[], items text[], page_size integer, head text) IS 'A page as the API''s JSON text: the first page_size items under items_key, head (more fields, e.g. ,"unreadCount":3), and nextCursor (the last item''s key when one more item was read, else null).';
 
 --
 -- Name: read_receipt_json(app_public.messages); Type: FUNCTION; Schema: app_public; Owner: -
@@ -5226,6 +5241,13 @@ GRANT ALL ON FUNCTION app_public.notifications_page(visitor text, caller bigint,
 
 REVOKE ALL ON FUNCTION app_public.other_participant(sender_id bigint, receiver_id bigint, who bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION app_public.other_participant(sender_id bigint, receiver_id bigint, who bigint) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION page_json(items_key text, ids bigint[], items text[], page_size integer, head text); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.page_json(items_key text, ids bigint[], items text[], page_size integer, head text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.page_json(items_key text, ids bigint[], items text[], page_size integer, head text) TO signalbox_visitor;
 
 --
 -- Name: FUNCTION read_receipt_json(m app_public.messages); Type: ACL; Schema: app_public; Owner: -

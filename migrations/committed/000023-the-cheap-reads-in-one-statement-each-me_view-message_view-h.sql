@@ -1,5 +1,5 @@
 --! Previous: sha1:b7c8c3c8303753e6976c3c3f232135d68d9e7c75
---! Hash: sha1:00353b6d2624c8122828fb2c572c159b79fac190
+--! Hash: sha1:cc90436c778136bf678d195826a33902fcee8254
 --! Message: The cheap reads in one statement each: me_view, message_view, history_view, inbox_page, notifications_page answer the API's JSON text and set the caller themselves
 
 -- The cheap reads in one statement each: GET /me, GET /messages/:id,
@@ -80,6 +80,19 @@ $$;
 comment on function app_public.history_view(text, bigint, bigint) is
   'GET /messages/:id/history in one statement: {messageId, versions} (newest first) as the API''s JSON text, or null when the caller cannot read the message.';
 
+-- A page's JSON text from its items (already JSON, one past the page to
+-- know whether another follows) and their keys: {"<key>":[...]<head>,
+-- "nextCursor":...}. The pages' one shape, built once.
+create function app_public.page_json(items_key text, ids bigint[], items text[], page_size int, head text default '')
+  returns text
+  language sql immutable
+as $$
+  select '{"' || items_key || '":[' || coalesce(array_to_string(items[1:page_size], ','), '') || ']' || head
+         || ',"nextCursor":' || case when cardinality(ids) > page_size then ids[page_size]::text else 'null' end || '}'
+$$;
+comment on function app_public.page_json(text, bigint[], text[], int, text) is
+  'A page as the API''s JSON text: the first page_size items under items_key, head (more fields, e.g. ,"unreadCount":3), and nextCursor (the last item''s key when one more item was read, else null).';
+
 create function app_public.inbox_page(visitor text, caller bigint, before bigint, page_size int) returns text
   language plpgsql volatile
 as $$
@@ -109,8 +122,7 @@ begin
        order by m.id desc
        limit page_size + 1
     ) p;
-  return '{"messages":[' || coalesce(array_to_string(items[1:page_size], ','), '') || '],"unreadCount":' || unread
-         || ',"nextCursor":' || case when cardinality(ids) > page_size then ids[page_size]::text else 'null' end || '}';
+  return app_public.page_json('messages', ids, items, page_size, ',"unreadCount":' || unread);
 end;
 $$;
 comment on function app_public.inbox_page(text, bigint, bigint, int) is
@@ -146,8 +158,7 @@ begin
        order by n.id desc
        limit page_size + 1
     ) p;
-  return '{"notifications":[' || coalesce(array_to_string(items[1:page_size], ','), '') || '],"unreadCount":' || unread
-         || ',"nextCursor":' || case when cardinality(ids) > page_size then ids[page_size]::text else 'null' end || '}';
+  return app_public.page_json('notifications', ids, items, page_size, ',"unreadCount":' || unread);
 end;
 $$;
 comment on function app_public.notifications_page(text, bigint, boolean, bigint, int) is
@@ -155,11 +166,13 @@ comment on function app_public.notifications_page(text, bigint, boolean, bigint,
 
 -- Least privilege (migration 000018): these are the visitor's to call, and
 -- the authenticator's through its membership; nobody else's.
+revoke all on function app_public.page_json(text, bigint[], text[], int, text) from public;
 revoke all on function app_public.me_view(text, bigint) from public;
 revoke all on function app_public.message_view(text, bigint, bigint) from public;
 revoke all on function app_public.history_view(text, bigint, bigint) from public;
 revoke all on function app_public.inbox_page(text, bigint, bigint, int) from public;
 revoke all on function app_public.notifications_page(text, bigint, boolean, bigint, int) from public;
+grant execute on function app_public.page_json(text, bigint[], text[], int, text) to :DATABASE_VISITOR;
 grant execute on function app_public.me_view(text, bigint) to :DATABASE_VISITOR;
 grant execute on function app_public.message_view(text, bigint, bigint) to :DATABASE_VISITOR;
 grant execute on function app_public.history_view(text, bigint, bigint) to :DATABASE_VISITOR;
