@@ -43,9 +43,11 @@ import {
   median,
   pgbench,
   recordStatements,
+  requestLoad,
   scratchDatabase,
   startServer,
   stopServer,
+  type BenchRequest,
   type BenchUser,
 } from './lib';
 import { summariseProfile, type ProfileSummary } from './profile';
@@ -71,18 +73,8 @@ const CONNECTIONS = [1, 4];
 const PORT = 3996;
 const DB = 'signalbox_bench_ceiling';
 
-type Path = {
-  key: string;
-  label: string;
-  method: 'GET' | 'POST' | 'PATCH';
-  path: string;
-  body?: string;
-  token: string;
-  /** The server's environment: the uncached view runs with the cache off. */
-  env: Record<string, string>;
-  /** Requests made before the recorded one: the steady state (session known; the cached view: its entry stored). */
-  warm: number;
-};
+/** A path: its request (lib.ts: the server's environment, warm-up requests, a stream's catch-up) and its names. */
+type Path = BenchRequest & { key: string; label: string };
 
 type Run = {
   connections: number;
@@ -167,7 +159,19 @@ async function build(client: pg.Client) {
     `insert into app_public.messages (sender_id, receiver_id, content) select $1::bigint + g % 50, $2, 'for carol ' || g from generate_series(1, 100) g`,
     [first + 3, carol.id]);
   if (STATS === 'fresh') await client.query('vacuum analyze');
-  return { alice, bob, carol, flatRoot, chainRoot, editable, readable };
+  // The stream's catch-up: carol resumes 50 events before her newest.
+  const latest = await client.query<{ seq: string }>(
+    `select greatest((select max(seq) from app_public.notifications where user_id = $1),
+                     (select max(seq) from app_public.live_events where user_id = $1)) as seq`, [carol.id]);
+  const catchUpFrom = Number(latest.rows[0]!.seq) - 50;
+  return { alice, bob, carol, flatRoot, chainRoot, editable, readable, catchUpFrom };
+}
+
+/** A path's load: autocannon, or for a live stream (which never ends by itself) requestLoad. */
+function load(p: Path, connections: number, seconds: number) {
+  return p.stream
+    ? requestLoad({ port: PORT, request: p, connections, seconds })
+    : autocannonLoad({ port: PORT, path: p.path, method: p.method, body: p.body, token: p.token, connections, seconds });
 }
 
 async function main(): Promise<void> {
@@ -191,7 +195,7 @@ async function main(): Promise<void> {
   };
   try {
     log(`dataset (${STATS} statistics)`);
-    const { alice, bob, carol, flatRoot, chainRoot, editable, readable } = await build(client);
+    const { alice, bob, carol, flatRoot, chainRoot, editable, readable, catchUpFrom } = await build(client);
     const noCache = { CACHE_TTL_SECONDS: '0' };
     const paths: Path[] = [
       { key: 'send', label: 'send (POST /messages)', method: 'POST', path: '/messages', body: JSON.stringify({ receiverId: bob.id, content: 'bench send' }), token: alice.token, env: {}, warm: 1 },
@@ -211,6 +215,10 @@ async function main(): Promise<void> {
       { key: 'notifications', label: 'notifications (GET /notifications)', method: 'GET', path: '/notifications', token: carol.token, env: {}, warm: 1 },
       { key: 'search', label: 'search (GET /search)', method: 'GET', path: '/search?q=background', token: alice.token, env: {}, warm: 1 },
       { key: 'me', label: 'GET /me', method: 'GET', path: '/me', token: alice.token, env: {}, warm: 1 },
+      {
+        key: 'catchUp', label: 'stream catch-up (Last-Event-ID, 50 events)', method: 'GET', path: '/notifications/stream', token: carol.token,
+        env: { SSE_MAX_STREAMS_PER_USER: '1000' }, warm: 1, stream: { lastEventId: `s${catchUpFrom}`, events: 50 },
+      },
     ];
     if (ONLY) paths.splice(0, paths.length, ...paths.filter((p) => ONLY.includes(p.key)));
     const scripts = new Map<string, string>();
@@ -231,10 +239,10 @@ async function main(): Promise<void> {
       for (const p of paths) {
         const server = await startServer(loadUrl, PORT, p.env, APP);
         try {
-          await autocannonLoad({ port: PORT, path: p.path, method: p.method, body: p.body, token: p.token, connections: 4, seconds: 1 }); // warm-up
+          await load(p, 4, 1); // warm-up
           for (const connections of CONNECTIONS) {
             const cpu0 = cpuNow(server.pid);
-            const api = await autocannonLoad({ port: PORT, path: p.path, method: p.method, body: p.body, token: p.token, connections, seconds: DURATION });
+            const api = await load(p, connections, DURATION);
             const cpu1 = cpuNow(server.pid);
             const requests = api.rps * DURATION;
             const apiCpu = { machine: (cpu1.machine - cpu0.machine) / requests, server: (cpu1.process - cpu0.process) / requests };
@@ -278,7 +286,7 @@ async function main(): Promise<void> {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ceiling-prof-'));
         const server = await startServer(loadUrl, PORT, p.env, APP, ['--cpu-prof', '--cpu-prof-dir', dir]);
         try {
-          await autocannonLoad({ port: PORT, path: p.path, method: p.method, body: p.body, token: p.token, connections: 4, seconds: DURATION });
+          await load(p, 4, DURATION);
         } finally {
           await stopServer(server);
         }

@@ -192,16 +192,66 @@ export function pgbench(url: string, script: string, connections: number, second
 }
 
 /** One API request as a bench path describes it; a non-2xx answer throws. */
-export type BenchRequest = { method: 'GET' | 'POST' | 'PATCH'; path: string; body?: string; token: string; env: Record<string, string>; warm: number };
+export type BenchRequest = {
+  method: 'GET' | 'POST' | 'PATCH';
+  path: string;
+  body?: string;
+  token: string;
+  /** The server's environment: the uncached view runs with the cache off. */
+  env: Record<string, string>;
+  /** Requests made before the recorded one: the steady state (session known; the cached view: its entry stored). */
+  warm: number;
+  /** A live stream's catch-up: resume after `lastEventId`, read `events` events, hang up. */
+  stream?: { lastEventId: string; events: number };
+};
 
+/** One request of `p`, its answer read whole (a stream's: until its events came). */
 export async function benchRequest(port: number, p: BenchRequest): Promise<void> {
+  const hangUp = new AbortController();
   const res = await fetch(`http://127.0.0.1:${port}${p.path}`, {
     method: p.method,
-    headers: { authorization: `Bearer ${p.token}`, ...(p.body ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      authorization: `Bearer ${p.token}`,
+      ...(p.body ? { 'content-type': 'application/json' } : {}),
+      ...(p.stream ? { 'last-event-id': p.stream.lastEventId } : {}),
+    },
     ...(p.body ? { body: p.body } : {}),
+    signal: hangUp.signal,
   });
-  await res.arrayBuffer();
   if (res.status >= 300) throw new Error(`${p.method} ${p.path}: ${res.status}`);
+  if (!p.stream) {
+    await res.arrayBuffer();
+    return;
+  }
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  for (let seen = 0; seen < p.stream.events; seen = (text.match(/^id: /gm) ?? []).length) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${p.path}: the stream ended after ${seen} of ${p.stream.events} events`);
+    text += decoder.decode(value, { stream: true });
+  }
+  hangUp.abort();
+}
+
+/**
+ * Load for requests autocannon cannot make (a live stream that never ends
+ * by itself): `connections` loops of benchRequest for `seconds`, each
+ * request timed from its start to its last byte needed.
+ */
+export async function requestLoad(opts: { port: number; request: BenchRequest; connections: number; seconds: number }): Promise<Load> {
+  const latencies: number[] = [];
+  const end = performance.now() + opts.seconds * 1000;
+  await Promise.all(Array.from({ length: opts.connections }, async () => {
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      await benchRequest(opts.port, opts.request);
+      latencies.push(performance.now() - t0);
+    }
+  }));
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return { connections: opts.connections, rps: latencies.length / opts.seconds, p50: at(0.5), p99: at(0.99), errors: 0, non2xx: 0, requests: latencies.length };
 }
 
 /** The statements one request of `p` sends, read off the wire (the LISTEN connection's left out). */
@@ -235,7 +285,11 @@ export function keepOtherRows<R extends { command: string; paths: { key: string 
   const earlier = JSON.parse(fs.readFileSync(out, 'utf8')) as R;
   return {
     ...results,
-    paths: earlier.paths.map((x) => results.paths.find((y) => y.key === x.key) ?? x),
+    // Earlier rows in their order, re-measured ones in their place; new paths after them.
+    paths: [
+      ...earlier.paths.map((x) => results.paths.find((y) => y.key === x.key) ?? x),
+      ...results.paths.filter((y) => !earlier.paths.some((x) => x.key === y.key)),
+    ],
     command: `${earlier.command}; then ${results.command}`,
   };
 }
