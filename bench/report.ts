@@ -290,6 +290,15 @@ function issueSections(dir: string): string[] {
       outro: 'The API\'s throughput rose for every changed read (server CPU per request fell 40–70 %), but its share of the ceiling rose only where the database\'s own work dominates (the inbox, the notifications): the ceiling moved too, from four statements to one cheap one (a single-row read now costs PostgreSQL 0.07–0.1 ms), so for `/me`, one message and the history the share fell. What the API adds there is a fixed cost per HTTP request in Node (about 0.3 ms of the server\'s CPU: parsing, routing, authentication from the session cache, the per-user budgets, two log lines, the metrics), which no query change can remove; the targets of ≥ 60 % at 4 connections and ≤ 1.5× at 1 are out of reach for those three on this machine.',
     }));
   }
+  const writeBefore = readJson<CeilingResult>(dir, 'ceiling-write-before.json');
+  if (writeBefore && ceilingAfter) {
+    out.push(...oneStatementStep(writeBefore, ceilingAfter, {
+      title: 'A write in one statement: the conversation read',
+      keys: ['conversationRead'],
+      intro: `\`${writeBefore.command}\` against a worktree of the commit before (bench/ceiling-write-before.json, ${writeBefore.date.slice(0, 16).replace('T', ' ')} UTC), then \`--only conversationRead\` on the commit after (bench/ceiling.json), back to back. Before, POST /conversations/:id/read was five statements (START, the settings, the UPDATE, reading back what its triggers recorded, COMMIT); after, one: \`app_public.read_conversation\` sets the caller and the settings, updates, and answers what the triggers recorded (migration 000024). Each ceiling is pgbench running that version's statements.`,
+      outro: 'Four round trips fewer: the server\'s CPU per request fell by more than half and the throughput doubled; the ceiling rose too (no BEGIN/COMMIT, one parse), less than the API did. The other writes (send, reply, edit, mark read) still take five statements; the same shape applies to them.',
+    }));
+  }
   const retention = readJson<RetentionBench>(dir, 'retention.json');
   if (retention) out.push(...retentionSection(retention));
   const isolation = readJson<IsolationBench>(dir, 'isolation.json');

@@ -2370,6 +2370,43 @@ $$;
 COMMENT ON FUNCTION app_public.page_json(items_key text, ids bigint[], items text[], page_size integer, head text) IS 'A page as the API''s JSON text: the first page_size items under items_key, head (more fields, e.g. ,"unreadCount":3), and nextCursor (the last item''s key when one more item was read, else null).';
 
 --
+-- Name: read_conversation(text, bigint, bigint, integer, text, text); Type: FUNCTION; Schema: app_public; Owner: -
+--
+
+CREATE FUNCTION app_public.read_conversation(visitor text, caller bigint, other bigint, lock_timeout_ms integer, instance text, request_id text) RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+declare
+  marked bigint;
+begin
+  perform set_config('role', visitor, true),
+          set_config('signalbox.user_id', caller::text, true),
+          set_config('lock_timeout', lock_timeout_ms || 'ms', true),
+          set_config('signalbox.instance', instance, true),
+          set_config('application_name', 'signalbox ' || request_id, true);
+  if not exists (select 1 from app_public.users where id = other) then
+    return null;
+  end if;
+  -- The partial unread index serves it: the literal `read = false`.
+  with m as (
+    update app_public.messages set read = true
+     where receiver_id = caller and sender_id = other and read = false
+    returning 1
+  )
+  select count(*) into marked from m;
+  return json_build_object('marked', marked,
+                           'touched', nullif(current_setting('signalbox.touched', true), ''),
+                           'revoked', nullif(current_setting('signalbox.revoked', true), ''))::text;
+end;
+$$;
+
+--
+-- Name: FUNCTION read_conversation(visitor text, caller bigint, other bigint, lock_timeout_ms integer, instance text, request_id text); Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON FUNCTION app_public.read_conversation(visitor text, caller bigint, other bigint, lock_timeout_ms integer, instance text, request_id text) IS 'POST /conversations/:userId/read in one statement: sets the request role, the caller and the request''s settings, marks what `other` sent the caller read, and answers {marked, touched, revoked} (what its triggers recorded, for the writer''s cache eviction); null when `other` does not exist.';
+
+--
 -- Name: read_receipt_json(app_public.messages); Type: FUNCTION; Schema: app_public; Owner: -
 --
 
@@ -5248,6 +5285,13 @@ GRANT ALL ON FUNCTION app_public.other_participant(sender_id bigint, receiver_id
 
 REVOKE ALL ON FUNCTION app_public.page_json(items_key text, ids bigint[], items text[], page_size integer, head text) FROM PUBLIC;
 GRANT ALL ON FUNCTION app_public.page_json(items_key text, ids bigint[], items text[], page_size integer, head text) TO signalbox_visitor;
+
+--
+-- Name: FUNCTION read_conversation(visitor text, caller bigint, other bigint, lock_timeout_ms integer, instance text, request_id text); Type: ACL; Schema: app_public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_public.read_conversation(visitor text, caller bigint, other bigint, lock_timeout_ms integer, instance text, request_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION app_public.read_conversation(visitor text, caller bigint, other bigint, lock_timeout_ms integer, instance text, request_id text) TO signalbox_visitor;
 
 --
 -- Name: FUNCTION read_receipt_json(m app_public.messages); Type: ACL; Schema: app_public; Owner: -

@@ -274,7 +274,10 @@ t.test('conversations and notifications', async (t) => {
     db.visitorRole,
     'the statement ran as the request role',
   );
-  t.equal(await as(bob.id, (tx) => markConversationRead(tx, bob.id, alice.id)), 3, 'three marked read');
+  const read = await markConversationRead(pool, { ...bobCaller, requestId: 'test', lockTimeoutMs: 0, instance: 'test' }, alice.id);
+  t.equal(read.result, 3, 'three marked read, in one statement');
+  t.strictSame([...read.change!.users].sort((x, y) => x - y), [alice.id, bob.id].sort((x, y) => x - y), 'with the users whose views changed, as its triggers recorded them');
+  t.strictSame(await markConversationRead(pool, { ...bobCaller, requestId: 'test', lockTimeoutMs: 0, instance: 'test' }, 99999999), { result: null, change: null }, 'an unknown user: null');
 
   const notes = JSON.parse(await getNotificationsJson(pool, bobCaller, { limit: 50, unreadOnly: false })) as { notifications: { id: number; messageId: number }[]; unreadCount: number };
   t.equal(notes.notifications.length, 3);

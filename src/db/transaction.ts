@@ -21,6 +21,8 @@ export type TxSettings = { instance?: string; lockTimeoutMs?: number; statementT
 /** Who a request runs as: the user, and the request role (no BYPASSRLS) it runs under. */
 /** Who a one-statement view runs as: the user, the request role, and the request's id (its application_name). */
 export type Caller = { id: number; role: string; requestId?: string };
+/** Who a one-statement write runs as: a Caller with the settings a writing transaction has. */
+export type WriteCaller = Caller & { requestId: string; lockTimeoutMs: number; instance: string };
 
 /**
  * Runs `fn` in one transaction as the request role (no BYPASSRLS) with the

@@ -5,7 +5,7 @@ import fp from 'fastify-plugin';
 import type { DatabasePool } from 'slonik';
 import { replicaCannotServe } from '../db/errors';
 import { ReadRouter, type ReplicaSource } from '../db/replicas';
-import { asUser, type Caller, type Tx, type TxSettings } from '../db/transaction';
+import { asUser, type Caller, type Tx, type TxSettings, type WriteCaller } from '../db/transaction';
 import { Gate, poolBusy } from '../db/gate';
 import { databaseBusy, rateLimited, unauthorized } from '../http-errors';
 import { changeOfTransaction, type Change } from '../queries/changes';
@@ -60,6 +60,14 @@ declare module 'fastify' {
      * use, outside a transaction — one round trip instead of four.
      */
     readView<T>(fn: (connection: DatabasePool, caller: Caller) => Promise<T>): Promise<T>;
+    /**
+     * A write that is one statement setting the caller and the request's
+     * settings itself (such as app_public.read_conversation): on the
+     * primary, outside a transaction — one round trip instead of five. `fn`
+     * answers its result and what its triggers recorded; then everything
+     * after a committed write happens as for asCaller.
+     */
+    writeStatement<T>(fn: (connection: DatabasePool, caller: WriteCaller) => Promise<{ result: T; change: Change | null }>): Promise<T>;
   }
 }
 
@@ -154,12 +162,27 @@ async function dbPlugin(app: FastifyInstance, options: DbOptions): Promise<void>
         }, { lockTimeoutMs: lockMs, instance: instanceId, requestId: this.id }),
       ),
     );
+    await committed(me, change);
+    return result;
+  });
+  app.decorateRequest('writeStatement', async function <T>(
+    this: FastifyRequest,
+    fn: (connection: DatabasePool, caller: WriteCaller) => Promise<{ result: T; change: Change | null }>,
+  ) {
+    const me = callerOf(this);
+    const caller = { id: me, role: options.visitorRole, requestId: this.id, lockTimeoutMs: lockMs, instance: instanceId };
+    const { result, change } = await asThisUser(me, () => writeGate.run(() => fn(options.pool, caller)));
+    await committed(me, change);
+    return result;
+  });
+
+  /** After a write committed: replica routing, then every commit hook (cache eviction, sessions). */
+  async function committed(me: number, change: Change | null): Promise<void> {
     // Before the hooks and the answer: the caller's next read, and those of
     // everyone whose views changed, must not come from a replica without it.
     reads.wrote(change ? [me, ...change.users] : [me]);
     if (change) for (const hook of hooks) await hook(change);
-    return result;
-  });
+  }
 
   /**
    * Runs a read on a replica that may serve `me`, else on the primary; a

@@ -23,7 +23,12 @@ export async function changeOfTransaction(connection: CommonQueryMethods): Promi
     select nullif(current_setting('signalbox.touched', true), '') as touched,
            nullif(current_setting('signalbox.revoked', true), '') as revoked
   `);
-  if (row.touched === null && row.revoked === null) return null;
-  const revokedSessions = row.revoked?.split(',').includes('all') ? 'all' : idList(row.revoked);
-  return { users: idList(row.touched), revokedSessions };
+  return changeOf(row.touched, row.revoked);
+}
+
+/** The Change the two settings describe (as a one-statement write answers them); null when both are empty. */
+export function changeOf(touched: string | null, revoked: string | null): Change | null {
+  if (touched === null && revoked === null) return null;
+  const revokedSessions = revoked?.split(',').includes('all') ? 'all' : idList(revoked);
+  return { users: idList(touched), revokedSessions };
 }

@@ -1,5 +1,6 @@
 import { sql, type CommonQueryMethods } from 'slonik';
-import type { Caller } from '../db/transaction';
+import type { Caller, WriteCaller } from '../db/transaction';
+import { changeOf, type Change } from './changes';
 import { z } from 'zod';
 import { messageRow, userRow } from './schemas';
 import type { Page } from './pages';
@@ -65,20 +66,26 @@ export async function getConversationPage(
     sql.fragment`app_public.conversation_page(${caller.role}, ${caller.id}, ${other}, ${page.before ?? null}, ${page.limit})`);
 }
 
-const markedRow = z.object({ marked: z.number() });
+const readAnswer = z.object({ answer: z.string().nullable() });
 
 /**
- * Marks every unread message from `other` to the caller read, in one
- * statement over the partial unread index; how many, or null when that user
- * does not exist.
+ * Marks every unread message from `other` to the caller read: how many, or
+ * null when that user does not exist; with what the triggers recorded.
+ * app_public.read_conversation (migration 000024): one statement that sets
+ * the caller and the request's settings itself, the UPDATE over the
+ * partial unread index, and the recorded change in its answer — run it on
+ * the primary's pool, outside a transaction (request.writeStatement).
  */
-export async function markConversationRead(connection: CommonQueryMethods, me: number, other: number): Promise<number | null> {
-  return connection.maybeOneFirst(sql.type(markedRow)`
-    with marked as (
-      update app_public.messages set read = true
-       where receiver_id = ${me} and sender_id = ${other} and read = false
-      returning 1
-    )
-    select (select count(*) from marked) as marked from app_public.users where id = ${other}
+export async function markConversationRead(
+  connection: CommonQueryMethods,
+  caller: WriteCaller,
+  other: number,
+): Promise<{ result: number | null; change: Change | null }> {
+  const answer = await connection.oneFirst(sql.type(readAnswer)`
+    select app_public.read_conversation(${caller.role}, ${caller.id}, ${other}, ${caller.lockTimeoutMs},
+                                        ${caller.instance}, ${caller.requestId}) as answer
   `);
+  if (answer === null) return { result: null, change: null };
+  const { marked, touched, revoked } = JSON.parse(answer) as { marked: number; touched: string | null; revoked: string | null };
+  return { result: marked, change: changeOf(touched, revoked) };
 }

@@ -60,7 +60,8 @@ const routes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const other = request.params.userId;
-      const marked = await request.asCaller((tx, me) => markConversationRead(tx, me, other));
+      // One statement (queries/conversations.ts); eviction as after any write.
+      const marked = await request.writeStatement((pool, caller) => markConversationRead(pool, caller, other));
       if (marked === null) throw notFound('user');
       return reply.code(204).send(null);
     },
