@@ -514,6 +514,33 @@ $$;
 COMMENT ON FUNCTION app_private.tg_conversation_members__limit_size() IS 'Raises SB009 when a statement leaves a group with more than 1000 current members (checked once per statement and group).';
 
 --
+-- Name: tg_conversation_members__read_notifications(); Type: FUNCTION; Schema: app_private; Owner: -
+--
+
+CREATE FUNCTION app_private.tg_conversation_members__read_notifications() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  update app_public.notifications n
+     set read_at = now()
+    from new_members nm
+    join old_members om on om.id = nm.id
+    join app_public.messages m on m.group_id = nm.conversation_id
+   where nm.read_seq > om.read_seq
+     and m.group_seq > om.read_seq and m.group_seq <= nm.read_seq
+     and n.message_id = m.id and n.user_id = nm.user_id and n.read_at is null;
+  return null;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_conversation_members__read_notifications(); Type: COMMENT; Schema: app_private; Owner: -
+--
+
+COMMENT ON FUNCTION app_private.tg_conversation_members__read_notifications() IS 'Marks read the notifications of the group messages a moved read position passed (messages_group_position_idx over the range, then the notification by message and user).';
+
+--
 -- Name: tg_conversation_members__tell_members_of_deletion(); Type: FUNCTION; Schema: app_private; Owner: -
 --
 
@@ -4127,6 +4154,18 @@ CREATE TRIGGER _300_set_thread_position BEFORE INSERT ON app_public.messages FOR
 COMMENT ON TRIGGER _300_set_thread_position ON app_public.messages IS 'Maintains thread_root_id and depth (depth is limited to 1000 by a check constraint).';
 
 --
+-- Name: conversation_members _400_read_notifications; Type: TRIGGER; Schema: app_public; Owner: -
+--
+
+CREATE TRIGGER _400_read_notifications AFTER UPDATE ON app_public.conversation_members REFERENCING OLD TABLE AS old_members NEW TABLE AS new_members FOR EACH STATEMENT EXECUTE FUNCTION app_private.tg_conversation_members__read_notifications();
+
+--
+-- Name: TRIGGER _400_read_notifications ON conversation_members; Type: COMMENT; Schema: app_public; Owner: -
+--
+
+COMMENT ON TRIGGER _400_read_notifications ON app_public.conversation_members IS 'A read position that moved reads the notifications of the messages it passed, as a direct message''s read flag does.';
+
+--
 -- Name: messages _400_stamp_read_at; Type: TRIGGER; Schema: app_public; Owner: -
 --
 
@@ -4889,6 +4928,12 @@ REVOKE ALL ON FUNCTION app_private.tg_conversation_members__end_period() FROM PU
 --
 
 REVOKE ALL ON FUNCTION app_private.tg_conversation_members__limit_size() FROM PUBLIC;
+
+--
+-- Name: FUNCTION tg_conversation_members__read_notifications(); Type: ACL; Schema: app_private; Owner: -
+--
+
+REVOKE ALL ON FUNCTION app_private.tg_conversation_members__read_notifications() FROM PUBLIC;
 
 --
 -- Name: FUNCTION tg_conversation_members__tell_members_of_deletion(); Type: ACL; Schema: app_private; Owner: -

@@ -104,11 +104,9 @@ export async function endMembership(connection: CommonQueryMethods, groupId: num
 }
 
 /**
- * Moves the caller's read position to the group's newest message, and reads
- * the caller's notifications of the group's messages up to it (as reading a
- * direct message reads its notification: one unread state, not two); false
- * when the caller is not a member. The notifications come from the caller's
- * unread ones (notifications_unread_idx), few by nature.
+ * Moves the caller's read position to the group's newest message (its
+ * notifications up to there are read by the trigger _400_read_notifications);
+ * false when the caller is not a member.
  */
 export async function markGroupRead(connection: CommonQueryMethods, me: number, groupId: number): Promise<boolean> {
   return connection.oneFirst(sql.type(changedRow)`
@@ -116,13 +114,7 @@ export async function markGroupRead(connection: CommonQueryMethods, me: number, 
       update app_public.conversation_members p
          set read_seq = (select c.last_seq from app_public.conversations c where c.id = p.conversation_id)
        where p.conversation_id = ${groupId} and p.user_id = ${me} and p.left_seq is null
-      returning p.read_seq
-    ), notified as (
-      update app_public.notifications n
-         set read_at = now()
-        from app_public.messages m, marked
-       where n.user_id = ${me} and n.read_at is null
-         and m.id = n.message_id and m.group_id = ${groupId} and m.group_seq <= marked.read_seq
+      returning 1
     )
     select exists (select from marked) as changed
   `);

@@ -1,4 +1,4 @@
--- plan: 18
+-- plan: 20
 -- Group conversations (migration 000020), from psql: who may send, what
 -- each member sees, the fan-out, the periods, the derived positions.
 \i test/sql/_assert.sql
@@ -56,6 +56,15 @@ select pg_temp.act_as(:dave);
 select pg_temp.is((select count(*) from app_public.messages m where m.id = :m1), 0::bigint, 'a non-reader cannot fetch an old message by id');
 reset role;
 select pg_temp.as_dba();
+
+-- A DBA moves bob's read position: his notifications up to it are read.
+select pg_temp.is((select count(*) > 0 from app_public.notifications n join app_public.messages m on m.id = n.message_id
+                    where n.user_id = :bob and m.group_id = :g and n.read_at is null), true, 'bob has unread group notifications');
+update app_public.conversation_members set read_seq = (select last_seq from app_public.conversations where id = :g)
+ where conversation_id = :g and user_id = :bob and left_seq is null;
+select pg_temp.is((select count(*) from app_public.notifications n join app_public.messages m on m.id = n.message_id
+                    where n.user_id = :bob and m.group_id = :g and n.read_at is null), 0::bigint,
+  'moving the read position reads the notifications it passed, from psql too');
 
 -- Derived values equal a recount.
 select pg_temp.is((select last_seq from app_public.conversations where id = :g),
